@@ -1,0 +1,82 @@
+"""The resolved settings the rest of alphavol reads.
+
+``config.loader`` turns the YAML file (global -> strategy -> user override) into these;
+nothing outside ``config/`` ever looks at the raw YAML. Money is Decimal, durations are
+seconds as floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+VolumeBasis = Literal["reported", "traded"]
+
+DEFAULT_BASE_URL = "https://www.binance.com"
+DEFAULT_WS_URL = "wss://nbstream.binance.com/w3w/stream"
+
+
+class EffectiveSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one user needs to run one strategy, after layering."""
+
+    strategy_id: str
+    strategy_name: str
+    user_id: str
+    enabled: bool = True
+    target_token: str  # plain symbol, e.g. KOGE (the alphaId is looked up in the token list)
+    target_chain: str = "BSC"
+    target_volume: Decimal  # in ``volume_basis`` units (2**target_points when points given)
+    target_points: int | None = None
+    volume_basis: VolumeBasis = "reported"
+    single_trade_amount_usdt: Decimal = Decimal("30")
+    trade_interval_seconds: float = 1.0
+    buy_offset_percentage: Decimal = Decimal("0.5")  # buy = market x (1 + this/100)
+    sell_profit_percentage: Decimal = Decimal("1.0")  # sell = buy x (1 - this/100)
+    order_timeout_seconds: float = 300.0
+    volume_check_delay_seconds: float = 5.0
+    max_price_volatility_percentage: Decimal = Decimal("5.0")
+    max_retry_attempts: int = 3
+    retry_delay_seconds: float = 5.0
+    max_daily_cost_usdt: Decimal | None = None
+    stop_grace_seconds: float = 30.0
+
+
+class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True):
+    base_url: str = DEFAULT_BASE_URL
+    ws_url: str = DEFAULT_WS_URL
+    request_timeout_seconds: float = 10.0
+
+
+class PathSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Absolute paths (the loader resolves relative ones against the config file)."""
+
+    data_dir: str  # credentials store and per-user journals
+    runtime_dir: str  # ZeroMQ ipc sockets; created 0700
+
+    @property
+    def data(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def runtime(self) -> Path:
+        return Path(self.runtime_dir)
+
+    def journal_path(self, user_id: str) -> Path:
+        return self.data / "journals" / f"user-{user_id}.sqlite"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data / "credentials.sqlite"
+
+
+class ScheduleSettings(msgspec.Struct, frozen=True, kw_only=True):
+    daily_restart: bool = True  # start the day again after the UTC reset (without --once)
+    offset_seconds: float = 300.0  # how long after 00:00 UTC
+
+
+class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    level: str = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"  # auto: console on a tty, else json

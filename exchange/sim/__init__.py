@@ -1,0 +1,1 @@
+"""A simulated Binance Alpha exchange (aiohttp): same paths, envelopes, stream and quirks."""

@@ -1,0 +1,40 @@
+"""Exit statuses of a user process: the child-to-parent protocol (as in gunicorn's arbiter).
+
+The supervisor's restart policy (``supervisor.restart``) maps each to an action. Anything
+not listed (including death by a signal) is a crash: restart with backoff.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Exit(enum.IntEnum):
+    OK = 0  # target reached, or drained/stopped cleanly on request
+    CRASH = 1  # unhandled error: restart with backoff
+    SESSION_EXPIRED = 10  # the user must log in again: FATAL, never restart
+    RISK_CHALLENGE = 11  # the exchange wants a verification: FATAL, never retry
+    BAD_CONFIG = 12  # settings or credentials unusable: FATAL
+    LEFTOVER = 13  # tokens could not be sold: FATAL, the status says what is left
+    COST_CAP = 14  # max_daily_cost_usdt reached: STOPPED for the day
+    EXCHANGE_DOWN = 15  # retries exhausted on 5xx/timeouts: restart with backoff
+    SUPERVISOR_LOST = 16  # heartbeats stopped: the process stopped trading on its own
+
+    @property
+    def restartable(self) -> bool:
+        return self in (Exit.CRASH, Exit.EXCHANGE_DOWN)
+
+    @property
+    def fatal(self) -> bool:
+        return self in (Exit.SESSION_EXPIRED, Exit.RISK_CHALLENGE, Exit.BAD_CONFIG, Exit.LEFTOVER)
+
+
+def describe(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by signal {-code}"
+    try:
+        return Exit(code).name.lower()
+    except ValueError:
+        return f"exit status {code}"

@@ -1,0 +1,273 @@
+"""The wire protocol, in one place.
+
+Three conversations, all msgpack-encoded tagged Structs (the ``type`` field names the
+message), decoded by one decoder (``protocol.codec``):
+
+* user process -> supervisor (DEALER -> ROUTER, routing id = user id): ``Hello`` first on
+  every (re)connect, then events. Every event carries the process's own ``seq``,
+  increasing from 1 per process start, so the supervisor can see gaps and restarts.
+* supervisor -> user process (same socket pair): ``Ping`` heartbeats (a process that hears
+  none for ``HEARTBEAT_TIMEOUT`` seconds stops trading as "now"), ``Drain``, ``StopNow``
+  and ``UpdateSettings``.
+* CLI -> supervisor (DEALER/REQ -> ROUTER control socket): one request, one reply.
+
+Money is ``Decimal`` (sent as strings); times are epoch seconds as floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+HEARTBEAT_INTERVAL = 1.0  # supervisor -> child Ping period, seconds
+HEARTBEAT_TIMEOUT = 3.5  # child gives up on its supervisor after this long without a Ping
+
+
+class Msg(msgspec.Struct, tag_field="type", tag=True, kw_only=True, omit_defaults=True):
+    """Base of every message."""
+
+
+# --------------------------------------------------------------------------------------
+# user process -> supervisor
+# --------------------------------------------------------------------------------------
+
+
+class Event(Msg, kw_only=True):
+    user_id: str
+    seq: int = 0
+    at: float = 0.0
+
+
+class Hello(Event, kw_only=True):
+    """First message on every connect; ``restarts`` is how often this user was restarted."""
+
+    pid: int
+    protocol_version: int = PROTOCOL_VERSION
+
+
+class PhaseChanged(Event, kw_only=True):
+    """The user process's own phase (see ``userproc.states``) changed."""
+
+    phase: str
+    strategy_id: str | None = None
+    reason: str | None = None
+
+
+class VolumeChecked(Event, kw_only=True):
+    strategy_id: str
+    token: str
+    current: Decimal
+    target: Decimal
+    basis: str  # "reported" | "traded"
+    mul_point: Decimal | None = None
+
+
+class BatchPlanned(Event, kw_only=True):
+    strategy_id: str
+    batch: int  # 1-based batch number of this run
+    loops: int
+    remaining: Decimal
+    credit_per_trade: Decimal
+    learned: bool = False  # credit learned from the exchange's own figures
+
+
+class OrderUpdate(Event, kw_only=True):
+    """An order of ours changed status (coalescible: only the latest per order matters)."""
+
+    strategy_id: str | None
+    order_id: str
+    symbol: str
+    side: str
+    status: str
+    filled_qty: Decimal = Decimal(0)
+    filled_quote: Decimal = Decimal(0)
+
+
+class TradeDone(Event, kw_only=True):
+    strategy_id: str
+    batch: int
+    index: int  # i of i/N within the batch
+    loops: int  # N
+    buy_quote: Decimal  # USDT paid for the buy
+    sell_quote: Decimal  # USDT received for the sell
+    credit: Decimal  # volume the trade is expected to add, in the strategy's basis
+    cost: Decimal  # quote paid - quote received + fees, in USDT
+    cost_today: Decimal
+    buy_fill_seconds: float | None = None
+    sell_fill_seconds: float | None = None
+
+
+class Leftover(msgspec.Struct, kw_only=True):
+    asset: str  # e.g. ALPHA_22
+    token: str  # e.g. KOGE
+    quantity: Decimal
+
+
+class ErrorReport(Event, kw_only=True):
+    kind: str  # session_expired | risk_challenge | rate_limited | exchange | transport | ...
+    message: str
+    fatal: bool = False
+    strategy_id: str | None = None
+
+
+class StrategySummary(msgspec.Struct, kw_only=True):
+    strategy_id: str
+    token: str
+    basis: str
+    start_volume: Decimal | None = None
+    final_volume: Decimal | None = None
+    target: Decimal
+    trades: int = 0
+    cost: Decimal = Decimal(0)
+    reached: bool = False
+
+
+class Summary(Event, kw_only=True):
+    """Last message of a process: what it did and what it leaves behind."""
+
+    exit_code: int
+    reason: str
+    strategies: list[StrategySummary] = []
+    open_orders: int = 0
+    leftovers: list[Leftover] = []
+    cost_today: Decimal = Decimal(0)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------
+# supervisor -> user process
+# --------------------------------------------------------------------------------------
+
+
+class Command(Msg, kw_only=True):
+    pass
+
+
+class Ping(Command, kw_only=True):
+    at: float = 0.0
+
+
+class Drain(Command, kw_only=True):
+    """Finish the round trip in progress, then exit (cancel and sell after stop_grace)."""
+
+
+class StopNow(Command, kw_only=True):
+    """Cancel open orders, sell leftovers, exit."""
+
+
+class UpdateSettings(Command, kw_only=True):
+    """New effective settings (``config`` EffectiveSettings as dicts); apply from the next batch."""
+
+    settings: list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------------------
+# CLI -> supervisor control socket
+# --------------------------------------------------------------------------------------
+
+
+class Request(Msg, kw_only=True):
+    pass
+
+
+class StatusRequest(Request, kw_only=True):
+    pass
+
+
+class StopRequest(Request, kw_only=True):
+    strategy_id: str | None = None
+    user_id: str | None = None
+    now: bool = False
+
+
+class StartRequest(Request, kw_only=True):
+    strategy_id: str | None = None
+    user_id: str | None = None
+
+
+class ReloadRequest(Request, kw_only=True):
+    pass
+
+
+class ShutdownRequest(Request, kw_only=True):
+    now: bool = False
+
+
+class Reply(Msg, kw_only=True):
+    pass
+
+
+class OkReply(Reply, kw_only=True):
+    message: str = ""
+
+
+class ErrorReply(Reply, kw_only=True):
+    message: str
+
+
+class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    user_id: str
+    strategy_id: str
+    state: str  # PENDING STARTING RUNNING BACKOFF DONE STOPPING STOPPED FATAL SKIPPED
+    phase: str | None = None
+    pid: int | None = None
+    restarts: int = 0
+    current_volume: Decimal | None = None
+    start_volume: Decimal | None = None
+    target_volume: Decimal
+    basis: str = "reported"
+    batch: int = 0
+    trade_index: int = 0
+    loops: int = 0
+    trades: int = 0
+    cost_today: Decimal = Decimal(0)
+    last_error: str | None = None
+    reason: str | None = None
+    eta_seconds: float | None = None
+    leftovers: list[Leftover] = []
+
+
+class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    strategy_id: str
+    strategy_name: str
+    token: str
+    enabled: bool = True
+    target_volume: Decimal
+    users: list[UserStatus] = []
+
+
+class StatusReply(Reply, kw_only=True):
+    pid: int
+    started_at: float
+    day: str  # UTC day being worked, YYYY-MM-DD
+    phase: str  # starting | running | waiting_next_day | stopping
+    next_run_at: float | None = None
+    strategies: list[StrategyStatus] = []
+
+
+Message = (
+    Hello
+    | PhaseChanged
+    | VolumeChecked
+    | BatchPlanned
+    | OrderUpdate
+    | TradeDone
+    | ErrorReport
+    | Summary
+    | Ping
+    | Drain
+    | StopNow
+    | UpdateSettings
+    | StatusRequest
+    | StopRequest
+    | StartRequest
+    | ReloadRequest
+    | ShutdownRequest
+    | OkReply
+    | ErrorReply
+    | StatusReply
+)

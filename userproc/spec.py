@@ -1,0 +1,27 @@
+"""What the supervisor hands to a user process when it forks it.
+
+Passed as the child's argument (pickled over the fork server's private pipe), never on a
+command line or in the environment, and holding only this user's own credentials.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
+from exchange.auth import Credentials
+
+
+class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: str
+    settings: list[EffectiveSettings]  # this user's strategies, run one after another
+    credentials: Credentials
+    exchange: ExchangeSettings
+    journal_path: str  # SQLite journal of this user (inside data_dir)
+    events_endpoint: str  # supervisor's ROUTER (protocol.addresses.events_endpoint)
+    logging: LoggingSettings = LoggingSettings()
+    restarts: int = 0  # how many times the supervisor restarted this user today
+
+    def __repr__(self) -> str:  # credentials stay out of any repr
+        ids = [s.strategy_id for s in self.settings]
+        return f"UserSpec(user_id={self.user_id!r}, strategies={ids!r})"
