@@ -1,0 +1,242 @@
+"""The per-user SQLite journal: what this process meant to do and what became of it.
+
+Write-ahead discipline: the intent row of an order is committed (WAL, synchronous=FULL)
+*before* the POST that places it, the exchange's ids right after the answer, the fills and
+the outcome when the trade ends. So after a ``kill -9`` at any instant the next start finds
+every order that may exist (``open_trades``) and reconciles it with the exchange instead of
+guessing; nothing is placed twice and no fill is forgotten.
+
+Money is stored as decimal strings (never floats); days are UTC dates (YYYY-MM-DD).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    parent_id INTEGER,            -- for kind='sell': the round trip whose tokens it sells
+    kind TEXT NOT NULL,           -- 'oto' (a round trip) | 'sell' (plain limit sell of leftovers)
+    strategy_id TEXT NOT NULL,
+    day TEXT NOT NULL,            -- UTC day of the intent
+    symbol TEXT NOT NULL,         -- ALPHA_22USDT
+    base_asset TEXT NOT NULL,     -- ALPHA_22
+    token TEXT NOT NULL,          -- KOGE
+    buy_price TEXT,               -- limit prices and quantity as sent
+    sell_price TEXT,
+    qty TEXT NOT NULL,
+    amount TEXT,                  -- USDT paid for the buy (paymentDetails amount)
+    intent_ms INTEGER NOT NULL,
+    placed INTEGER NOT NULL DEFAULT 0,   -- 0 unknown (intent only), 1 placed, -1 not placed
+    working_id TEXT,              -- the OTO's buy id (or the plain sell's id)
+    pending_id TEXT,              -- the OTO's sell id
+    buy_qty TEXT, buy_quote TEXT, buy_fee_usdt TEXT,
+    sell_qty TEXT, sell_quote TEXT, sell_fee_usdt TEXT,
+    cost TEXT,
+    outcome TEXT,                 -- NULL while unfinished
+    note TEXT,
+    finished_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS trades_open ON trades(outcome);
+CREATE INDEX IF NOT EXISTS trades_day ON trades(day);
+"""
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    id: int
+    parent_id: int | None
+    kind: str
+    strategy_id: str
+    day: str
+    symbol: str
+    base_asset: str
+    token: str
+    buy_price: Decimal | None
+    sell_price: Decimal | None
+    qty: Decimal
+    amount: Decimal | None
+    intent_ms: int
+    placed: int
+    working_id: str | None
+    pending_id: str | None
+    outcome: str | None
+
+
+def _d(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+class Journal:
+    """One SQLite file per user; every method commits before it returns."""
+
+    def __init__(self, path: str | Path) -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = sqlite3.connect(str(p), isolation_level=None)  # autocommit per statement
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ----------------------------------------------------------------- writes
+    def record_intent(
+        self,
+        *,
+        kind: str,
+        strategy_id: str,
+        day: str,
+        symbol: str,
+        base_asset: str,
+        token: str,
+        qty: Decimal,
+        intent_ms: int,
+        buy_price: Decimal | None = None,
+        sell_price: Decimal | None = None,
+        amount: Decimal | None = None,
+        parent_id: int | None = None,
+    ) -> int:
+        cur = self._db.execute(
+            "INSERT INTO trades (parent_id, kind, strategy_id, day, symbol, base_asset, token,"
+            " buy_price, sell_price, qty, amount, intent_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                parent_id,
+                kind,
+                strategy_id,
+                day,
+                symbol,
+                base_asset,
+                token,
+                _s(buy_price),
+                _s(sell_price),
+                str(qty),
+                _s(amount),
+                intent_ms,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def record_ids(self, trade_id: int, working_id: str, pending_id: str | None = None) -> None:
+        self._db.execute(
+            "UPDATE trades SET placed=1, working_id=?, pending_id=? WHERE id=?",
+            (working_id, pending_id, trade_id),
+        )
+
+    def record_not_placed(self, trade_id: int, outcome: str, now_ms: int, note: str = "") -> None:
+        """The POST certainly placed nothing (refused, or looked up and not found)."""
+        self._db.execute(
+            "UPDATE trades SET placed=-1, outcome=?, note=?, finished_ms=? WHERE id=?",
+            (outcome, note[:500], now_ms, trade_id),
+        )
+
+    def record_fills(
+        self,
+        trade_id: int,
+        *,
+        buy_qty: Decimal | None = None,
+        buy_quote: Decimal | None = None,
+        buy_fee_usdt: Decimal | None = None,
+        sell_qty: Decimal | None = None,
+        sell_quote: Decimal | None = None,
+        sell_fee_usdt: Decimal | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE trades SET buy_qty=?, buy_quote=?, buy_fee_usdt=?, sell_qty=?,"
+            " sell_quote=?, sell_fee_usdt=? WHERE id=?",
+            (
+                _s(buy_qty),
+                _s(buy_quote),
+                _s(buy_fee_usdt),
+                _s(sell_qty),
+                _s(sell_quote),
+                _s(sell_fee_usdt),
+                trade_id,
+            ),
+        )
+
+    def finish(
+        self, trade_id: int, outcome: str, now_ms: int, *, cost: Decimal | None = None
+    ) -> None:
+        self._db.execute(
+            "UPDATE trades SET outcome=?, cost=?, finished_ms=? WHERE id=?",
+            (outcome, _s(cost), now_ms, trade_id),
+        )
+
+    # ----------------------------------------------------------------- reads
+    def _rows(self, where: str, args: tuple = ()) -> list[TradeRow]:
+        cur = self._db.execute(
+            "SELECT id, parent_id, kind, strategy_id, day, symbol, base_asset, token, buy_price,"
+            " sell_price, qty, amount, intent_ms, placed, working_id, pending_id, outcome"
+            f" FROM trades WHERE {where} ORDER BY id",
+            args,
+        )
+        return [
+            TradeRow(
+                id=r[0],
+                parent_id=r[1],
+                kind=r[2],
+                strategy_id=r[3],
+                day=r[4],
+                symbol=r[5],
+                base_asset=r[6],
+                token=r[7],
+                buy_price=_d(r[8]),
+                sell_price=_d(r[9]),
+                qty=Decimal(r[10]),
+                amount=_d(r[11]),
+                intent_ms=r[12],
+                placed=r[13],
+                working_id=r[14],
+                pending_id=r[15],
+                outcome=r[16],
+            )
+            for r in cur.fetchall()
+        ]
+
+    def open_trades(self) -> list[TradeRow]:
+        """Trades without an outcome: orders that may still exist on the exchange."""
+        return self._rows("outcome IS NULL")
+
+    def get(self, trade_id: int) -> TradeRow:
+        rows = self._rows("id=?", (trade_id,))
+        if not rows:
+            raise KeyError(trade_id)
+        return rows[0]
+
+    def children(self, trade_id: int) -> list[TradeRow]:
+        return self._rows("parent_id=?", (trade_id,))
+
+    def known_order_ids(self) -> set[str]:
+        cur = self._db.execute(
+            "SELECT working_id, pending_id FROM trades WHERE working_id IS NOT NULL"
+        )
+        out: set[str] = set()
+        for w, p in cur.fetchall():
+            out.add(w)
+            if p:
+                out.add(p)
+        return out
+
+    def cost_on(self, day: str) -> Decimal:
+        """Total cost (USDT) of everything finished on this UTC day."""
+        cur = self._db.execute("SELECT cost FROM trades WHERE day=? AND cost IS NOT NULL", (day,))
+        return sum((Decimal(c) for (c,) in cur.fetchall()), Decimal(0))
+
+    def trades_on(self, day: str, strategy_id: str | None = None) -> int:
+        """Completed round trips of that day (for the summary)."""
+        q = "SELECT COUNT(*) FROM trades WHERE kind='oto' AND day=? AND outcome='done'"
+        args: tuple = (day,)
+        if strategy_id is not None:
+            q += " AND strategy_id=?"
+            args = (day, strategy_id)
+        return int(self._db.execute(q, args).fetchone()[0])

@@ -1,0 +1,200 @@
+"""The ZeroMQ link to the supervisor (DEALER, routing id = user id, LINGER short).
+
+Sending never blocks trading: a message goes out with NOBLOCK; if the socket would block
+(slow or absent supervisor) it waits in an outbox that a background task drains, and
+while it waits progress is coalesced: only the latest ``OrderUpdate`` per order and the
+latest ``VolumeChecked``/``BatchPlanned`` per strategy are kept. Every event carries this
+process's own increasing ``seq``; ``Hello`` goes out on connect and on every reconnect
+(seen through the socket monitor), because a restarted supervisor lost what was queued.
+
+Incoming: ``Ping`` feeds the heartbeat watchdog (none for ``heartbeat_timeout`` -> stop as
+"now" with Exit.SUPERVISOR_LOST), ``Drain``/``StopNow`` set the stop flags,
+``UpdateSettings`` is kept for the runner to apply from the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
+
+from exchange.clock import SYSTEM_CLOCK, Clock
+from protocol import messages as m
+from protocol.codec import ProtocolError, decode, encode
+from protocol.exitcodes import Exit
+from userproc.stopping import StopControl
+from userproc.tuning import DEFAULT_TUNING, Tuning
+
+log = structlog.get_logger(__name__)
+
+
+def _coalesce_key(msg: m.Event, seq: int) -> tuple[Any, ...]:
+    if isinstance(msg, m.OrderUpdate):
+        return ("order", msg.order_id)
+    if isinstance(msg, m.VolumeChecked):
+        return ("volume", msg.strategy_id)
+    if isinstance(msg, m.BatchPlanned):
+        return ("plan", msg.strategy_id)
+    return ("seq", seq)
+
+
+class SupervisorLink:
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        endpoint: str,
+        user_id: str,
+        stop: StopControl,
+        *,
+        restarts: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
+        tuning: Tuning = DEFAULT_TUNING,
+    ) -> None:
+        self.user_id = user_id
+        self.endpoint = endpoint
+        self.stop = stop
+        self.clock = clock
+        self.tuning = tuning
+        self.restarts = restarts
+        self.seq = 0
+        self.pending_settings: list[dict[str, Any]] | None = None
+        self.supervisor_lost = False
+        self._outbox: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._outbox_event = asyncio.Event()
+        self._last_ping = clock.monotonic()
+        self._ping_event = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._sock = ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.ROUTING_ID, user_id.encode())
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.SNDHWM, 1000)
+        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED)
+        self._closed = False
+
+    async def start(self) -> None:
+        self._sock.connect(self.endpoint)
+        self._send_hello()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._recv_loop()),
+            loop.create_task(self._flush_loop()),
+            loop.create_task(self._monitor_loop()),
+        ]
+        if self.tuning.heartbeat_enabled:
+            self._tasks.append(loop.create_task(self._watchdog()))
+
+    # ------------------------------------------------------------------ sending
+    def _send_hello(self) -> None:
+        self.send(m.Hello(user_id=self.user_id, pid=os.getpid()))
+
+    def send(self, msg: m.Event) -> None:
+        """Queue-free fast path; never awaits, never raises on a slow supervisor."""
+        if self._closed:
+            return
+        self.seq += 1
+        msg.seq = self.seq
+        msg.user_id = self.user_id
+        if not msg.at:
+            msg.at = self.clock.time()
+        data = encode(msg)
+        key = _coalesce_key(msg, self.seq)
+        if not self._outbox:
+            try:
+                self._sock.send(data, flags=zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                pass
+            except zmq.ZMQError as exc:
+                log.warning("link_send_failed", error=str(exc))
+                return
+        if key in self._outbox:
+            self._outbox[key] = data  # coalesce: the newest value, in the old slot
+        else:
+            self._outbox[key] = data
+        self._outbox_event.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._outbox_event.wait()
+            while self._outbox:
+                key, data = next(iter(self._outbox.items()))
+                try:
+                    self._sock.send(data, flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    await self._sock.poll(timeout=200, flags=zmq.POLLOUT)
+                    continue
+                except zmq.ZMQError as exc:
+                    log.warning("link_send_failed", error=str(exc))
+                if self._outbox.get(key) is data:
+                    del self._outbox[key]
+            self._outbox_event.clear()
+
+    async def flush(self, within: float) -> bool:
+        """Wait (bounded) until the outbox is empty; True if it is."""
+        deadline = self.clock.monotonic() + within
+        while self._outbox and self.clock.monotonic() < deadline:
+            await self._sock.poll(timeout=50, flags=zmq.POLLOUT)
+            await asyncio.sleep(0)
+        return not self._outbox
+
+    # ------------------------------------------------------------------ receiving
+    async def _recv_loop(self) -> None:
+        while True:
+            frames = await self._sock.recv_multipart()
+            try:
+                msg = decode(frames[-1])
+            except ProtocolError as exc:
+                log.warning("link_bad_message", error=str(exc))
+                continue
+            self._last_ping = self.clock.monotonic()  # any message proves the supervisor lives
+            if isinstance(msg, m.Ping):
+                self._ping_event.set()
+            elif isinstance(msg, m.Drain):
+                self.stop.drain("supervisor asked to drain")
+            elif isinstance(msg, m.StopNow):
+                self.stop.now("supervisor asked to stop now")
+            elif isinstance(msg, m.UpdateSettings):
+                self.pending_settings = msg.settings
+                log.info("settings_update_received", strategies=len(msg.settings))
+
+    async def _monitor_loop(self) -> None:
+        first = True
+        while True:
+            frames = await self._monitor.recv_multipart()
+            evt = parse_monitor_message(frames)
+            if evt["event"] == zmq.EVENT_CONNECTED:
+                if not first:
+                    log.info("supervisor_reconnected")
+                    self._send_hello()
+                first = False
+
+    async def _watchdog(self) -> None:
+        timeout = self.tuning.heartbeat_timeout
+        while True:
+            left = self._last_ping + timeout - self.clock.monotonic()
+            if left <= 0:
+                log.warning("supervisor_lost", seconds_without_ping=timeout)
+                self.supervisor_lost = True
+                self.stop.now("no heartbeat from the supervisor", exit=Exit.SUPERVISOR_LOST)
+                return
+            self._ping_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ping_event.wait(), timeout=left)
+
+    async def close(self, linger_seconds: float = 1.0) -> None:
+        await self.flush(linger_seconds)
+        self._closed = True
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            self._sock.disable_monitor()
+        self._monitor.close(linger=0)
+        self._sock.close(linger=int(linger_seconds * 1000))

@@ -1,0 +1,247 @@
+"""Every order of this process, its lifecycle as data (after hummingbot's in-flight orders).
+
+Two sources feed it: the user stream's execution reports and REST answers (open orders,
+order history). They arrive in any order and may repeat, so updates are merged with two
+rules that make the result independent of arrival order:
+
+* a status never goes backwards (PENDING < NEW < PARTIALLY_FILLED < terminal; the first
+  terminal status seen wins);
+* cumulative filled quantity and quote only grow.
+
+Reports about ids we have not learnt yet (the stream can beat the place response) are
+simply kept under their id: when the ids become known the state is already there.
+Waiters sleep on one ``asyncio.Condition`` and are woken on every change; nobody polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+TERMINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
+_RANK = {"PENDING": 0, "NEW": 1, "PARTIALLY_FILLED": 2}
+
+
+def rank(status: str) -> int:
+    return 3 if status in TERMINAL else _RANK.get(status, 0)
+
+
+@dataclass
+class OrderState:
+    order_id: str
+    symbol: str = ""
+    side: str = ""
+    status: str = "PENDING"
+    qty: Decimal = Decimal(0)
+    price: Decimal = Decimal(0)
+    cum_qty: Decimal = Decimal(0)
+    cum_quote: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)  # summed from stream reports (REST fills are authoritative)
+    fee_asset: str | None = None
+    order_list_id: str | None = None
+    position: str | None = None  # OTO_WORKING / OTO_PENDING / None
+    sources: set[str] = field(default_factory=set)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def filled(self) -> bool:
+        return self.status == "FILLED"
+
+    @property
+    def open(self) -> bool:
+        return not self.terminal
+
+
+def _dec(v: Any) -> Decimal | None:
+    if v is None:
+        return None
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+class OrderTracker:
+    def __init__(self) -> None:
+        self._orders: dict[str, OrderState] = {}
+        self._cond = asyncio.Condition()
+        self._listeners: list[Callable[[OrderState], None]] = []
+        self.version = 0
+
+    def add_listener(self, fn: Callable[[OrderState], None]) -> None:
+        self._listeners.append(fn)
+
+    def get(self, order_id: str | None) -> OrderState | None:
+        return None if order_id is None else self._orders.get(str(order_id))
+
+    def ensure(self, order_id: str, **known: Any) -> OrderState:
+        """Register an id we placed (keeps whatever the stream already told us)."""
+        st = self._orders.get(order_id)
+        if st is None:
+            st = self._orders[order_id] = OrderState(order_id=order_id)
+        for k, v in known.items():
+            if v is not None and not getattr(st, k):
+                setattr(st, k, v)
+        return st
+
+    def open_orders(self) -> list[OrderState]:
+        return [o for o in self._orders.values() if o.open]
+
+    # ------------------------------------------------------------------ merging
+    def _merge(
+        self,
+        *,
+        source: str,
+        order_id: str,
+        symbol: str | None,
+        side: str | None,
+        status: str | None,
+        qty: Any,
+        price: Any,
+        cum_qty: Any,
+        cum_quote: Any,
+        order_list_id: str | None,
+        position: str | None,
+        fee: Any = None,
+        fee_asset: str | None = None,
+    ) -> bool:
+        st = self.ensure(str(order_id))
+        before = (st.status, st.cum_qty, st.cum_quote, st.qty)
+        if symbol:
+            st.symbol = symbol
+        if side:
+            st.side = side
+        if order_list_id and order_list_id != "-1":
+            st.order_list_id = order_list_id
+        if position:
+            st.position = position
+        q = _dec(qty)
+        if q is not None and q > 0:
+            st.qty = q
+        p = _dec(price)
+        if p is not None and p > 0 and not st.price:
+            st.price = p
+        cq = _dec(cum_qty)
+        grew = False
+        if cq is not None and cq > st.cum_qty:
+            st.cum_qty = cq
+            grew = True
+            cz = _dec(cum_quote)
+            if cz is not None and cz > st.cum_quote:
+                st.cum_quote = cz
+            f = _dec(fee)
+            if source == "stream" and f is not None and f > 0:
+                st.fee += f
+                st.fee_asset = fee_asset or st.fee_asset
+        else:
+            cz = _dec(cum_quote)
+            if cz is not None and cz > st.cum_quote and (cq is None or cq >= st.cum_qty):
+                st.cum_quote = cz
+        if status and not st.terminal and rank(status) >= rank(st.status):
+            st.status = status
+        st.sources.add(source)
+        changed = before != (st.status, st.cum_qty, st.cum_quote, st.qty) or grew
+        if changed:
+            self.version += 1
+            for fn in self._listeners:
+                fn(st)
+        return changed
+
+    async def _notify(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def apply_report(self, r: Any) -> bool:
+        """An ``exchange.models.ExecutionReport`` from the user stream."""
+        changed = self._merge(
+            source="stream",
+            order_id=r.order_id,
+            symbol=r.symbol,
+            side=r.side,
+            status=r.status,
+            qty=r.qty,
+            price=r.price,
+            cum_qty=r.cum_qty,
+            cum_quote=r.cum_quote,
+            order_list_id=getattr(r, "order_list_id", None),
+            position=getattr(r, "contingency_position", None),
+            fee=getattr(r, "fee", None),
+            fee_asset=getattr(r, "fee_asset", None),
+        )
+        if changed:
+            await self._notify()
+        return changed
+
+    async def apply_rest(self, o: Any) -> bool:
+        """An ``OpenOrder`` / ``HistoryOrder`` from REST."""
+        changed = self._merge(
+            source="rest",
+            order_id=o.order_id,
+            symbol=o.symbol,
+            side=o.side,
+            status=o.status,
+            qty=o.orig_qty,
+            price=o.price,
+            cum_qty=o.executed_qty,
+            cum_quote=o.cum_quote,
+            order_list_id=getattr(o, "order_list_id", None),
+            position=getattr(o, "contingency_position", None),
+        )
+        if changed:
+            await self._notify()
+        return changed
+
+    async def apply_state(self, **fields: Any) -> bool:
+        """A status learnt some other way (e.g. a cancel answered "not open" and the
+        history says FILLED); same merge rules."""
+        defaults = dict(
+            symbol=None,
+            side=None,
+            status=None,
+            qty=None,
+            price=None,
+            cum_qty=None,
+            cum_quote=None,
+            order_list_id=None,
+            position=None,
+        )
+        defaults.update(fields)
+        changed = self._merge(source="other", **defaults)
+        if changed:
+            await self._notify()
+        return changed
+
+    # ------------------------------------------------------------------ waiting
+    async def wait(
+        self,
+        order_id: str,
+        pred: Callable[[OrderState], bool],
+        within: float,
+        interrupt: asyncio.Event | None = None,
+    ) -> OrderState | None:
+        """Wait up to ``within`` seconds until ``pred(state)`` holds; None on timeout or when ``interrupt`` is set."""
+        st = self.ensure(order_id)
+        if pred(st):
+            return st
+
+        async def _until() -> None:
+            async with self._cond:
+                await self._cond.wait_for(lambda: pred(self._orders[order_id]))
+
+        waiter = asyncio.ensure_future(_until())
+        tasks: set[asyncio.Future] = {waiter}
+        stopper = None
+        if interrupt is not None:
+            stopper = asyncio.ensure_future(interrupt.wait())
+            tasks.add(stopper)
+        try:
+            await asyncio.wait(tasks, timeout=max(0.0, within), return_when="FIRST_COMPLETED")
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        st = self._orders[order_id]
+        return st if pred(st) else None

@@ -1,0 +1,43 @@
+"""Knobs of the user process that are not part of the user's strategy settings.
+
+Production uses the defaults. Tests and benchmarks shrink them (to 0 or tens of
+milliseconds) so a whole run to target takes well under a second; nothing in ``userproc``
+waits on a hard-coded delay.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from protocol.messages import HEARTBEAT_TIMEOUT
+
+
+class Tuning(msgspec.Struct, frozen=True, kw_only=True):
+    # supervisor link
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT  # no Ping for this long -> stop as "now"
+    heartbeat_enabled: bool = True  # off only for in-process tests without a supervisor
+    # stream
+    stream_connect_timeout: float = 30.0  # no stream for this long -> Exit.EXCHANGE_DOWN
+    rest_check_seconds: float = 30.0  # while waiting on an order, ask REST this often too
+    stream_rotate_seconds: float = 1800.0
+    # volatility guard
+    volatility_window_seconds: float = 60.0
+    volatility_wait_seconds: float = 5.0  # how long to pause before looking again
+    volatility_max_wait_seconds: float = 600.0  # then skip this trade and re-plan
+    # leftovers
+    leftover_sell_attempts: int = 3
+    leftover_sell_discount_percentage: Decimal = Decimal("2")  # below market: marketable
+    leftover_sell_timeout_seconds: float | None = None  # None: order_timeout_seconds
+    # volume settling
+    settle_poll_seconds: float = 1.0
+    # unknown-outcome look-ups
+    lookup_attempts: int = 3
+    lookup_delay_seconds: float = 1.0
+    lookup_slack_ms: int = 120_000  # how far before the intent time an order may be stamped
+    # after this many trades in a row that placed nothing (rejections), stop the strategy
+    max_consecutive_failures: int = 5
+
+
+DEFAULT_TUNING = Tuning()
