@@ -1,0 +1,22 @@
+"""``ReloadRequest`` -> ``OkReply`` or ``ErrorReply`` listing every config problem.
+
+Rereads the config file (as SIGHUP does). New users and strategies are checked and queued,
+removed users drain, changed settings go to running processes as ``UpdateSettings``
+(applied from their next batch). A broken config changes nothing.
+"""
+
+from __future__ import annotations
+
+from protocol import messages as m
+from supervisor.commands.base import Command
+
+
+class Reload(Command):
+    name = "reload"
+    request = m.ReloadRequest
+
+    def execute(self, arbiter, req: m.ReloadRequest) -> m.Reply:
+        errors = arbiter.reload()
+        if errors:
+            return m.ErrorReply(message="config refused, old one kept:\n" + "\n".join(errors))
+        return m.OkReply(message="config reloaded")

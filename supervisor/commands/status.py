@@ -1,0 +1,54 @@
+"""``StatusRequest`` -> ``StatusReply``.
+
+The supervisor's pid, start time, the UTC day being worked, its phase (starting, running,
+waiting_next_day, stopping), the next daily run, and per strategy (in config order) one
+``UserStatus`` per user: state, pid, restarts, volumes, batch i/N, cost, last error, ETA.
+Built from memory only.
+"""
+
+from __future__ import annotations
+
+from protocol import messages as m
+from supervisor.commands.base import Command
+from supervisor.records import row_status
+
+
+class Status(Command):
+    name = "status"
+    request = m.StatusRequest
+
+    def execute(self, arbiter, req: m.StatusRequest) -> m.Reply:
+        now = arbiter.mono()
+        strategies: dict[str, m.StrategyStatus] = {}
+        for info in arbiter.config.strategies:
+            strategies[info.strategy_id] = m.StrategyStatus(
+                strategy_id=info.strategy_id,
+                strategy_name=info.strategy_name,
+                token=info.target_token,
+                enabled=info.enabled,
+                target_volume=getattr(info, "target_volume", None) or 0,
+                users=[],
+            )
+        for rec in arbiter.records.values():
+            for row in rec.rows.values():
+                s = row.settings
+                st = strategies.get(s.strategy_id)
+                if st is None:
+                    st = strategies[s.strategy_id] = m.StrategyStatus(
+                        strategy_id=s.strategy_id,
+                        strategy_name=s.strategy_name,
+                        token=s.target_token,
+                        target_volume=s.target_volume,
+                        users=[],
+                    )
+                if not st.target_volume:
+                    st.target_volume = s.target_volume
+                st.users.append(row_status(rec, row, now=now))
+        return m.StatusReply(
+            pid=arbiter.pid,
+            started_at=arbiter.started_at,
+            day=arbiter.day,
+            phase=arbiter.phase,
+            next_run_at=arbiter.next_run_at,
+            strategies=list(strategies.values()),
+        )
