@@ -94,3 +94,7 @@ class OutcomeUnknown(ExchangeError):
 
 class BadResponse(ExchangeError):
     """A reply we could not parse; the message names the endpoint and what was wrong."""
+
+
+class UnknownToken(ExchangeError, LookupError):
+    """The token list has no token with that symbol or alphaId."""

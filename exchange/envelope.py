@@ -1,0 +1,109 @@
+"""Turning an HTTP reply into data or a typed error.
+
+One function decides, from the status, the headers and the bapi envelope, which of the
+``exchange.errors`` a reply means. It is kept apart from the client so the rules can be
+read (and tested) in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from exchange.errors import (
+    BadResponse,
+    ExchangeError,
+    OrderNotOpen,
+    OrderRejected,
+    RateLimited,
+    RiskChallenge,
+    SessionExpired,
+)
+from exchange.models import Envelope
+
+SESSION_EXPIRED_CODES = frozenset({"100002001"})
+RISK_CODES = frozenset({"100001003"})
+RISK_HEADERS = ("risk_challenge_biz_no", "risk_challenge_enable_flow")
+RISK_WORDS = ("verif", "验证", "risk control", "风控", "security check", "captcha")
+SESSION_WORDS = ("log in again", "login again", "please log in", "重新登录", "登录状态")
+NOT_OPEN_WORDS = (
+    "not exist",
+    "unknown order",
+    "not found",
+    "不存在",
+    "already filled",
+    "already canceled",
+    "already cancelled",
+    "has been filled",
+    "has been canceled",
+    "has been cancelled",
+    "order status",
+)
+DEFAULT_RETRY_AFTER = 5.0
+
+_envelope = msgspec.json.Decoder(Envelope)
+
+
+def has_risk_headers(headers: Mapping[str, str]) -> bool:
+    return any(headers.get(h) for h in RISK_HEADERS)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float:
+    """``Retry-After`` in seconds (only the numeric form is used; default otherwise)."""
+    raw = headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+
+
+def status_error(status: int, headers: Mapping[str, str], endpoint: str) -> ExchangeError | None:
+    """The error an HTTP status means on its own (before looking at the body), or None."""
+    if has_risk_headers(headers):
+        return RiskChallenge("risk challenge requested", http_status=status, endpoint=endpoint)
+    if status in (401, 403):
+        return SessionExpired(
+            "session rejected; log in again", http_status=status, endpoint=endpoint
+        )
+    if status in (429, 418):
+        return RateLimited(
+            "rate limited",
+            retry_after=retry_after_seconds(headers),
+            http_status=status,
+            endpoint=endpoint,
+        )
+    return None
+
+
+def parse_envelope(body: bytes, status: int, endpoint: str) -> Envelope:
+    try:
+        return _envelope.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadResponse(
+            f"reply is not a bapi envelope ({exc})", http_status=status, endpoint=endpoint
+        ) from None
+
+
+def envelope_error(
+    env: Envelope, status: int, endpoint: str, *, kind: str = "read"
+) -> ExchangeError:
+    """The typed error of an envelope with ``success: false``.
+
+    ``kind`` is ``"order"`` for order-placing POSTs (a refusal is ``OrderRejected``),
+    ``"cancel"`` for cancels (an "order does not exist / already filled" answer is
+    ``OrderNotOpen``), ``"read"`` otherwise.
+    """
+    code = env.code_str
+    message = (env.message or env.message_detail or "exchange refused the request").strip()
+    low = message.lower()
+    kw = {"code": code, "http_status": status, "endpoint": endpoint}
+    if code in SESSION_EXPIRED_CODES or any(w in low for w in SESSION_WORDS):
+        return SessionExpired(message, **kw)
+    if code in RISK_CODES or any(w in low for w in RISK_WORDS):
+        return RiskChallenge(message, **kw)
+    if kind == "cancel" and any(w in low for w in NOT_OPEN_WORDS):
+        return OrderNotOpen(message, **kw)
+    if kind == "order":
+        return OrderRejected(message, **kw)
+    return ExchangeError(message, **kw)
