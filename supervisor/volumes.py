@@ -41,7 +41,6 @@ async def check_volumes(
     concurrency: int = 8,
 ) -> list[VolumeResult]:
     from exchange.client import AlphaClient
-
     from exchange.errors import ExchangeError, SessionExpired
 
     pairs = list(pairs)
