@@ -1,0 +1,665 @@
+"""The matching engine of the simulated exchange: prices, accounts, orders, fills.
+
+It behaves like Binance Alpha as seen in real traffic: a marketable limit order fills at
+the market price (after a settable delay, optionally in parts), a non-marketable one rests
+until the price crosses; an OTO's pending sell exists at once as PENDING with quantity 0
+and becomes NEW with the filled quantity minus the fee, floored to the lot step. All
+timing uses ``loop.call_later`` and the injectable ``OffsetClock``: no polling, O(1)
+lookups by order id and account, heaps per symbol for resting orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import random
+import uuid
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import structlog
+
+from exchange.auth import CSRF_HEADER, CSRF_SOURCE_COOKIE, SESSION_COOKIE, csrf_for
+from exchange.clock import OffsetClock
+from exchange.sim import codes
+from exchange.sim.accounts import Account
+from exchange.sim.faults import Faults
+from exchange.sim.numbers import ZERO, dec, floor_to, is_multiple, plain, trunc8
+from exchange.sim.orders import Order, Trade
+from exchange.sim.universe import PriceJump, Scenario, TokenSpec, load_scenario
+from exchange.sim.volume import COUNTING_RULES
+
+log = structlog.get_logger(__name__)
+
+CONFIG_KEYS = (
+    "fill_delay",
+    "volume_lag",
+    "counting",
+    "volume_jitter",
+    "listen_key_ttl",
+    "starting_usdt",
+    "volatility",
+    "price_interval",
+    "fee_rate",
+)
+
+
+class SimEngine:
+    """All state of one simulated exchange. Create it inside a running event loop."""
+
+    def __init__(
+        self,
+        *,
+        scenario: str | Scenario | None = None,
+        seed: int | None = None,
+        fill_delay: float | None = None,
+        volume_lag: float | None = None,
+        starting_usdt: Decimal | str | float | None = None,
+        counting: str | None = None,
+        volume_jitter: float | None = None,
+        listen_key_ttl: float | None = None,
+        volatility: Decimal | str | float | None = None,
+        price_interval: float | None = None,
+        fee_rate: Decimal | str | None = None,
+        faults: dict[str, Any] | None = None,
+        clock: OffsetClock | None = None,
+    ) -> None:
+        sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        opts = dict(sc.options)
+        given = {
+            "seed": seed,
+            "fill_delay": fill_delay,
+            "volume_lag": volume_lag,
+            "starting_usdt": starting_usdt,
+            "counting": counting,
+            "volume_jitter": volume_jitter,
+            "listen_key_ttl": listen_key_ttl,
+            "volatility": volatility,
+            "price_interval": price_interval,
+            "fee_rate": fee_rate,
+        }
+        opts.update({k: v for k, v in given.items() if v is not None})
+        self.clock = clock or OffsetClock()
+        self.seed = int(opts.get("seed", 0))
+        self.fill_delay = 0.0
+        self.volume_lag = 0.0
+        self.counting = "buy_mul"
+        self.volume_jitter = 0.0
+        self.listen_key_ttl = 3600.0
+        self.starting_usdt = Decimal("10000")
+        self.price_interval = 1.0
+        self.fee_rate = Decimal("0.0001")
+        self.tokens: dict[str, TokenSpec] = {t.alpha_id: t for t in sc.tokens}
+        self.by_symbol: dict[str, TokenSpec] = {}
+        for t in sc.tokens:
+            self.by_symbol[t.symbol] = t
+            self.by_symbol[t.pair] = t
+            self.by_symbol[t.alpha_id] = t
+        self.set_config(**{k: v for k, v in opts.items() if k in CONFIG_KEYS})
+        self.faults = Faults()
+        self.faults.update(dict(sc.faults))
+        if faults:
+            self.faults.update(faults)
+        self.price_rng = random.Random(self.seed)
+        self.fault_rng = random.Random(self.seed + 1)
+        self.jitter_rng = random.Random(self.seed + 2)
+        self.prices: dict[str, Decimal] = {a: t.price for a, t in self.tokens.items()}
+        self.open_prices = dict(self.prices)
+        self._price_time = self.clock.time()
+        self._jumps: list[PriceJump] = list(sc.jumps)
+        self._initial_accounts = sc.accounts
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[int, Order] = {}
+        self._order_ids = itertools.count(2_400_000, 2)  # pairs: an OTO uses id and id + 1
+        self._list_ids = itertools.count(1_393_000_000)
+        self._trade_ids = itertools.count(160_000)
+        self._page_ids = itertools.count(59_170_000_000)
+        self._event_ids = itertools.count(12_501_000_000)
+        self._book_seq = itertools.count()
+        self._buys: dict[str, list] = {a: [] for a in self.tokens}
+        self._sells: dict[str, list] = {a: [] for a in self.tokens}
+        self.stuck: dict[int, Order] = {}
+        self.anonymous_requests: Counter = Counter()  # requests without a session cookie
+        self.hub: Any = None  # exchange.sim.stream.StreamHub, attached by the app
+        self._tasks: list[asyncio.Task] = []
+        self._handles: list[asyncio.TimerHandle] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the price ticker and scripted jumps (needs the running loop)."""
+        loop = asyncio.get_running_loop()
+        if self.price_interval > 0:
+            self._tasks.append(loop.create_task(self._ticker()))
+        for jump in self._jumps:
+            self._handles.append(loop.call_later(jump.at, self._apply_jump, jump))
+
+    async def stop(self) -> None:
+        for h in self._handles:
+            h.cancel()
+        for o in self.orders.values():
+            if o.timer is not None:
+                o.timer.cancel()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.price_interval)
+            self.advance_prices()
+
+    # -- config ---------------------------------------------------------------------------
+
+    def set_config(self, **opts: Any) -> None:
+        unknown = set(opts) - set(CONFIG_KEYS)
+        if unknown:
+            raise ValueError(f"unknown config: {sorted(unknown)}")
+        for key, value in opts.items():
+            if key == "counting":
+                if value not in COUNTING_RULES:
+                    raise ValueError(f"counting must be one of {COUNTING_RULES}")
+                self.counting = value
+            elif key in ("starting_usdt", "fee_rate"):
+                setattr(self, key, dec(value))
+            elif key == "volatility":
+                for t in self.tokens.values():
+                    t.volatility = dec(value)
+            else:
+                setattr(self, key, float(value))
+
+    def config_view(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "fill_delay": self.fill_delay,
+            "volume_lag": self.volume_lag,
+            "counting": self.counting,
+            "volume_jitter": self.volume_jitter,
+            "listen_key_ttl": self.listen_key_ttl,
+            "starting_usdt": str(self.starting_usdt),
+            "price_interval": self.price_interval,
+            "fee_rate": str(self.fee_rate),
+        }
+
+    def set_faults(self, **changes: Any) -> None:
+        self.faults.update(changes)
+        if not self.faults.never_fill and self.stuck:
+            for order in list(self.stuck.values()):
+                if order.account not in self.faults.never_fill_accounts:
+                    del self.stuck[order.order_id]
+                    order.stuck = False
+                    if order.is_open:
+                        self._route(order)
+
+    def set_token(self, symbol: str, **fields_: Any) -> TokenSpec:
+        """Change a token at runtime (e.g. ``mul_point`` for the next day)."""
+        token = self.token(symbol)
+        for key, value in fields_.items():
+            if key == "mul_point":
+                token.mul_point = int(value)
+            elif key == "volatility":
+                token.volatility = dec(value)
+            elif key == "price":
+                self.set_price(symbol, dec(value))
+            else:
+                raise ValueError(f"token field {key!r} cannot be changed")
+        return token
+
+    # -- time and prices ------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def token(self, name: str) -> TokenSpec:
+        t = self.by_symbol.get(name)
+        if t is None:
+            raise codes.SimError(codes.UNKNOWN_SYMBOL, "Invalid symbol.")
+        return t
+
+    def advance_time(self, seconds: float) -> None:
+        self.clock.offset += float(seconds)
+        self.advance_prices()
+        if self.hub is not None:
+            self.hub.expire_keys()
+
+    def advance_prices(self) -> None:
+        """Move each token's random walk up to the sim clock's now, then match."""
+        now = self.clock.time()
+        dt = now - self._price_time
+        if dt <= 0:
+            return
+        self._price_time = now
+        for alpha_id, t in self.tokens.items():
+            vol = float(t.volatility)
+            if vol <= 0:
+                continue
+            z = self.price_rng.gauss(0.0, 1.0)
+            factor = math.exp(vol * math.sqrt(dt) * z - 0.5 * vol * vol * dt)
+            price = self.prices[alpha_id] * Decimal(repr(factor))
+            self._store_price(t, price)
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        self._store_price(self.token(symbol), dec(price))
+
+    def _apply_jump(self, jump: PriceJump) -> None:
+        token = self.token(jump.symbol)
+        if jump.price is not None:
+            self._store_price(token, jump.price)
+        elif jump.factor is not None:
+            self._store_price(token, self.prices[token.alpha_id] * jump.factor)
+
+    def _store_price(self, t: TokenSpec, price: Decimal) -> None:
+        price = (price / t.tick_size).to_integral_value(ROUND_HALF_UP) * t.tick_size
+        self.prices[t.alpha_id] = max(price, t.tick_size)
+        self._match_book(t)
+
+    # -- accounts and auth ----------------------------------------------------------------
+
+    def account(self, name: str) -> Account:
+        acc = self.accounts.get(name)
+        if acc is None:
+            acc = self.accounts[name] = Account(name=name)
+            acc.bal("USDT").free = self.starting_usdt
+            for asset, amount in self._initial_accounts.get(name, {}).items():
+                key = asset if asset == "USDT" else self.token(asset).alpha_id
+                acc.bal(key).free = amount
+        return acc
+
+    def authenticate(self, cookies: Any, headers: Any) -> Account:
+        """The account behind a browser session, or the real session-expired error."""
+        name = cookies.get(SESSION_COOKIE)
+        cr00 = cookies.get(CSRF_SOURCE_COOKIE)
+        token = headers.get(CSRF_HEADER)
+        if not name or not cr00 or not token or csrf_for(cr00) != token.lower():
+            raise codes.session_expired()
+        if name in self.faults.session_expired:
+            raise codes.session_expired()
+        return self.account(name)
+
+    # -- placing --------------------------------------------------------------------------
+
+    def _check_order(self, acc: Account, t: TokenSpec, price: Decimal, qty: Decimal) -> Decimal:
+        if price <= 0 or qty <= 0:
+            raise codes.bad_param("price and quantity must be positive")
+        if price < t.min_price or price > t.max_price or not is_multiple(price, t.tick_size):
+            raise codes.filter_failure("PRICE_FILTER", f"tickSize {t.tick_size}")
+        if qty < t.min_qty or qty > t.max_qty or not is_multiple(qty, t.step_size):
+            raise codes.filter_failure("LOT_SIZE", f"stepSize {t.step_size}")
+        notional = trunc8(price * qty)
+        if notional < t.min_notional:
+            raise codes.filter_failure("MIN_NOTIONAL", f"minNotional {t.min_notional}")
+        if notional > t.max_notional:
+            raise codes.filter_failure("NOTIONAL", f"maxNotional {t.max_notional}")
+        return notional
+
+    def _check_risk(self, acc: Account) -> None:
+        if acc.name in self.faults.risk_challenge:
+            self.faults.risk_challenge.remove(acc.name)
+            raise codes.risk_challenge()
+
+    def _check_open_count(self, acc: Account, t: TokenSpec, adding: int) -> None:
+        count = sum(1 for o in acc.open_orders.values() if o.token is t)
+        if count + adding > t.max_open_orders:
+            raise codes.SimError(codes.TOO_MANY_ORDERS, "Filter failure: MAX_NUM_ORDERS")
+
+    @staticmethod
+    def _payment(body: dict) -> tuple[Decimal, str]:
+        details = body.get("paymentDetails")
+        if not isinstance(details, list) or not details or not isinstance(details[0], dict):
+            raise codes.bad_param("paymentDetails")
+        try:
+            amount = dec(details[0].get("amount"))
+        except ValueError as exc:
+            raise codes.bad_param("paymentDetails.amount") from exc
+        return amount, str(details[0].get("paymentWalletType", ""))
+
+    @staticmethod
+    def _num(body: dict, key: str) -> Decimal:
+        try:
+            return dec(body.get(key))
+        except ValueError as exc:
+            raise codes.bad_param(key) from exc
+
+    def _new_order(
+        self,
+        acc: Account,
+        t: TokenSpec,
+        order_id: int,
+        side: str,
+        price: Decimal,
+        qty: Decimal,
+        status: str,
+        now_ms: int,
+    ) -> Order:
+        order = Order(
+            order_id=order_id,
+            account=acc.name,
+            token=t,
+            side=side,
+            price=price,
+            orig_qty=qty,
+            status=status,
+            created_ms=now_ms,
+            client_order_id="web_" + uuid.uuid4().hex,
+            updated_ms=now_ms,
+        )
+        order.history.append({"status": status, "time_ms": now_ms})
+        self.orders[order_id] = order
+        acc.orders.append(order)
+        acc.open_orders[order_id] = order
+        return order
+
+    def place_oto(self, acc: Account, body: dict) -> dict[str, int]:
+        """OTO: a limit BUY (working) that, once filled, activates a limit SELL (pending)."""
+        if not isinstance(body, dict):
+            raise codes.bad_param("body")
+        self._check_risk(acc)
+        t = self.by_symbol.get(str(body.get("baseAsset", "")))
+        if t is None or t.alpha_id != body.get("baseAsset"):
+            raise codes.SimError(codes.UNKNOWN_SYMBOL, "Invalid symbol.")
+        if body.get("quoteAsset") != "USDT":
+            raise codes.bad_param("quoteAsset")
+        if body.get("workingSide") != "BUY":
+            raise codes.bad_param("workingSide")
+        if body.get("pendingType") not in (None, "LIMIT"):
+            raise codes.bad_param("pendingType")
+        price = self._num(body, "workingPrice")
+        qty = self._num(body, "workingQuantity")
+        pending_price = self._num(body, "pendingPrice")
+        notional = self._check_order(acc, t, price, qty)
+        if (
+            pending_price < t.min_price
+            or pending_price > t.max_price
+            or not is_multiple(pending_price, t.tick_size)
+        ):
+            raise codes.filter_failure("PRICE_FILTER", "pendingPrice")
+        amount, _wallet = self._payment(body)
+        if amount != notional:
+            raise codes.bad_param("paymentDetails.amount must be price x quantity (8 decimals)")
+        self._check_open_count(acc, t, 2)
+        acc.lock("USDT", notional)
+        now = self.now_ms()
+        wid = next(self._order_ids)
+        list_id = next(self._list_ids)
+        working = self._new_order(acc, t, wid, "BUY", price, qty, "NEW", now)
+        pending = self._new_order(acc, t, wid + 1, "SELL", pending_price, ZERO, "PENDING", now)
+        working.locked = notional
+        for o, pos in ((working, "OTO_WORKING"), (pending, "OTO_PENDING")):
+            o.order_list_id = list_id
+            o.position = pos
+        working.partner, pending.partner = pending, working
+        working.working_ms = now
+        acc.oto_count += 1
+        self._emit(working, "NEW")
+        self._emit(pending, "NEW")
+        self._route(working)
+        return {"workingOrderId": wid, "pendingOrderId": wid + 1}
+
+    def place_limit(self, acc: Account, body: dict) -> str:
+        if not isinstance(body, dict):
+            raise codes.bad_param("body")
+        self._check_risk(acc)
+        t = self.by_symbol.get(str(body.get("baseAsset", "")))
+        if t is None or t.alpha_id != body.get("baseAsset"):
+            raise codes.SimError(codes.UNKNOWN_SYMBOL, "Invalid symbol.")
+        if body.get("quoteAsset") != "USDT":
+            raise codes.bad_param("quoteAsset")
+        side = body.get("side")
+        if side not in ("BUY", "SELL"):
+            raise codes.bad_param("side")
+        if body.get("orderType", "LIMIT") != "LIMIT":
+            raise codes.bad_param("orderType")
+        price = self._num(body, "price")
+        qty = self._num(body, "quantity")
+        notional = self._check_order(acc, t, price, qty)
+        amount, _wallet = self._payment(body)
+        if side == "BUY" and amount != notional:
+            raise codes.bad_param("paymentDetails.amount must be price x quantity (8 decimals)")
+        if side == "SELL" and amount != qty:
+            raise codes.bad_param("paymentDetails.amount must be the quantity")
+        self._check_open_count(acc, t, 1)
+        if side == "BUY":
+            acc.lock("USDT", notional)
+        else:
+            acc.lock(t.alpha_id, qty)
+        now = self.now_ms()
+        oid = next(self._order_ids)
+        order = self._new_order(acc, t, oid, side, price, qty, "NEW", now)
+        order.locked = notional if side == "BUY" else qty
+        order.working_ms = 0
+        self._emit(order, "NEW")
+        self._route(order)
+        return str(oid)
+
+    # -- matching -------------------------------------------------------------------------
+
+    def _marketable(self, order: Order) -> bool:
+        market = self.prices[order.token.alpha_id]
+        return order.price >= market if order.side == "BUY" else order.price <= market
+
+    def _never_fill(self, order: Order) -> bool:
+        return self.faults.never_fill or order.account in self.faults.never_fill_accounts
+
+    def _route(self, order: Order, *, maker: bool = False) -> None:
+        """Fill a marketable order after the fill delay, else rest it in the book."""
+        if self._never_fill(order):
+            order.stuck = True
+            self.stuck[order.order_id] = order
+            return
+        if self._marketable(order):
+            self._schedule_fill(order, maker)
+            return
+        book = self._buys if order.side == "BUY" else self._sells
+        key = -order.price if order.side == "BUY" else order.price
+        order.in_book = True
+        heapq.heappush(book[order.token.alpha_id], (key, next(self._book_seq), order))
+
+    def _match_book(self, t: TokenSpec) -> None:
+        market = self.prices[t.alpha_id]
+        buys = self._buys[t.alpha_id]
+        while buys and -buys[0][0] >= market:
+            order = heapq.heappop(buys)[2]
+            if order.in_book and order.is_open:
+                order.in_book = False
+                self._route(order, maker=True)
+        sells = self._sells[t.alpha_id]
+        while sells and sells[0][0] <= market:
+            order = heapq.heappop(sells)[2]
+            if order.in_book and order.is_open:
+                order.in_book = False
+                self._route(order, maker=True)
+
+    def _schedule_fill(self, order: Order, maker: bool) -> None:
+        loop = asyncio.get_running_loop()
+        order.timer = loop.call_later(self.fill_delay, self._fill, order, maker)
+
+    def _fill(self, order: Order, maker: bool) -> None:
+        order.timer = None
+        if not order.is_open or order.status == "PENDING":
+            return
+        if self._never_fill(order):
+            order.stuck = True
+            self.stuck[order.order_id] = order
+            return
+        t = order.token
+        acc = self.accounts[order.account]
+        market = self.prices[t.alpha_id]
+        price = min(market, order.price) if order.side == "BUY" else max(market, order.price)
+        qty = order.remaining
+        parts = self.faults.partial_fills
+        if parts > 1:
+            chunk = floor_to(order.orig_qty / parts, t.step_size)
+            if ZERO < chunk < qty:
+                qty = chunk
+        quote = trunc8(qty * price)
+        last = qty == order.remaining
+        now = self.now_ms()
+        if order.side == "BUY":
+            fee = trunc8(qty * self.fee_rate)
+            fee_asset = t.alpha_id
+            release = order.locked if last else min(order.locked, trunc8(qty * order.price))
+            usdt = acc.bal("USDT")
+            usdt.locked -= release
+            usdt.free += release - quote
+            order.locked -= release
+            acc.bal(t.alpha_id).free += qty - fee
+        else:
+            fee = trunc8(quote * self.fee_rate)
+            fee_asset = "USDT"
+            acc.bal(t.alpha_id).locked -= qty
+            order.locked -= qty
+            acc.bal("USDT").free += quote - fee
+        trade = Trade(
+            trade_id=next(self._trade_ids),
+            page_id=next(self._page_ids),
+            price=price,
+            qty=qty,
+            quote=quote,
+            fee=fee,
+            fee_asset=fee_asset,
+            time_ms=now,
+        )
+        order.trades.append(trade)
+        order.executed_qty += qty
+        order.cum_quote += quote
+        order.fee_total += fee
+        order.set_status("FILLED" if last else "PARTIALLY_FILLED", now)
+        acc.volume.add(self.clock.time(), t.symbol, order.side, quote, t.mul_point)
+        self._emit(order, "TRADE", trade=trade, maker=maker)
+        if last:
+            acc.open_orders.pop(order.order_id, None)
+            if order.position == "OTO_WORKING" and order.partner is not None:
+                self._activate_pending(acc, order, order.partner)
+        else:
+            self._schedule_fill(order, maker)
+
+    def _activate_pending(self, acc: Account, working: Order, pending: Order) -> None:
+        if pending.status != "PENDING":
+            return
+        t = pending.token
+        qty = floor_to(working.executed_qty - working.fee_total, t.step_size)
+        now = self.now_ms()
+        if qty < t.min_qty:
+            acc.open_orders.pop(pending.order_id, None)
+            pending.set_status("EXPIRED", now)
+            self._emit(pending, "EXPIRED")
+            return
+        acc.lock(t.alpha_id, qty)
+        pending.orig_qty = qty
+        pending.locked = qty
+        pending.working_ms = now
+        pending.set_status("NEW", now)
+        self._emit(pending, "NEW")
+        self._route(pending)
+
+    # -- cancel ---------------------------------------------------------------------------
+
+    def cancel(self, acc: Account, order_id: Any, symbol: Any) -> None:
+        try:
+            oid = int(str(order_id))
+        except ValueError as exc:
+            raise codes.bad_param("orderId") from exc
+        order = self.orders.get(oid)
+        if order is None or order.account != acc.name or order.token.pair != symbol:
+            raise codes.SimError(codes.UNKNOWN_ORDER, "Unknown order sent.")
+        if not order.is_open:
+            raise codes.SimError(
+                codes.ORDER_NOT_OPEN, "Order is not open (already filled or canceled)."
+            )
+        legs = [order]
+        if order.partner is not None and order.partner.is_open:
+            legs = [order, order.partner]
+            legs.sort(key=lambda o: o.order_id)
+        for leg in legs:
+            self._cancel_one(acc, leg)
+
+    def _cancel_one(self, acc: Account, order: Order) -> None:
+        if order.timer is not None:
+            order.timer.cancel()
+            order.timer = None
+        order.in_book = False
+        self.stuck.pop(order.order_id, None)
+        if order.locked > 0:
+            acc.unlock("USDT" if order.side == "BUY" else order.token.alpha_id, order.locked)
+            order.locked = ZERO
+        acc.open_orders.pop(order.order_id, None)
+        order.set_status("CANCELED", self.now_ms())
+        self._emit(order, "CANCELED")
+
+    # -- stream ---------------------------------------------------------------------------
+
+    def _emit(
+        self, order: Order, exec_type: str, *, trade: Trade | None = None, maker: bool = False
+    ) -> None:
+        if self.hub is None:
+            return
+        data = order.report(
+            exec_type=exec_type,
+            event_id=next(self._event_ids),
+            now_ms=self.now_ms(),
+            trade=trade,
+            maker=maker,
+        )
+        self.hub.publish(order.account, data)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def user_volume(self, acc: Account) -> dict[str, Decimal]:
+        vols = acc.volume.reported(self.clock.time(), self.volume_lag, self.counting)
+        if self.volume_jitter > 0:
+            j = self.volume_jitter
+            vols = {
+                k: v * Decimal(repr(1 + self.jitter_rng.uniform(-j, j))) for k, v in vols.items()
+            }
+        return vols
+
+    def account_view(self, acc: Account) -> dict[str, Any]:
+        now = self.clock.time()
+        symbols = {t.alpha_id: t.symbol for t in self.tokens.values()}
+        return {
+            "account": acc.name,
+            "balances": {
+                asset: {
+                    "free": plain(b.free),
+                    "locked": plain(b.locked),
+                    "symbol": symbols.get(asset, asset),
+                }
+                for asset, b in acc.balances.items()
+            },
+            "volume_today": {
+                k: str(v)
+                for k, v in acc.volume.reported(now, self.volume_lag, self.counting).items()
+            },
+            "volume_now": {
+                k: str(v) for k, v in acc.volume.reported(now, 0.0, self.counting).items()
+            },
+            "traded_today": acc.volume.traded(now),
+            "oto_count": acc.oto_count,
+            "open_orders": len(acc.open_orders),
+            "orders": [o.admin_view() for o in acc.orders],
+            "requests": dict(acc.requests),
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "time": self.clock.time(),
+            "time_offset": self.clock.offset,
+            "config": self.config_view(),
+            "faults": self.faults.as_dict(),
+            "prices": {t.symbol: str(self.prices[a]) for a, t in self.tokens.items()},
+            "mul_points": {t.symbol: t.mul_point for t in self.tokens.values()},
+            "accounts": {name: self.account_view(acc) for name, acc in self.accounts.items()},
+            "stream": self.hub.stats() if self.hub is not None else {},
+            "anonymous_requests": dict(self.anonymous_requests),
+        }
+
+    def draw(self, rate: float) -> bool:
+        return rate > 0 and self.fault_rng.random() < rate

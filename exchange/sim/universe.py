@@ -1,0 +1,143 @@
+"""The tokens the simulated exchange lists, and the scenario file that can replace them.
+
+The default universe ships as package data (``tokens.yaml``) so ``alphavol sim`` works
+with no arguments; a scenario YAML can swap in other tokens, prices, volatility, scripted
+price jumps, starting faults/config and pre-funded accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class TokenSpec:
+    """One listed token with its trading filters (``symbol`` is the plain name, e.g. KOGE)."""
+
+    symbol: str
+    alpha_id: str
+    price: Decimal
+    mul_point: int = 1
+    name: str = ""
+    chain_name: str = "BSC"
+    chain_id: str = "56"
+    tick_size: Decimal = Decimal("0.00000001")
+    step_size: Decimal = Decimal("0.0001")
+    min_qty: Decimal | None = None
+    max_qty: Decimal = Decimal("100000000")
+    min_notional: Decimal = Decimal("0.1")
+    max_notional: Decimal = Decimal("1000000")
+    min_price: Decimal | None = None
+    max_price: Decimal = Decimal("100000")
+    volatility: Decimal = Decimal("0")  # relative std-dev of the walk per sqrt(second)
+    max_open_orders: int = 200
+
+    def __post_init__(self) -> None:
+        if self.min_qty is None:
+            self.min_qty = self.step_size
+        if self.min_price is None:
+            self.min_price = self.tick_size
+        if not self.name:
+            self.name = self.symbol
+
+    @property
+    def pair(self) -> str:
+        """The trading symbol the order endpoints use, e.g. ``ALPHA_22USDT``."""
+        return f"{self.alpha_id}USDT"
+
+
+@dataclass
+class PriceJump:
+    """A scripted move: at ``at`` seconds after start set ``price`` or multiply by ``factor``."""
+
+    at: float
+    symbol: str
+    price: Decimal | None = None
+    factor: Decimal | None = None
+
+
+@dataclass
+class Scenario:
+    tokens: list[TokenSpec]
+    jumps: list[PriceJump] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)  # seed, fill_delay, ... (CLI names)
+    faults: dict[str, Any] = field(default_factory=dict)
+    accounts: dict[str, dict[str, Decimal]] = field(
+        default_factory=dict
+    )  # account -> asset -> amount
+
+
+_DEC_FIELDS = {
+    "price",
+    "tick_size",
+    "step_size",
+    "min_qty",
+    "max_qty",
+    "min_notional",
+    "max_notional",
+    "min_price",
+    "max_price",
+    "volatility",
+}
+
+
+def token_from_dict(raw: dict[str, Any]) -> TokenSpec:
+    known = set(TokenSpec.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"token {raw.get('symbol')!r}: unknown fields {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _DEC_FIELDS and value is not None:
+            kwargs[key] = Decimal(str(value))
+        elif key in ("mul_point", "max_open_orders"):
+            kwargs[key] = int(value)
+        else:
+            kwargs[key] = str(value) if value is not None else value
+    return TokenSpec(**kwargs)
+
+
+def default_tokens() -> list[TokenSpec]:
+    text = resources.files("exchange.sim").joinpath("tokens.yaml").read_text(encoding="utf-8")
+    return [token_from_dict(t) for t in yaml.safe_load(text)["tokens"]]
+
+
+def load_scenario(path: str | Path | None) -> Scenario:
+    """Read a scenario YAML (or return the default universe when ``path`` is None).
+
+    Keys: ``tokens`` (replace the universe), ``extra_tokens`` (add to it), ``jumps``
+    (``at``, ``symbol``, ``price`` | ``factor``), ``options`` (seed, fill_delay, volume_lag,
+    starting_usdt, counting, volume_jitter, listen_key_ttl, volatility), ``faults`` and
+    ``accounts`` (account -> {asset or symbol: amount}).
+    """
+    if path is None:
+        return Scenario(tokens=default_tokens())
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    tokens = [token_from_dict(t) for t in raw["tokens"]] if raw.get("tokens") else default_tokens()
+    tokens += [token_from_dict(t) for t in raw.get("extra_tokens") or []]
+    jumps = [
+        PriceJump(
+            at=float(j["at"]),
+            symbol=str(j["symbol"]),
+            price=Decimal(str(j["price"])) if j.get("price") is not None else None,
+            factor=Decimal(str(j["factor"])) if j.get("factor") is not None else None,
+        )
+        for j in raw.get("jumps") or []
+    ]
+    accounts = {
+        str(acc): {str(k): Decimal(str(v)) for k, v in (bal or {}).items()}
+        for acc, bal in (raw.get("accounts") or {}).items()
+    }
+    return Scenario(
+        tokens=tokens,
+        jumps=jumps,
+        options=dict(raw.get("options") or {}),
+        faults=dict(raw.get("faults") or {}),
+        accounts=accounts,
+    )
