@@ -1,6 +1,33 @@
-"""`alphavol users ...` and `alphavol check` (stub, filled by issue 3)."""
+"""`alphavol users ...` and `alphavol check`: store sessions, validate the config.
+
+Every message that could carry user data goes through ``redact`` before it is printed,
+and every failure exits with status 2 and a one-line reason, never a traceback: these
+commands are run by people pasting browser sessions, and a traceback is where secrets
+leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
 
 import click
+import msgspec
+
+from config.credentials import (
+    CredentialsError,
+    CredentialsMissing,
+    CredentialStore,
+    new_key,
+)
+from config.curl import CurlParseError, parse_curl
+from config.loader import AppConfig, ConfigError, load_config
+from config.logsetup import add_secrets, configure_logging, redact
+from config.schema import ID_RE
+from exchange.auth import Credentials
+
+EXIT_PROBLEM = 2
 
 config_option = click.option(
     "--config",
@@ -13,13 +40,270 @@ config_option = click.option(
 )
 
 
+class CliError(click.ClickException):
+    """A problem the user must fix: printed (redacted) without a traceback, exit 2."""
+
+    exit_code = EXIT_PROBLEM
+
+    def format_message(self) -> str:
+        return redact(self.message)
+
+    def show(self, file: TextIO | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+
+
+def echo(message: str = "", *, err: bool = False) -> None:
+    """click.echo through the redactor: the only way these commands print."""
+    click.echo(redact(message), err=err)
+
+
+def load_or_exit(config_path: str) -> AppConfig:
+    """The validated config, or every problem printed to stderr and exit status 2."""
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            echo(str(issue), err=True)
+        n = len(exc.issues)
+        echo(f"{n} problem{'s' if n != 1 else ''} in the config; nothing was started.", err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+def _setup(config_path: str) -> AppConfig:
+    cfg = load_or_exit(config_path)
+    configure_logging(cfg.logging.level, cfg.logging.format, stream=sys.stderr)
+    return cfg
+
+
+def _open_store(cfg: AppConfig) -> CredentialStore:
+    try:
+        store = CredentialStore.open(cfg.paths)
+        add_secrets(store.all_secret_values())
+        return store
+    except CredentialsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _check_user_id(user_id: str) -> str:
+    user_id = user_id.strip()
+    if not ID_RE.match(user_id):
+        raise CliError(f"user id {user_id!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    return user_id
+
+
 @click.group("users")
 def users() -> None:
     """Store, list, check and remove accounts' browser sessions."""
 
 
+@users.command("add")
+@click.argument("user_id")
+@click.option(
+    "--curl",
+    "curl_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help='A request copied from the browser "as cURL" (bash or cmd form); - reads stdin.',
+)
+@click.option("--label", default=None, help="A name to recognise the account by.")
+@config_option
+def users_add(user_id: str, curl_file: TextIO, label: str | None, config_path: str) -> None:
+    """Store the session of USER_ID from a "Copy as cURL" text."""
+    cfg = _setup(config_path)
+    user_id = _check_user_id(user_id)
+    text = curl_file.read()
+    try:
+        creds = parse_curl(text)
+    except CurlParseError as exc:
+        raise CliError(f"the cURL text for user {user_id} cannot be used: {exc}") from None
+    finally:
+        del text
+    add_secrets(creds.secret_values())
+    store = _open_store(cfg)
+    try:
+        store.put(user_id, creds, label=label)
+    except CredentialsError as exc:
+        raise CliError(str(exc)) from None
+    named = f" ({label})" if label else ""
+    echo(f"stored the session of user {user_id}{named}")
+    echo(f"  cookies: {', '.join(sorted(creds.cookies))}")
+    echo(f"  headers: {', '.join(sorted(creds.headers))}")
+    echo(f"  store:   {store.path} ({'encrypted' if store.encrypted else 'PLAIN TEXT'})")
+    if user_id not in cfg.user_ids():
+        echo(f"note: user {user_id} is in no enabled strategy of {config_path}", err=True)
+
+
+@users.command("list")
+@config_option
+def users_list(config_path: str) -> None:
+    """Show stored sessions: ids, labels, cookie names and dates (never a value)."""
+    cfg = _setup(config_path)
+    store = _open_store(cfg)
+    records = store.list()
+    configured = set(cfg.user_ids())
+    if not records:
+        echo("no stored sessions")
+    for r in records:
+        echo(
+            f"user {r.user_id}"
+            + (f" ({r.label})" if r.label else "")
+            + ("" if r.user_id in configured else " [not in an enabled strategy]")
+        )
+        echo(f"  cookies: {', '.join(r.cookie_names) or '-'}")
+        echo(f"  headers: {', '.join(r.header_names) or '-'}")
+        echo(f"  stored:  {r.stored_at}   last ok: {r.last_ok_at or 'never'}")
+    missing = [u for u in cfg.user_ids() if u not in {r.user_id for r in records}]
+    if missing:
+        echo(f"configured users without a session: {', '.join(missing)}")
+
+
+@users.command("remove")
+@click.argument("user_id")
+@config_option
+def users_remove(user_id: str, config_path: str) -> None:
+    """Delete the stored session of USER_ID."""
+    cfg = _setup(config_path)
+    user_id = _check_user_id(user_id)
+    store = _open_store(cfg)
+    if not store.remove(user_id):
+        raise CliError(f"no stored session for user {user_id}")
+    echo(f"removed the session of user {user_id}")
+
+
+@users.command("keygen")
+@click.argument("key_file", type=click.Path(dir_okay=False))
+def users_keygen(key_file: str) -> None:
+    """Write a new encryption key to KEY_FILE (0600) for $ALPHAVOL_SECRET_KEY_FILE."""
+    import os
+
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{key_file} exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise CliError(f"cannot create {key_file}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(new_key() + b"\n")
+    echo(f"wrote a new key to {key_file}; set ALPHAVOL_SECRET_KEY_FILE={key_file}")
+    echo("an existing plain-text store is encrypted the first time it is opened with the key")
+
+
+@users.command("check")
+@click.argument("user_id", required=False)
+@click.option("--online", is_flag=True, help="Ask the exchange whether each session is alive.")
+@config_option
+def users_check(user_id: str | None, online: bool, config_path: str) -> None:
+    """Check stored sessions (offline; with --online, one user-volume call per user)."""
+    cfg = _setup(config_path)
+    store = _open_store(cfg)
+    if user_id is not None:
+        ids = [_check_user_id(user_id)]
+    else:
+        ids = list(dict.fromkeys([*cfg.user_ids(), *(r.user_id for r in store.list())]))
+    if not ids:
+        echo("no users configured or stored")
+        return
+    bad = False
+    usable: dict[str, Credentials] = {}
+    for uid in ids:
+        try:
+            creds = store.get(uid)
+        except CredentialsMissing:
+            echo(f"user {uid}: missing: no stored session (alphavol users add {uid} --curl FILE)")
+            bad = True
+            continue
+        except CredentialsError as exc:
+            echo(f"user {uid}: unreadable: {exc}")
+            bad = True
+            continue
+        problems = creds.problems()
+        if problems:
+            echo(f"user {uid}: invalid: {'; '.join(problems)}")
+            bad = True
+        elif online:
+            usable[uid] = creds
+        else:
+            echo(f"user {uid}: ok (offline check)")
+    if usable:
+        results = asyncio.run(_online(cfg, usable))
+        for uid, (alive, text) in results.items():
+            echo(f"user {uid}: {text}")
+            if alive:
+                store.mark_ok(uid)
+            else:
+                bad = True
+    if bad:
+        sys.exit(EXIT_PROBLEM)
+
+
+async def _online(cfg: AppConfig, users_: dict[str, Credentials]) -> dict[str, tuple[bool, str]]:
+    """One user-volume call per user, concurrently: (alive, what to print)."""
+    from exchange.client import AlphaClient  # written by the exchange part; import late
+    from exchange.errors import ExchangeError, RiskChallenge, SessionExpired
+
+    async def one(creds: Credentials) -> tuple[bool, str]:
+        try:
+            async with AlphaClient(
+                base_url=cfg.exchange.base_url,
+                credentials=creds,
+                request_timeout=cfg.exchange.request_timeout_seconds,
+                max_get_retries=1,
+            ) as client:
+                await client.user_volume()
+        except SessionExpired:
+            return False, "expired: log in again in the browser and run `alphavol users add`"
+        except RiskChallenge:
+            return False, "blocked by a risk challenge: verify the account in the browser"
+        except ExchangeError as exc:
+            return False, f"unknown: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # report it, never crash with a traceback
+            return False, f"unknown: {type(exc).__name__}: {exc}"
+        return True, "alive"
+
+    results = await asyncio.gather(*(one(c) for c in users_.values()))
+    return dict(zip(users_, results, strict=True))
+
+
 @click.command("check")
 @config_option
-def check(config_path: str) -> None:
-    """Validate the config and credentials."""
-    raise click.ClickException("not implemented yet")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+def check(config_path: str, as_json: bool) -> None:
+    """Validate the config and that every configured user has a stored session."""
+    cfg = _setup(config_path)
+    problems: list[str] = []
+    try:
+        store = _open_store(cfg)
+    except CliError as exc:
+        problems.append(exc.format_message())
+        store = None
+    if store is not None:
+        for uid in cfg.user_ids():
+            strategies = ", ".join(s.strategy_id for s in cfg.for_user(uid))
+            try:
+                creds = store.get(uid)
+            except CredentialsMissing:
+                problems.append(
+                    f"user {uid} ({strategies}) has no stored session:"
+                    f" alphavol users add {uid} --curl FILE"
+                )
+                continue
+            except CredentialsError as exc:
+                problems.append(f"user {uid}: {exc}")
+                continue
+            problems.extend(f"user {uid}: {p}" for p in creds.problems())
+    if as_json:
+        click.echo(
+            redact(msgspec.json.format(msgspec.json.encode(cfg.effective()), indent=2).decode())
+        )
+    for p in problems:
+        echo(p, err=True)
+    if problems:
+        echo(f"{len(problems)} problem(s); nothing was started.", err=True)
+        sys.exit(EXIT_PROBLEM)
+    if not as_json:
+        enabled = [s for s in cfg.strategies if s.enabled]
+        echo(
+            f"config ok: {len(enabled)} enabled strateg{'y' if len(enabled) == 1 else 'ies'}"
+            f" ({', '.join(s.strategy_id for s in enabled)}), {len(cfg.user_ids())} users,"
+            " all with a stored session"
+        )
