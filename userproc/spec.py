@@ -10,6 +10,7 @@ import msgspec
 
 from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
 from exchange.auth import Credentials
+from userproc.tuning import DEFAULT_TUNING, Tuning
 
 
 class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,6 +22,7 @@ class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     events_endpoint: str  # supervisor's ROUTER (protocol.addresses.events_endpoint)
     logging: LoggingSettings = LoggingSettings()
     restarts: int = 0  # how many times the supervisor restarted this user today
+    tuning: Tuning = DEFAULT_TUNING  # process knobs (defaults in production; tests shrink them)
 
     def __repr__(self) -> str:  # credentials stay out of any repr
         ids = [s.strategy_id for s in self.settings]

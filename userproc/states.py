@@ -76,6 +76,8 @@ class PhaseMachine:
     def to(self, new: Phase, reason: str | None = None) -> None:
         if new == self.phase:
             return
+        if self.stopping and new in _ACTIVE:
+            return  # once draining/stopping, the work still finishing is not a new phase
         if new not in EDGES[self.phase]:
             raise IllegalTransition(f"{self.phase.value} -> {new.value} is not an allowed edge")
         old, self.phase = self.phase, new

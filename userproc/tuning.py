@@ -22,6 +22,9 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     stream_connect_timeout: float = 30.0  # no stream for this long -> Exit.EXCHANGE_DOWN
     rest_check_seconds: float = 30.0  # while waiting on an order, ask REST this often too
     stream_rotate_seconds: float = 1800.0
+    stream_initial_backoff: float = 0.5
+    stream_max_backoff: float = 30.0
+    cancel_on_exit: bool = True  # cancel our orders still open when exiting on an error
     # volatility guard
     volatility_window_seconds: float = 60.0
     volatility_wait_seconds: float = 5.0  # how long to pause before looking again
@@ -32,6 +35,7 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     leftover_sell_timeout_seconds: float | None = None  # None: order_timeout_seconds
     # volume settling
     settle_poll_seconds: float = 1.0
+    volume_reads: int = 2  # reads per volume check (the figure can disagree between reads)
     # unknown-outcome look-ups
     lookup_attempts: int = 3
     lookup_delay_seconds: float = 1.0

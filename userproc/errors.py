@@ -1,0 +1,41 @@
+"""Why a user process stops, as exceptions the runner maps to exit statuses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from protocol.exitcodes import Exit
+
+
+class UserStop(Exception):
+    """Base: stop this user with ``exit`` and a human ``reason`` (never a secret)."""
+
+    exit: Exit = Exit.CRASH
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ExchangeDown(UserStop):
+    exit = Exit.EXCHANGE_DOWN
+
+
+class CostCapReached(UserStop):
+    exit = Exit.COST_CAP
+
+
+class BadSetup(UserStop):
+    exit = Exit.BAD_CONFIG
+
+
+class LeftoverError(UserStop):
+    """Tokens we bought could not be sold: pause the user, say exactly what is left."""
+
+    exit = Exit.LEFTOVER
+
+    def __init__(self, asset: str, token: str, quantity: Decimal) -> None:
+        super().__init__(f"{quantity} {token} ({asset}) could not be sold; buying nothing more")
+        self.asset = asset
+        self.token = token
+        self.quantity = quantity

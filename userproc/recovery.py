@@ -1,0 +1,163 @@
+"""After a restart (or a POST whose outcome is unknown): find out what really happened.
+
+Every journal row without an outcome is reconciled with the exchange before anything new
+is placed:
+
+* an intent without ids (killed during the POST, or the POST timed out) is *looked up* in
+  open orders and order history around the intent time, matching symbol, side, price and
+  quantity and skipping ids the journal already owns; found -> adopted, not found -> it
+  was never placed. It is never re-sent blindly;
+* an OTO with ids is driven to its end like any round trip (wait / cancel / sell what we
+  bought and did not sell);
+* a leftover sell is finished the same way before its round trip is closed.
+
+So a ``kill -9`` at any point gives no duplicate order, no lost fill and, since the volume
+is always read back from the exchange, no volume counted twice.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from userproc.journal import TradeRow
+from userproc.roundtrip import RoundTrip
+from userproc.session import Market, Session
+
+log = structlog.get_logger(__name__)
+
+
+async def _candidates(s: Session, row: TradeRow) -> list:
+    opened = await s.call("open_orders", s.client.open_orders)
+    start = row.intent_ms - s.tuning.lookup_slack_ms
+    end = s.clock.now_ms() + 60_000
+    rows = list(opened)
+    page = 1
+    while page <= 10:
+        hist = await s.call(
+            "order_history", s.client.order_history, start_ms=start, end_ms=end, page=page, rows=100
+        )
+        rows.extend(hist)
+        if len(hist) < 100:
+            break
+        page += 1
+    return rows
+
+
+def _earliest(matches: list) -> object | None:
+    if not matches:
+        return None
+    return min(
+        matches, key=lambda o: (o.time_ms or 0, int(o.order_id) if o.order_id.isdigit() else 0)
+    )
+
+
+async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
+    """The (working, pending) ids of the OTO this intent row placed, or None."""
+    known = s.journal.known_order_ids()
+    slack = s.tuning.lookup_slack_ms
+    for attempt in range(max(1, s.tuning.lookup_attempts)):
+        rows = await _candidates(s, row)
+        matches = [
+            o
+            for o in rows
+            if o.symbol == row.symbol
+            and o.side == "BUY"
+            and o.contingency_position in ("OTO_WORKING", None)
+            and o.price == row.buy_price
+            and o.orig_qty == row.qty
+            and o.order_id not in known
+            and (o.time_ms is None or o.time_ms >= row.intent_ms - slack)
+        ]
+        w = _earliest(matches)
+        if w is not None:
+            pending = None
+            if w.order_list_id:
+                for o in rows:
+                    if o.order_list_id == w.order_list_id and o.order_id != w.order_id:
+                        pending = o.order_id
+            if pending is None and w.order_id.isdigit():
+                pending = str(int(w.order_id) + 1)  # the exchange numbers them so
+            for o in rows:
+                if o.order_id in (w.order_id, pending):
+                    await s.tracker.apply_rest(o)
+            log.info(
+                "oto_found", trade_id=row.id, working_order_id=w.order_id, pending_order_id=pending
+            )
+            return w.order_id, pending or ""
+        if attempt + 1 < s.tuning.lookup_attempts:
+            await s.clock.sleep(s.tuning.lookup_delay_seconds)
+    log.info("oto_not_found", trade_id=row.id)
+    return None
+
+
+async def lookup_sell(s: Session, row: TradeRow) -> str | None:
+    known = s.journal.known_order_ids()
+    slack = s.tuning.lookup_slack_ms
+    for attempt in range(max(1, s.tuning.lookup_attempts)):
+        rows = await _candidates(s, row)
+        matches = [
+            o
+            for o in rows
+            if o.symbol == row.symbol
+            and o.side == "SELL"
+            and not o.contingency_position
+            and o.price == row.sell_price
+            and o.orig_qty == row.qty
+            and o.order_id not in known
+            and (o.time_ms is None or o.time_ms >= row.intent_ms - slack)
+        ]
+        o = _earliest(matches)
+        if o is not None:
+            await s.tracker.apply_rest(o)
+            return o.order_id
+        if attempt + 1 < s.tuning.lookup_attempts:
+            await s.clock.sleep(s.tuning.lookup_delay_seconds)
+    return None
+
+
+async def reconcile(s: Session, markets: dict[str, Market]) -> list:
+    """Finish every unfinished journal trade; returns the TradeResults (for the cost).
+    ``markets`` maps a symbol to its Market (filters); missing ones are resolved here."""
+    results = []
+    rows = s.journal.open_trades()
+    if not rows:
+        return results
+    log.info("reconciling", unfinished=len(rows))
+    # leftover sells first: their fills belong to their round trip's total
+    for row in sorted(rows, key=lambda r: (r.kind != "sell", r.id)):
+        market = markets.get(row.symbol) or await _market(s, row)
+        markets[row.symbol] = market
+        rt = RoundTrip(s, market)
+        if row.placed == 0:
+            if row.kind == "oto":
+                found = await lookup_oto(s, row)
+                if found is None:
+                    s.journal.record_not_placed(
+                        row.id, "not_placed", s.clock.now_ms(), "recovery: not found"
+                    )
+                    continue
+                s.journal.record_ids(row.id, *found)
+            else:
+                oid = await lookup_sell(s, row)
+                if oid is None:
+                    s.journal.record_not_placed(
+                        row.id, "not_placed", s.clock.now_ms(), "recovery: not found"
+                    )
+                    continue
+                s.journal.record_ids(row.id, oid)
+            row = s.journal.get(row.id)
+        if row.kind == "oto":
+            results.append(await rt.finish(row))
+        else:
+            await rt.finish_sell(row)
+    return results
+
+
+async def _market(s: Session, row: TradeRow) -> Market:
+    info = await s.call("exchange_info", s.client.exchange_info)
+    return Market(
+        token=row.token,
+        base_asset=row.base_asset,
+        symbol=row.symbol,
+        filters=info.get(row.symbol),
+    )

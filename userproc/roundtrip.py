@@ -1,0 +1,364 @@
+"""One OTO round trip (seed 002), from the price to the last fill, and its clean-up.
+
+Order of events, each step written down before it matters:
+1. prices: buy = market x (1 + buy offset), sell = buy x (1 - sell offset), quantity =
+   amount / buy, all through ``exchange.ordermath``;
+2. journal intent (committed) -> POST the OTO -> journal both ids. A POST whose outcome is
+   unknown is looked up (``recovery.lookup_order``), never re-sent;
+3. wait for the buy fill, then the sell fill, on tracker changes (stream events), asking
+   REST when a wait is about to time out;
+4. buy not filled in time (or stop "now"): cancel it (which cancels the OTO); sell not
+   filled in time: cancel it. Whatever tokens we still hold from this trade are sold with
+   a marketable plain limit order, a bounded number of times; if that fails the user
+   pauses (``LeftoverError`` names token and quantity). Amounts below the lot step or the
+   minimum notional are dust: reported, not paused for;
+5. cost from the exchange's own fills: quote paid - quote received + fees (the buy fee is
+   in the token, valued at the fill price).
+
+``finish`` is shared with recovery, which adopts orders found after a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import structlog
+
+from exchange import ordermath
+from exchange.errors import (
+    OrderNotOpen,
+    OrderRejected,
+    OutcomeUnknown,
+    RiskChallenge,
+    SessionExpired,
+    TransportError,
+)
+from protocol import messages as m
+from userproc.errors import LeftoverError
+from userproc.journal import TradeRow
+from userproc.session import Fills, Market, Session
+from userproc.tracker import OrderState
+
+log = structlog.get_logger(__name__)
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+
+
+@dataclass
+class TradeResult:
+    trade_id: int
+    outcome: str  # done | no_fill | not_placed | rejected
+    buy: Fills = field(default_factory=Fills)
+    sell: Fills = field(default_factory=Fills)  # OTO sell + leftover sells together
+    cost: Decimal = ZERO
+    dust: Decimal = ZERO  # tokens of this trade too small to sell
+    buy_fill_seconds: float | None = None
+    sell_fill_seconds: float | None = None
+    error: str | None = None
+
+    @property
+    def placed(self) -> bool:
+        return self.outcome in ("done", "no_fill")
+
+
+def _is_filled(s: OrderState) -> bool:
+    return s.filled
+
+
+def _is_terminal(s: OrderState) -> bool:
+    return s.terminal
+
+
+class RoundTrip:
+    def __init__(self, session: Session, market: Market) -> None:
+        self.s = session
+        self.market = market
+
+    @property
+    def settings(self):  # the strategy being run
+        return self.s.settings
+
+    # ------------------------------------------------------------------ placing
+    async def run(self, amount: Decimal, market_price: Decimal) -> TradeResult:
+        st = self.settings
+        f = self.market.filters
+        buy_raw = market_price * (1 + st.buy_offset_percentage / HUNDRED)
+        buy_price = ordermath.round_price(buy_raw, f.tick_size, "BUY")
+        sell_raw = buy_price * (1 - st.sell_profit_percentage / HUNDRED)
+        req = ordermath.plan_oto(f, buy_raw, sell_raw, amount)
+        now_ms = self.s.clock.now_ms()
+        tid = self.s.journal.record_intent(
+            kind="oto",
+            strategy_id=st.strategy_id,
+            day=self.s.clock.utc_day().isoformat(),
+            symbol=self.market.symbol,
+            base_asset=self.market.base_asset,
+            token=self.market.token,
+            qty=req.working_quantity,
+            buy_price=req.working_price,
+            sell_price=req.pending_price,
+            amount=req.payment_amount,
+            intent_ms=now_ms,
+        )
+        log.info(
+            "oto_placing",
+            trade_id=tid,
+            symbol=req.symbol,
+            buy_price=str(req.working_price),
+            sell_price=str(req.pending_price),
+            qty=str(req.working_quantity),
+            amount=str(req.payment_amount),
+        )
+        t0 = self.s.clock.monotonic()
+        try:
+            placed = await self.s.client.place_oto(req)
+            working, pending = placed.working_order_id, placed.pending_order_id
+        except OrderRejected as exc:
+            self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
+            log.warning("oto_rejected", trade_id=tid, error=str(exc))
+            return TradeResult(tid, "rejected", error=str(exc))
+        except (SessionExpired, RiskChallenge) as exc:
+            self.s.journal.record_not_placed(
+                tid, "refused", self.s.clock.now_ms(), type(exc).__name__
+            )
+            raise
+        except TransportError as exc:  # the client knows the request never left
+            self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
+            log.warning("oto_not_sent", trade_id=tid, error=str(exc))
+            return TradeResult(tid, "not_placed", error=str(exc))
+        except OutcomeUnknown as exc:
+            log.warning("oto_outcome_unknown", trade_id=tid, error=str(exc))
+            from userproc.recovery import lookup_oto
+
+            found = await lookup_oto(self.s, self.s.journal.get(tid))
+            if found is None:
+                self.s.journal.record_not_placed(
+                    tid, "not_placed", self.s.clock.now_ms(), "looked up: not found"
+                )
+                return TradeResult(tid, "not_placed", error=str(exc))
+            working, pending = found
+        self.s.journal.record_ids(tid, working, pending)
+        log.info("oto_placed", trade_id=tid, working_order_id=working, pending_order_id=pending)
+        return await self.finish(self.s.journal.get(tid), started_mono=t0)
+
+    # ------------------------------------------------------------------ waiting
+    async def _wait(
+        self, order_id: str, pred, seconds: float, *, stoppable: bool
+    ) -> OrderState | None:
+        """Wait for ``pred`` on the order; REST is asked every ``rest_check_seconds`` and
+        once more when the wait is about to time out."""
+        deadline = self.s.clock.monotonic() + seconds
+        interrupt = self.s.stop.now_event if stoppable else None
+        while True:
+            left = deadline - self.s.clock.monotonic()
+            chunk = min(max(0.0, left), self.s.tuning.rest_check_seconds)
+            st = await self.s.tracker.wait(order_id, pred, chunk, interrupt)
+            if st is not None:
+                return st
+            await self.s.refresh_orders([order_id])
+            st = self.s.tracker.get(order_id)
+            if st is not None and pred(st):
+                return st
+            if interrupt is not None and interrupt.is_set():
+                return None
+            if self.s.clock.monotonic() >= deadline:
+                return None
+
+    async def _cancel(self, order_id: str) -> None:
+        """Cancel and learn the final state (the cancel may race a fill)."""
+        try:
+            await self.s.call("cancel", self.s.client.cancel, order_id, self.market.symbol)
+            log.info("order_cancelled", order_id=order_id)
+        except OrderNotOpen:
+            log.info("order_not_open_on_cancel", order_id=order_id)
+        for _ in range(max(1, self.s.tuning.lookup_attempts)):
+            await self.s.refresh_orders([order_id])
+            st = self.s.tracker.get(order_id)
+            if st is not None and st.terminal:
+                return
+            await self.s.clock.sleep(self.s.tuning.lookup_delay_seconds)
+
+    # ------------------------------------------------------------------ finishing
+    async def finish(self, row: TradeRow, started_mono: float | None = None) -> TradeResult:
+        """Drive a placed OTO to the end: both legs filled, or cancelled and sold."""
+        assert row.working_id is not None
+        working, pending = row.working_id, row.pending_id
+        timeout = self.settings.order_timeout_seconds
+        t0 = started_mono if started_mono is not None else self.s.clock.monotonic()
+        self.s.track(working, row.intent_ms, symbol=row.symbol, side="BUY")
+        if pending:
+            self.s.track(pending, row.intent_ms, symbol=row.symbol, side="SELL")
+        res = TradeResult(row.id, "done")
+
+        buy = await self._wait(working, _is_filled, timeout, stoppable=True)
+        if buy is None:
+            why = "stop requested" if self.s.stop.is_now else "buy not filled in time"
+            log.warning("buy_not_filled", trade_id=row.id, order_id=working, reason=why)
+            await self._cancel(working)
+        bst = self.s.tracker.get(working)
+        if bst is not None and bst.cum_qty > 0:
+            res.buy_fill_seconds = self.s.clock.monotonic() - t0
+            self.s.last_fill_mono = self.s.clock.monotonic()
+        t1 = self.s.clock.monotonic()
+        if pending:
+            if bst is not None and bst.filled:
+                sell = await self._wait(pending, _is_filled, timeout, stoppable=True)
+                if sell is None:
+                    why = "stop requested" if self.s.stop.is_now else "sell not filled in time"
+                    log.warning("sell_not_filled", trade_id=row.id, order_id=pending, reason=why)
+                    await self._cancel(pending)
+            else:
+                # the buy was cancelled: its pending sell goes with it; make sure
+                pst = self.s.tracker.get(pending)
+                if pst is None or not pst.terminal:
+                    await self.s.refresh_orders([pending])
+                    pst = self.s.tracker.get(pending)
+                    if pst is not None and pst.open and pst.status != "PENDING":
+                        await self._cancel(pending)
+            pst = self.s.tracker.get(pending)
+            if pst is not None and pst.cum_qty > 0:
+                res.sell_fill_seconds = self.s.clock.monotonic() - t1
+                self.s.last_fill_mono = self.s.clock.monotonic()
+        self.s.untrack(working, pending)
+
+        res.buy = await self.s.fills(working, self.market)
+        res.sell = await self.s.fills(pending, self.market) if pending else Fills()
+        # earlier leftover sells of this trade (after a restart) count as sold too
+        for child in self.s.journal.children(row.id):
+            if child.working_id and child.outcome is not None:
+                cf = await self.s.fills(child.working_id, self.market)
+                _add(res.sell, cf)
+        self.s.journal.record_fills(
+            row.id,
+            buy_qty=res.buy.qty,
+            buy_quote=res.buy.quote,
+            buy_fee_usdt=res.buy.fee_usdt,
+            sell_qty=res.sell.qty,
+            sell_quote=res.sell.quote,
+            sell_fee_usdt=res.sell.fee_usdt,
+        )
+        left = res.buy.qty - res.buy.fee_base - res.sell.qty - res.sell.fee_base
+        if left > 0:
+            left = await self._sell_leftover(row, left, res)
+        res.cost = res.buy.quote - res.sell.quote + res.buy.fee_usdt + res.sell.fee_usdt
+        res.outcome = "done" if res.buy.qty > 0 else "no_fill"
+        if left > 0 and not self._is_dust(left):
+            self.s.journal.finish(row.id, "leftover", self.s.clock.now_ms(), cost=res.cost)
+            raise LeftoverError(self.market.base_asset, self.market.token, left)
+        res.dust = max(left, ZERO)
+        if res.dust > 0:
+            log.info("dust_left", trade_id=row.id, token=self.market.token, quantity=str(res.dust))
+        self.s.journal.finish(row.id, res.outcome, self.s.clock.now_ms(), cost=res.cost)
+        log.info(
+            "round_trip_done",
+            trade_id=row.id,
+            outcome=res.outcome,
+            buy_quote=str(res.buy.quote),
+            sell_quote=str(res.sell.quote),
+            cost=str(res.cost),
+        )
+        return res
+
+    # ------------------------------------------------------------------ leftovers
+    def _is_dust(self, qty: Decimal, price: Decimal | None = None) -> bool:
+        f = self.market.filters
+        q = ordermath.floor_qty(qty, f.step_size) if f.step_size else qty
+        if q <= 0 or (f.min_qty and q < f.min_qty):
+            return True
+        p = price if price is not None else self._last_price
+        return bool(p and p > 0 and f.min_notional and q * p < f.min_notional)
+
+    _last_price: Decimal | None = None
+
+    async def _sell_leftover(self, row: TradeRow, left: Decimal, res: TradeResult) -> Decimal:
+        """Sell ``left`` tokens of this trade with marketable plain limit orders, a
+        bounded number of times; returns what is still left."""
+        tu = self.s.tuning
+        f = self.market.filters
+        if self._is_dust(left, ZERO):  # below the lot step: no price needed to know
+            return left
+        for attempt in range(1, tu.leftover_sell_attempts + 1):
+            ticker = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
+            price = ticker.last_price * (1 - tu.leftover_sell_discount_percentage / HUNDRED)
+            self._last_price = ticker.last_price
+            if self._is_dust(left, price):
+                return left
+            try:
+                req = ordermath.plan_limit(f, "SELL", price, left)
+            except ordermath.OrderMathError as exc:
+                log.info("leftover_is_dust", quantity=str(left), why=str(exc))
+                return left
+            tid = self.s.journal.record_intent(
+                kind="sell",
+                parent_id=row.id,
+                strategy_id=row.strategy_id,
+                day=self.s.clock.utc_day().isoformat(),
+                symbol=row.symbol,
+                base_asset=row.base_asset,
+                token=row.token,
+                qty=req.quantity,
+                sell_price=req.price,
+                intent_ms=self.s.clock.now_ms(),
+            )
+            log.info(
+                "leftover_selling",
+                attempt=attempt,
+                quantity=str(req.quantity),
+                price=str(req.price),
+            )
+            try:
+                oid = await self.s.client.place_limit(req)
+            except OrderRejected as exc:
+                self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
+                self.s.emit(
+                    m.ErrorReport(user_id=self.s.user_id, kind="order_rejected", message=str(exc))
+                )
+                continue
+            except TransportError as exc:
+                self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
+                continue
+            except OutcomeUnknown:
+                from userproc.recovery import lookup_sell
+
+                found = await lookup_sell(self.s, self.s.journal.get(tid))
+                if found is None:
+                    self.s.journal.record_not_placed(tid, "not_placed", self.s.clock.now_ms())
+                    continue
+                oid = found
+            self.s.journal.record_ids(tid, oid)
+            sold = await self.finish_sell(self.s.journal.get(tid))
+            _add(res.sell, sold)
+            left -= sold.qty + sold.fee_base
+            if left <= 0 or self._is_dust(left):
+                return left
+        return left
+
+    async def finish_sell(self, row: TradeRow) -> Fills:
+        """Wait for a plain leftover sell, cancel it if it does not fill; its fills."""
+        oid = row.working_id
+        assert oid is not None
+        self.s.track(oid, row.intent_ms, symbol=row.symbol, side="SELL")
+        timeout = self.s.tuning.leftover_sell_timeout_seconds
+        if timeout is None:
+            timeout = self.settings.order_timeout_seconds
+        st = await self._wait(oid, _is_filled, timeout, stoppable=False)
+        if st is None:
+            await self._cancel(oid)
+        self.s.untrack(oid)
+        fills = await self.s.fills(oid, self.market)
+        fee = fills.fee_usdt
+        self.s.journal.record_fills(
+            row.id, sell_qty=fills.qty, sell_quote=fills.quote, sell_fee_usdt=fee
+        )
+        self.s.journal.finish(row.id, "sold" if fills.qty else "no_fill", self.s.clock.now_ms())
+        return fills
+
+
+def _add(acc: Fills, f: Fills) -> None:
+    acc.qty += f.qty
+    acc.quote += f.quote
+    acc.fee_base += f.fee_base
+    acc.fee_quote += f.fee_quote
+    if f.last_ms:
+        acc.last_ms = max(acc.last_ms or 0, f.last_ms)

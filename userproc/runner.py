@@ -1,0 +1,340 @@
+"""The batch loop of one user (seed 000, with DESIGN.md's correction), strategy after
+strategy:
+
+  read today's volume (in the strategy's basis) -> done if at target -> plan a batch ->
+  run its round trips (each sized just before it is placed) -> let the exchange's figure
+  settle -> read again -> learn the credit per trade -> plan again ... until done.
+
+Between round trips it waits ``trade_interval_seconds`` (waking at once on a stop). While
+the user stream is down no new order is placed. The volatility guard and the daily cost
+cap are checked before every buy.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+import structlog
+
+from config.settings import EffectiveSettings
+from protocol import messages as m
+from userproc.errors import CostCapReached, ExchangeDown
+from userproc.guard import PriceGuard
+from userproc.planner import (
+    CreditModel,
+    expected_quote,
+    min_trade_amount,
+    next_trade_amount,
+    plan_batch,
+)
+from userproc.roundtrip import RoundTrip
+from userproc.session import Market, Session
+from userproc.states import Phase, PhaseMachine
+
+log = structlog.get_logger(__name__)
+ZERO = Decimal(0)
+
+
+class StrategyRunner:
+    def __init__(self, session: Session, phases: PhaseMachine, settings: EffectiveSettings) -> None:
+        self.s = session
+        self.phases = phases
+        self.st = settings
+        self.summary = m.StrategySummary(
+            strategy_id=settings.strategy_id,
+            token=settings.target_token,
+            basis=settings.volume_basis,
+            target=settings.target_volume,
+        )
+        self.guard = PriceGuard(session.tuning.volatility_window_seconds)
+        self.credit = CreditModel(settings.volume_basis)
+        self.market: Market | None = None
+        self.mul_point = Decimal(1)
+
+    # ------------------------------------------------------------------ helpers
+    async def resolve_market(self) -> Market:
+        token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
+        info = await self.s.call("exchange_info", self.s.client.exchange_info)
+        filters = info.get(token.pair)
+        self.mul_point = token.mul_point or Decimal(1)
+        self.market = Market(
+            token=token.symbol, base_asset=token.alpha_id, symbol=token.pair, filters=filters
+        )
+        return self.market
+
+    async def refresh_mul_point(self) -> Decimal:
+        token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
+        self.mul_point = token.mul_point or Decimal(1)
+        return self.mul_point
+
+    async def read_volume(self) -> Decimal:
+        """Today's volume of the token in the strategy's basis. Two reads (the figure can
+        disagree between reads): the lower one, so "done" is never decided on a high
+        outlier."""
+        vals = []
+        for _ in range(max(1, self.s.tuning.volume_reads)):
+            uv = await self.s.call("user_volume", self.s.client.user_volume)
+            vals.append(uv.volume_of(self.st.target_token))
+        reported = min(vals)
+        if self.st.volume_basis == "traded":
+            return reported / self.mul_point
+        return reported
+
+    def _check_cost_cap(self) -> None:
+        cap = self.st.max_daily_cost_usdt
+        if cap is None:
+            return
+        spent = self.s.journal.cost_on(self.s.clock.utc_day().isoformat())
+        if spent >= cap:
+            raise CostCapReached(f"daily cost {spent} USDT reached max_daily_cost_usdt {cap}")
+
+    async def _wait_stream(self) -> bool:
+        """No new order while the stream is down; False if a stop came first."""
+        if self.s.stream_up.is_set():
+            return True
+        self.phases.to(Phase.WAITING_STREAM, "user stream down")
+        import asyncio
+
+        waiter = asyncio.ensure_future(self.s.stream_up.wait())
+        stopper = asyncio.ensure_future(self.s.stop.any_event.wait())
+        try:
+            await asyncio.wait(
+                {waiter, stopper},
+                timeout=self.s.tuning.stream_connect_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waiter.cancel()
+            stopper.cancel()
+        if self.s.stop.requested:
+            return False
+        if not self.s.stream_up.is_set():
+            raise ExchangeDown("user stream could not be (re)connected")
+        return True
+
+    async def _price_ok(self) -> Decimal | None:
+        """The market price if calm enough to buy; waits (WAITING_PRICE) otherwise."""
+        assert self.market is not None
+        limit = self.st.max_price_volatility_percentage
+        while True:
+            t = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
+            self.guard.observe(self.s.clock.monotonic(), t.last_price)
+            if not self.guard.too_volatile(limit):
+                return t.last_price
+            moved = self.guard.moved_percentage()
+            if self.phases.phase != Phase.WAITING_PRICE:
+                log.warning(
+                    "price_too_volatile",
+                    moved_percentage=str(round(moved, 4)),
+                    limit_percentage=str(limit),
+                )
+            self.phases.to(Phase.WAITING_PRICE, f"price moved {round(moved, 2)}%")
+            if await self.s.stop.sleep(self.s.tuning.volatility_wait_seconds):
+                return None
+
+    async def settle(self, before: Decimal, spent: Decimal) -> Decimal:
+        """Let the exchange's volume catch up with what this batch bought: read until it
+        shows the learnt credit (early) or ``volume_check_delay_seconds`` after the last
+        fill have passed (its lag is bounded by that)."""
+        self.phases.to(Phase.SETTLING)
+        last = self.s.last_fill_mono or self.s.clock.monotonic()
+        deadline = last + self.st.volume_check_delay_seconds
+        expect = self.credit.ratio(self.mul_point) * spent if self.credit.learned else None
+        while True:
+            now = self.s.clock.monotonic()
+            if expect is None and now < deadline:
+                # unverified: the only safe figure is the one after the whole window
+                if await self.s.stop.sleep(deadline - now):
+                    return await self.read_volume()
+                continue
+            v = await self.read_volume()
+            if expect is not None and v - before >= expect * Decimal("0.999"):
+                return v
+            if self.s.clock.monotonic() >= deadline:
+                return v
+            if await self.s.stop.sleep(
+                min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic())
+            ):
+                return v
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> m.StrategySummary:
+        st = self.st
+        self.phases.strategy_id = st.strategy_id
+        self.phases.to(Phase.CHECKING, f"strategy {st.strategy_id}")
+        market = await self.resolve_market()
+        min_amount = min_trade_amount(
+            market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
+        )
+        batch = 0
+        current = await self.read_volume()
+        while True:
+            self.phases.to(Phase.CHECKING)
+            self.summary.final_volume = current
+            if self.summary.start_volume is None:
+                self.summary.start_volume = current
+            self.s.emit(
+                m.VolumeChecked(
+                    user_id=self.s.user_id,
+                    strategy_id=st.strategy_id,
+                    token=st.target_token,
+                    current=current,
+                    target=st.target_volume,
+                    basis=st.volume_basis,
+                    mul_point=self.mul_point,
+                )
+            )
+            log.info(
+                "volume_checked",
+                strategy_id=st.strategy_id,
+                token=st.target_token,
+                current=str(current),
+                target=str(st.target_volume),
+                basis=st.volume_basis,
+            )
+            if current >= st.target_volume:
+                self.summary.reached = True
+                log.info("target_reached", strategy_id=st.strategy_id, volume=str(current))
+                return self.summary
+            if self.s.stop.requested:
+                return self.summary
+            self._check_cost_cap()
+            remaining = st.target_volume - current
+            ratio = self.credit.ratio(self.mul_point)
+            plan = plan_batch(
+                remaining=remaining,
+                amount=st.single_trade_amount_usdt,
+                buy_offset_pct=st.buy_offset_percentage,
+                ratio=ratio,
+                learned=self.credit.learned,
+                min_amount=min_amount,
+            )
+            batch += 1
+            log.info(
+                "batch_planned",
+                strategy_id=st.strategy_id,
+                batch=batch,
+                remaining=str(remaining),
+                credit_per_trade=str(round(plan.credit_per_trade, 8)),
+                loops=plan.loops,
+                mul_point=str(self.mul_point),
+                learned=plan.learned,
+            )
+            self.s.emit(
+                m.BatchPlanned(
+                    user_id=self.s.user_id,
+                    strategy_id=st.strategy_id,
+                    batch=batch,
+                    loops=plan.loops,
+                    remaining=remaining,
+                    credit_per_trade=plan.credit_per_trade,
+                    learned=plan.learned,
+                )
+            )
+            spent = await self.run_batch(batch, plan, remaining, ratio, min_amount)
+            if self.s.stop.requested:
+                self.summary.final_volume = current
+                return self.summary
+            before = current
+            current = await self.settle(before, spent)
+            await self.refresh_mul_point()
+            self.credit.observe(current - before, spent, self.mul_point)
+            log.info(
+                "batch_settled",
+                strategy_id=st.strategy_id,
+                batch=batch,
+                volume_delta=str(current - before),
+                buy_quote=str(spent),
+                learned_ratio=str(round(self.credit.ratio(self.mul_point), 6)),
+            )
+
+    async def run_batch(
+        self, batch: int, plan, remaining: Decimal, ratio: Decimal, min_amount: Decimal
+    ) -> Decimal:
+        """Run up to ``plan.loops`` round trips; returns the buy quote they spent."""
+        st = self.st
+        assert self.market is not None
+        spent = ZERO
+        failures = 0
+        i = 0
+        rt = RoundTrip(self.s, self.market)
+        while i < plan.loops:
+            if self.s.stop.requested:
+                break
+            credit_full = expected_quote(plan.amount, st.buy_offset_percentage) * ratio
+            amount = next_trade_amount(
+                missing=remaining - spent * ratio,
+                amount=plan.amount,
+                credit_full=credit_full,
+                min_amount=min_amount,
+                learned=plan.learned,
+                first_of_batch=(spent == 0),
+            )
+            if amount is None:
+                break
+            self._check_cost_cap()
+            if not await self._wait_stream():
+                break
+            price = await self._price_ok()
+            if price is None:
+                break
+            self.phases.to(Phase.TRADING, f"trade {i + 1}/{plan.loops}")
+            res = await rt.run(amount, price)
+            if not res.placed:
+                failures += 1
+                self.s.emit(
+                    m.ErrorReport(
+                        user_id=self.s.user_id,
+                        kind=res.outcome,
+                        message=res.error or res.outcome,
+                        strategy_id=st.strategy_id,
+                    )
+                )
+                if failures >= self.s.tuning.max_consecutive_failures:
+                    raise ExchangeDown(f"{failures} orders in a row were not placed: {res.error}")
+                if await self.s.stop.sleep(st.retry_delay_seconds):
+                    break
+                continue
+            failures = 0
+            i += 1
+            spent += res.buy.quote
+            if res.buy.qty > 0:
+                self.summary.trades += 1
+            self.summary.cost += res.cost
+            cost_today = self.s.journal.cost_on(self.s.clock.utc_day().isoformat())
+            credit = res.buy.quote * ratio
+            self.s.emit(
+                m.TradeDone(
+                    user_id=self.s.user_id,
+                    strategy_id=st.strategy_id,
+                    batch=batch,
+                    index=i,
+                    loops=plan.loops,
+                    buy_quote=res.buy.quote,
+                    sell_quote=res.sell.quote,
+                    credit=credit,
+                    cost=res.cost,
+                    cost_today=cost_today,
+                    buy_fill_seconds=res.buy_fill_seconds,
+                    sell_fill_seconds=res.sell_fill_seconds,
+                )
+            )
+            log.info(
+                "trade_done",
+                strategy_id=st.strategy_id,
+                loop=f"{i}/{plan.loops}",
+                buy_quote=str(res.buy.quote),
+                credit=str(round(credit, 8)),
+                cost=str(res.cost),
+            )
+            self._check_cost_cap()
+            if i < plan.loops and st.trade_interval_seconds > 0:
+                self.phases.to(Phase.INTERVAL)
+                if await self.s.stop.sleep(st.trade_interval_seconds):
+                    break
+        return spent
+
+
+def settings_from_update(raw: list[dict]) -> list[EffectiveSettings]:
+    return [msgspec.convert(d, EffectiveSettings) for d in raw]

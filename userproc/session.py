@@ -1,0 +1,208 @@
+"""What every part of one user process shares: the exchange client, the order tracker,
+the journal, the stop flags, the event sink, and the few exchange calls whose error
+handling must be the same everywhere.
+
+``call`` is the one retry policy: session expiry and risk challenges go straight up (never
+retried), rate limits wait as long as the exchange asked, transport failures and 5xx get
+``max_retry_attempts`` retries with exponential backoff from ``retry_delay_seconds`` and
+then become ``ExchangeDown``. Order-placing calls never go through it (a placing POST is
+never re-sent; see ``roundtrip``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import structlog
+
+from config.settings import EffectiveSettings
+from exchange.clock import Clock
+from exchange.errors import BadResponse, RateLimited, TransportError
+from exchange.models import SymbolFilters
+from protocol import messages as m
+from userproc.errors import ExchangeDown
+from userproc.journal import Journal
+from userproc.stopping import StopControl
+from userproc.tracker import OrderState, OrderTracker
+from userproc.tuning import Tuning
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Market:
+    """What one strategy trades: KOGE = ALPHA_22 on ALPHA_22USDT."""
+
+    token: str
+    base_asset: str
+    symbol: str
+    filters: SymbolFilters
+
+
+@dataclass
+class Fills:
+    """An order's fills, from the exchange's user trades (or the tracker as fallback)."""
+
+    qty: Decimal = Decimal(0)
+    quote: Decimal = Decimal(0)
+    fee_base: Decimal = Decimal(0)  # fee taken in the token
+    fee_quote: Decimal = Decimal(0)  # fee taken in USDT
+    last_ms: int | None = None
+
+    @property
+    def avg_price(self) -> Decimal:
+        return self.quote / self.qty if self.qty else Decimal(0)
+
+    @property
+    def fee_usdt(self) -> Decimal:
+        return self.fee_quote + self.fee_base * self.avg_price
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        user_id: str,
+        client: Any,
+        journal: Journal,
+        tracker: OrderTracker,
+        stop: StopControl,
+        emit: Callable[[m.Event], None],
+        clock: Clock,
+        tuning: Tuning,
+        settings: EffectiveSettings,
+    ) -> None:
+        self.user_id = user_id
+        self.client = client
+        self.journal = journal
+        self.tracker = tracker
+        self.stop = stop
+        self.emit = emit
+        self.clock = clock
+        self.tuning = tuning
+        self.settings = settings  # the strategy being run (retry policy, timeouts)
+        self.stream_up = asyncio.Event()
+        self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
+        self.last_fill_mono: float | None = None
+
+    # ------------------------------------------------------------------ calls
+    async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
+        attempt = 0
+        limited = 0
+        while True:
+            try:
+                return await fn(*args, **kw)
+            except RateLimited as exc:
+                limited += 1
+                if limited > 10 * max(1, self.settings.max_retry_attempts):
+                    raise ExchangeDown(f"{what}: rate limited too long") from None
+                log.warning("rate_limited", call=what, retry_after=exc.retry_after)
+                self.emit(
+                    m.ErrorReport(user_id=self.user_id, kind="rate_limited", message=str(exc))
+                )
+                await self.clock.sleep(exc.retry_after)
+            except (TransportError, BadResponse) as exc:
+                attempt += 1
+                if attempt > self.settings.max_retry_attempts:
+                    log.error("exchange_down", call=what, attempts=attempt, error=str(exc))
+                    raise ExchangeDown(f"{what} failed {attempt} times: {exc}") from None
+                delay = self.settings.retry_delay_seconds * (2 ** (attempt - 1))
+                log.warning(
+                    "exchange_retry", call=what, attempt=attempt, delay=delay, error=str(exc)
+                )
+                await self.clock.sleep(delay)
+
+    # ------------------------------------------------------------------ orders
+    def track(self, order_id: str, intent_ms: int, **known: Any) -> OrderState:
+        self.in_flight[order_id] = intent_ms
+        return self.tracker.ensure(order_id, **known)
+
+    def untrack(self, *order_ids: str | None) -> None:
+        for oid in order_ids:
+            if oid is not None:
+                self.in_flight.pop(oid, None)
+
+    async def refresh_orders(self, order_ids: list[str] | None = None) -> None:
+        """Ask REST what became of our orders (open orders, then history for the rest):
+        the stream may have dropped an event, so no wait relies on it alone."""
+        ids = [i for i in (order_ids if order_ids is not None else list(self.in_flight)) if i]
+        if not ids:
+            return
+        opened = await self.call("open_orders", self.client.open_orders)
+        seen: set[str] = set()
+        for o in opened:
+            if o.order_id in ids:
+                await self.tracker.apply_rest(o)
+                seen.add(o.order_id)
+        rest = [i for i in ids if i not in seen]
+        if not rest:
+            return
+        start = min(self.in_flight.get(i, self.clock.now_ms()) for i in rest)
+        start -= self.tuning.lookup_slack_ms
+        end = self.clock.now_ms() + 60_000
+        page = 1
+        want = set(rest)
+        while want and page <= 10:
+            rows = await self.call(
+                "order_history",
+                self.client.order_history,
+                start_ms=start,
+                end_ms=end,
+                page=page,
+                rows=100,
+            )
+            for o in rows:
+                if o.order_id in want:
+                    await self.tracker.apply_rest(o)
+                    want.discard(o.order_id)
+            if len(rows) < 100:
+                break
+            page += 1
+
+    async def fills(self, order_id: str | None, market: Market) -> Fills:
+        """The order's fills from the exchange's user trades (exact quote and fees even
+        when stream reports were lost); the tracker's figures if REST fails."""
+        f = Fills()
+        if not order_id:
+            return f
+        st = self.tracker.get(order_id)
+        if st is not None and st.cum_qty == 0 and st.terminal:
+            return f
+        try:
+            trades = await self.call(
+                "user_trades", self.client.user_trades, order_id, market.symbol
+            )
+        except ExchangeDown:
+            trades = None
+        if trades is not None:
+            seen: set[tuple[Any, ...]] = set()
+            for t in trades:
+                key = (t.trade_id, t.qty, t.price, t.time_ms)
+                if key in seen:
+                    continue
+                seen.add(key)
+                f.qty += t.qty
+                f.quote += t.quote_qty or (t.qty * t.price)
+                fee = t.commission or Decimal(0)
+                if t.commission_asset in (market.base_asset, market.token):
+                    f.fee_base += fee
+                else:
+                    f.fee_quote += fee
+                if t.time_ms:
+                    f.last_ms = max(f.last_ms or 0, t.time_ms)
+            if st is None or f.qty >= st.cum_qty:
+                return f
+        # fall back to what the tracker saw
+        f = Fills()
+        if st is not None:
+            f.qty, f.quote = st.cum_qty, st.cum_quote
+            if st.fee_asset in (market.base_asset, market.token):
+                f.fee_base = st.fee
+            else:
+                f.fee_quote = st.fee
+        return f
