@@ -406,7 +406,7 @@ class StreamMessage(msgspec.Struct):
     """A frame of the user stream: a push (``stream``/``data``) or a reply (``result``/``id``)."""
 
     stream: str | None = None
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw()  # empty when the frame has no ``data``
     result: Any = None
     id: int | str | None = None
     error: Any = None
