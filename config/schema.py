@@ -255,6 +255,11 @@ def check_value(value: Any, rule: Rule) -> tuple[Any, str | None]:
 
 
 def _check_id(value: Any) -> tuple[str | None, str | None]:
+    if isinstance(value, bool):
+        return None, (
+            f"expected an id, got {describe(value)}; YAML reads yes/no/on/off as true/false,"
+            " so quote it"
+        )
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None, f"expected an id (a number or a name), got {describe(value)}"
     text = str(value).strip()

@@ -1,0 +1,70 @@
+"""Shared helpers for the config tests: a made-up browser session and config files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from exchange.auth import csrf_for
+
+# A made-up session. Every value is long and distinctive so a leak is easy to find.
+SESSION_COOKIES = {
+    "p20t": "web.4242.SESSIONSECRETp20tVALUE0123456789",
+    "cr00": "CR00SECRETVALUEABCDEF0123456789",
+    "r20t": "web.R20TSECRETREFRESHVALUE987654",
+    "logined": "y",
+}
+SESSION_HEADERS = {
+    "csrftoken": csrf_for(SESSION_COOKIES["cr00"]),
+    "bnc-uuid": "BNCUUIDSECRET-1111-2222-3333",
+    "device-info": "DEVICEINFOSECRETeyJzY3JlZW4iOiIxOTIweDEwODAifQ==",
+    "fvideo-token": "FVIDEOTOKENSECRETabcdefghijklmnop",
+    "clienttype": "web",
+}
+
+
+def secret_values() -> list[str]:
+    return [v for v in [*SESSION_COOKIES.values(), *SESSION_HEADERS.values()] if len(v) >= 6]
+
+
+def bash_curl(cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> str:
+    cookies = SESSION_COOKIES if cookies is None else cookies
+    headers = SESSION_HEADERS if headers is None else headers
+    lines = [
+        "curl 'https://www.binance.com/bapi/defi/v1/private/wallet-direct/buw/wallet/today/user-volume'"
+    ]
+    lines.append("  -H 'accept: */*'")
+    lines.append("  -H 'content-type: application/json'")
+    lines += [f"  -H '{k}: {v}'" for k, v in headers.items()]
+    lines.append("  -b '" + "; ".join(f"{k}={v}" for k, v in cookies.items()) + "'")
+    lines.append("  -H 'user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36'")
+    lines.append("  --compressed")
+    return " \\\n".join(lines) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "ALPHAVOL_SECRET_KEY",
+        "ALPHAVOL_SECRET_KEY_FILE",
+        "CREDENTIALS_DIRECTORY",
+        "ALPHAVOL_CONFIG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+MINIMAL = """\
+strategies:
+  - strategy_id: koge
+    target_token: KOGE
+    target_volume: 100
+    user_ids: [1, 2]
+"""
+
+
+def write_config(directory: Path, text: str, name: str = "cfg.yaml") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
