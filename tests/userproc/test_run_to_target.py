@@ -1,0 +1,71 @@
+"""Runs to target on the simulated exchange: final volume >= target and at most one
+trade's credit above it, whatever the multiplier, the lag or the counting rule."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from protocol import messages as m
+from protocol.exitcodes import Exit
+from userproc.main import run_user
+
+from .conftest import make_settings, make_spec
+
+
+async def _volume(sim, account: str, token: str) -> Decimal:
+    acc = await sim.admin.account(account)
+    return Decimal(acc["volume_now"].get(token, "0"))
+
+
+async def _assert_clean(sim, account: str, alpha_id: str, lot: Decimal) -> None:
+    acc = await sim.admin.account(account)
+    assert acc["open_orders"] == 0
+    held = Decimal(acc["balances"].get(alpha_id, {}).get("free", "0"))
+    # dust below one lot per trade at most is unavoidable (fee taken in the token)
+    assert held < lot * max(1, acc["oto_count"])
+
+
+@pytest.mark.parametrize(
+    ("token", "alpha", "target", "basis", "counting", "lag"),
+    [
+        ("KOGE", "ALPHA_22", "300", "reported", "buy_mul", 0.0),
+        ("AOP", "ALPHA_382", "1000", "reported", "buy_mul", 0.1),
+        ("AOP", "ALPHA_382", "250", "traded", "buy_mul", 0.0),
+        ("AOP", "ALPHA_382", "600", "reported", "both_mul", 0.1),
+        ("AOP", "ALPHA_382", "300", "reported", "buy_nomul", 0.0),
+        ("KOGE", "ALPHA_22", "200", "reported", "both_mul", 0.0),
+    ],
+)
+async def test_reaches_target_within_one_trade(
+    sim_factory, supervisor, tmp_path, token, alpha, target, basis, counting, lag
+) -> None:
+    async with sim_factory(counting=counting, volume_lag=lag) as sim:
+        st = make_settings(
+            strategy_id=f"{token.lower()}-{counting}",
+            target_token=token,
+            target_volume=Decimal(target),
+            volume_basis=basis,
+            volume_check_delay_seconds=max(0.15, lag + 0.1),
+        )
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st]))
+        assert code == Exit.OK
+        reported = await _volume(sim, "u1", token)
+        mul = {"KOGE": 1, "AOP": 4}[token]
+        final = reported / mul if basis == "traded" else reported
+        # one trade's credit: 30 USDT bought x multiplier x (2 when both sides count)
+        per_usdt = Decimal(mul if basis == "reported" else 1)
+        if counting == "buy_nomul":
+            per_usdt = per_usdt / mul
+        if counting == "both_mul":
+            per_usdt *= 2
+        one_trade = Decimal(30) * per_usdt
+        assert Decimal(target) <= final <= Decimal(target) + one_trade, (final, one_trade)
+        await _assert_clean(sim, "u1", alpha, Decimal("0.01"))
+        summary = supervisor.of(m.Summary)[-1]
+        assert summary.exit_code == 0 and summary.strategies[0].reached
+        assert summary.open_orders == 0 and not summary.leftovers
+        assert supervisor.of(m.BatchPlanned) and supervisor.of(m.TradeDone)
+        hello = supervisor.of(m.Hello)[0]
+        assert hello.user_id == "u1"
