@@ -39,6 +39,7 @@ NOT_OPEN_WORDS = (
     "has been canceled",
     "has been cancelled",
     "order status",
+    "not open",
 )
 DEFAULT_RETRY_AFTER = 5.0
 
