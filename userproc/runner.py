@@ -296,9 +296,22 @@ class StrategyRunner:
                 if await self.s.stop.sleep(st.retry_delay_seconds):
                     break
                 continue
-            failures = 0
             i += 1
             spent += res.buy.quote
+            if res.buy.qty == 0:  # placed but never filled (cancelled after the timeout)
+                failures += 1
+                self.s.emit(
+                    m.ErrorReport(
+                        user_id=self.s.user_id,
+                        kind="no_fill",
+                        message=f"buy not filled within {st.order_timeout_seconds}s; cancelled",
+                        strategy_id=st.strategy_id,
+                    )
+                )
+                if failures >= self.s.tuning.max_consecutive_failures:
+                    raise ExchangeDown(f"{failures} buys in a row did not fill; cancelled them all")
+            else:
+                failures = 0
             if res.buy.qty > 0:
                 self.summary.trades += 1
             self.summary.cost += res.cost

@@ -1,0 +1,144 @@
+"""Orders that do not fill, partial fills, lost stream events, dead sessions and risk
+challenges: the user ends with nothing open and no tokens, or says exactly what is left,
+and never retries what must not be retried."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from protocol import messages as m
+from protocol.exitcodes import Exit
+from userproc.journal import Journal
+from userproc.main import run_user
+
+from .conftest import FAST, make_settings, make_spec
+
+
+async def _acc(sim, name="u1") -> dict:
+    return await sim.admin.account(name)
+
+
+def _held(acc: dict, asset: str) -> Decimal:
+    b = acc["balances"].get(asset, {})
+    return Decimal(b.get("free", "0")) + Decimal(b.get("locked", "0"))
+
+
+async def test_buys_that_never_fill_are_cancelled_and_the_user_stops(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(never_fill=True)
+        tuning = msgspec.structs.replace(FAST, max_consecutive_failures=2)
+        st = make_settings(order_timeout_seconds=0.2)
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        assert code == Exit.EXCHANGE_DOWN
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 2 and acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") == 0
+        assert supervisor.of(m.Summary)[-1].open_orders == 0
+        kinds = {e.kind for e in supervisor.of(m.ErrorReport)}
+        assert "no_fill" in kinds
+
+
+async def test_sell_that_does_not_fill_is_cancelled_and_sold_at_market(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        # a sell limit 5% above the buy never crosses: the OTO sell times out
+        st = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            target_volume=Decimal(50),
+            order_timeout_seconds=0.2,
+        )
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st]))
+        assert code == Exit.OK
+        acc = await _acc(sim)
+        assert acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001") * acc["oto_count"]
+        oto_sells = [o for o in acc["orders"] if o["position"] == "OTO_PENDING"]
+        plain_sells = [o for o in acc["orders"] if o["side"] == "SELL" and not o["position"]]
+        assert oto_sells and all(o["status"] == "CANCELED" for o in oto_sells)
+        assert plain_sells and all(o["status"] == "FILLED" for o in plain_sells)
+        assert Decimal(acc["volume_now"]["KOGE"]) >= 50
+
+
+async def test_unsellable_tokens_pause_the_user_naming_token_and_quantity(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        tuning = msgspec.structs.replace(
+            FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
+        )
+        st = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            target_volume=Decimal(50),
+            order_timeout_seconds=0.2,
+        )
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        assert code == Exit.LEFTOVER
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 1  # bought nothing more
+        assert acc["open_orders"] == 0
+        summary = supervisor.of(m.Summary)[-1]
+        (left,) = summary.leftovers
+        assert left.token == "KOGE" and left.asset == "ALPHA_22"
+        assert left.quantity == _held(acc, "ALPHA_22")
+        assert "KOGE" in summary.reason and str(left.quantity) in summary.reason
+        assert any(p.phase == "paused" for p in supervisor.of(m.PhaseChanged))
+
+
+async def test_partial_fills_are_summed_exactly(sim_factory, supervisor, tmp_path) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(partial_fills=3)
+        st = make_settings(target_volume=Decimal(100))
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st]))
+        assert code == Exit.OK
+        acc = await _acc(sim)
+        assert acc["open_orders"] == 0 and _held(acc, "ALPHA_22") < Decimal("0.001")
+        traded = acc["traded_today"]["KOGE"]
+        # the cost we report is what the exchange took: buys - sells (+ fees)
+        spent = Decimal(traded["buy"]) - Decimal(traded["sell"])
+        cost = supervisor.of(m.Summary)[-1].cost_today
+        assert spent <= cost <= spent + Decimal(traded["buy"]) * Decimal("0.0003")
+
+
+async def test_lost_stream_events_are_found_through_rest(sim_factory, supervisor, tmp_path) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(drop_events=1.0, disconnect_every=0.3)
+        tuning = msgspec.structs.replace(FAST, rest_check_seconds=0.05)
+        st = make_settings(target_volume=Decimal(120), order_timeout_seconds=2.0)
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        assert code == Exit.OK
+        acc = await _acc(sim)
+        assert Decimal(acc["volume_now"]["KOGE"]) >= 120
+        assert acc["open_orders"] == 0
+        # every round trip completed on its first OTO: no buy was timed out and cancelled
+        assert all(o["status"] == "FILLED" for o in acc["orders"])
+
+
+async def test_expired_session_stops_without_retry(sim_factory, supervisor, tmp_path) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(session_expired=["u1"])
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [make_settings()]))
+        assert code == Exit.SESSION_EXPIRED
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 0
+        summary = supervisor.of(m.Summary)[-1]
+        assert "log in again" in summary.reason
+        assert supervisor.of(m.ErrorReport)[-1].fatal
+
+
+async def test_risk_challenge_stops_at_once_and_places_nothing_more(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(risk_challenge=["u1"])
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [make_settings()]))
+        assert code == Exit.RISK_CHALLENGE
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 0 and acc["open_orders"] == 0
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert j.open_trades() == []  # the refused intent is closed, not left to re-send
+        j.close()
