@@ -40,7 +40,7 @@ def _fault_middleware(engine: SimEngine):
                 return web.json_response(
                     {"code": -1003, "msg": "Too many requests."},
                     status=f.rate_limit_status,
-                    headers={"Retry-After": str(f.retry_after)},
+                    headers={"Retry-After": f"{f.retry_after:g}"},
                 )
             if f.error_next > 0 or engine.draw(f.error_rate):
                 f.error_next = max(0, f.error_next - 1)

@@ -27,12 +27,14 @@ from exchange.clock import OffsetClock
 from exchange.sim import codes
 from exchange.sim.accounts import Account
 from exchange.sim.faults import Faults
-from exchange.sim.numbers import ZERO, dec, floor_to, is_multiple, plain, trunc8
+from exchange.sim.numbers import ZERO, ceil_to, dec, floor_to, is_multiple, plain, trunc8
 from exchange.sim.orders import Order, Trade
 from exchange.sim.universe import PriceJump, Scenario, TokenSpec, load_scenario
 from exchange.sim.volume import COUNTING_RULES
 
 log = structlog.get_logger(__name__)
+
+WALK_STEP = 1.0  # seconds of sim time per random-walk step
 
 CONFIG_KEYS = (
     "fill_delay",
@@ -109,6 +111,7 @@ class SimEngine:
         self.prices: dict[str, Decimal] = {a: t.price for a, t in self.tokens.items()}
         self.open_prices = dict(self.prices)
         self._price_time = self.clock.time()
+        self._walk_steps = 0
         self._jumps: list[PriceJump] = list(sc.jumps)
         self._initial_accounts = sc.accounts
         self.accounts: dict[str, Account] = {}
@@ -231,19 +234,29 @@ class SimEngine:
             self.hub.expire_keys()
 
     def advance_prices(self) -> None:
-        """Move each token's random walk up to the sim clock's now, then match."""
-        now = self.clock.time()
-        dt = now - self._price_time
-        if dt <= 0:
+        """Move each token's random walk up to the sim clock's now, then match.
+
+        The walk takes one step per whole ``WALK_STEP`` seconds of sim time since start, so
+        a seed and a time give the same prices however often the ticker ran. Long jumps of
+        the clock are taken as one step with the matching variance.
+        """
+        steps = int((self.clock.time() - self._price_time) / WALK_STEP)
+        n = steps - self._walk_steps
+        if n <= 0:
             return
-        self._price_time = now
+        self._walk_steps = steps
+        rounds = [1.0] * n if n <= 1000 else [float(n)]
         for alpha_id, t in self.tokens.items():
             vol = float(t.volatility)
             if vol <= 0:
                 continue
-            z = self.price_rng.gauss(0.0, 1.0)
-            factor = math.exp(vol * math.sqrt(dt) * z - 0.5 * vol * vol * dt)
-            price = self.prices[alpha_id] * Decimal(repr(factor))
+            price = self.prices[alpha_id]
+            for dt in rounds:
+                z = self.price_rng.gauss(0.0, 1.0)
+                factor = math.exp(
+                    vol * math.sqrt(dt * WALK_STEP) * z - 0.5 * vol * vol * dt * WALK_STEP
+                )
+                price = price * Decimal(repr(factor))
             self._store_price(t, price)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -496,7 +509,7 @@ class SimEngine:
         qty = order.remaining
         parts = self.faults.partial_fills
         if parts > 1:
-            chunk = floor_to(order.orig_qty / parts, t.step_size)
+            chunk = ceil_to(order.orig_qty / parts, t.step_size)
             if ZERO < chunk < qty:
                 qty = chunk
         quote = trunc8(qty * price)

@@ -8,7 +8,7 @@ one place and numbers in another. These helpers keep that in one spot.
 from __future__ import annotations
 
 import json
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 EIGHT = Decimal("0.00000001")
@@ -36,6 +36,10 @@ def trunc8(d: Decimal) -> Decimal:
 
 def floor_to(d: Decimal, step: Decimal) -> Decimal:
     return (d / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def ceil_to(d: Decimal, step: Decimal) -> Decimal:
+    return (d / step).to_integral_value(rounding=ROUND_CEILING) * step
 
 
 def is_multiple(d: Decimal, step: Decimal) -> bool:
