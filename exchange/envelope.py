@@ -47,7 +47,8 @@ _envelope = msgspec.json.Decoder(Envelope)
 
 
 def has_risk_headers(headers: Mapping[str, str]) -> bool:
-    return any(headers.get(h) for h in RISK_HEADERS)
+    """Present at all (even empty) counts: a false alarm stops a user, a miss escalates."""
+    return any(h in headers for h in RISK_HEADERS)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float:

@@ -141,6 +141,8 @@ class UserStream:
             delay = 0.0
             try:
                 key = await self.client.listen_key()
+                if self._closing.is_set():
+                    break
                 started = self.clock.monotonic()
                 subscribed, reason = await self._session(key, on_event)
                 lasted = self.clock.monotonic() - started

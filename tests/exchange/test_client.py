@@ -76,6 +76,21 @@ async def test_private_requests_carry_session_and_fresh_trace_ids(client, fake, 
         uuid.UUID(h["x-trace-id"])
         uuid.UUID(h["x-ui-request-trace"])
         assert h["x-trace-id"] != "stale-trace-id"
+        # nothing beyond what a browser sends (the copied content-length is not replayed)
+        assert set(h) <= {
+            "host",
+            "accept",
+            "accept-encoding",
+            "clienttype",
+            "csrftoken",
+            "bnc-uuid",
+            "fvideo-token",
+            "user-agent",
+            "lang",
+            "cookie",
+            "x-trace-id",
+            "x-ui-request-trace",
+        }
     assert a.headers["x-trace-id"] != b.headers["x-trace-id"]
     assert a.headers["x-ui-request-trace"] != b.headers["x-ui-request-trace"]
 

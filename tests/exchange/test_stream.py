@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from aiohttp import WSMsgType, web
+from structlog.testing import capture_logs
 
 from exchange import client as C
 from exchange.errors import RiskChallenge, SessionExpired
@@ -113,8 +114,10 @@ async def make_stream(fake, client):
 
 
 async def test_subscribes_with_fresh_key_and_emits_typed_reports(make_stream, fake):
-    fs, stream, col, _ = make_stream(["normal"])
-    await col.wait_for(count(ExecutionReport, 6))
+    with capture_logs() as logs:
+        fs, stream, col, _ = make_stream(["normal"])
+        await col.wait_for(count(ExecutionReport, 6))
+    assert "0123456789abcdef" not in repr(logs)  # the listen key is never logged
     assert isinstance(col.events[0], StreamConnected) and stream.connected
     assert fs.subscribes[0] == {
         "method": "SUBSCRIBE",
