@@ -18,6 +18,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TextIO
@@ -85,11 +86,37 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+_KEEP_KEYS = ("_record", "_from_structlog", "exc_info")
+
+
 def _redact_event(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v if k in ("_record", "_from_structlog") else redact_value(v)
-        for k, v in event_dict.items()
-    }
+    return {k: v if k in _KEEP_KEYS else redact_value(v) for k, v in event_dict.items()}
+
+
+def _install_record_factory() -> None:
+    """Redact stdlib records as they are created, so that even a handler we did not set
+    up (pytest's capture, a library's own) never sees a secret: the message is formatted
+    and masked at once, and the traceback text is masked and cached in ``exc_text``.
+    structlog's records (``msg`` is the event dict) were masked by its own chain."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "alphavol_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if isinstance(record.msg, dict):
+            return record
+        try:
+            record.msg = redact(record.getMessage())
+            record.args = ()
+            if record.exc_info and record.exc_info[0] is not None:
+                record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)))
+        except Exception:  # a broken %-format: leave it to logging's own error report
+            pass
+        return record
+
+    factory.alphavol_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def _redact_rendered(_logger: Any, _name: str, line: Any) -> Any:
@@ -140,6 +167,7 @@ def configure_logging(
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
 
+    _install_record_factory()
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:
@@ -152,6 +180,8 @@ def configure_logging(
             structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            _redact_event,  # before any handler sees the record
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),

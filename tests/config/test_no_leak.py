@@ -1,0 +1,168 @@
+"""A known session goes through every command of this part and through the logs; none of
+its values may appear in any output, log line or error."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from click.testing import CliRunner
+
+from config.cli import check, users
+from config.credentials import CredentialStore, new_key
+from config.loader import load_config
+from config.logsetup import configure_logging
+from exchange.auth import Credentials, csrf_for
+
+from .conftest import SESSION_COOKIES, SESSION_HEADERS, bash_curl, secret_values
+
+USER_VOLUME = "/bapi/defi/v1/private/wallet-direct/buw/wallet/today/user-volume"
+
+# A second, expired session for user 2.
+EXPIRED_COOKIES = {"p20t": "web.99.EXPIREDSESSIONSECRET00000", "cr00": "EXPIREDCR00SECRET0000000"}
+EXPIRED_HEADERS = {"csrftoken": csrf_for(EXPIRED_COOKIES["cr00"]), "clienttype": "web"}
+ALL_SECRETS = [*secret_values(), *EXPIRED_COOKIES.values(), EXPIRED_HEADERS["csrftoken"]]
+
+
+def _fake_exchange() -> web.Application:
+    """Only the user-volume endpoint: alive for user 1's session, expired otherwise."""
+
+    async def user_volume(request: web.Request) -> web.Response:
+        cookie = request.headers.get("cookie", "")
+        if f"p20t={SESSION_COOKIES['p20t']}" in cookie:
+            data = {"totalVolume": 12.5, "tradeVolumeInfoList": []}
+            return web.json_response({"code": "000000", "data": data, "success": True})
+        return web.json_response(
+            {"code": "100002001", "message": f"expired, you sent {cookie}", "success": False}
+        )
+
+    app = web.Application()
+    app.router.add_get(USER_VOLUME, user_volume)
+    return app
+
+
+def _config(tmp_path: Path, base_url: str) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        f"""\
+strategies:
+  - strategy_id: koge
+    target_token: KOGE
+    target_volume: 100
+    user_ids: [1, 2, 3]
+exchange:
+  base_url: {base_url}
+  request_timeout_seconds: 5
+logging:
+  level: DEBUG
+  format: json
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _assert_clean(text: str, where: str) -> None:
+    for value in ALL_SECRETS:
+        assert value not in text, f"a secret value leaked into {where}"
+
+
+async def test_no_secret_in_any_output(tmp_path, monkeypatch):
+    key_file = tmp_path / "key"
+    key_file.write_bytes(new_key())
+    monkeypatch.setenv("ALPHAVOL_SECRET_KEY_FILE", str(key_file))
+    server = TestServer(_fake_exchange(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        cfg_path = _config(tmp_path, str(server.make_url("")).rstrip("/"))
+        curl1 = tmp_path / "user1.curl"
+        curl1.write_text(bash_curl())
+        expired = bash_curl(EXPIRED_COOKIES, EXPIRED_HEADERS)
+        bad = bash_curl(SESSION_COOKIES, {**SESSION_HEADERS, "csrftoken": csrf_for("x")})
+        runner = CliRunner()
+        cfg = ["--config", str(cfg_path)]
+        steps = [
+            (users, ["add", "1", "--curl", str(curl1), "--label", "alice", *cfg], None, 0),
+            (users, ["add", "2", "--curl", "-", *cfg], expired, 0),
+            (users, ["add", "3", "--curl", "-", *cfg], bad, 2),  # csrf mismatch: refused
+            (users, ["list", *cfg], None, 0),
+            (users, ["check", *cfg], None, 2),  # user 3 has no session
+            (users, ["check", "1", "--online", *cfg], None, 0),
+            (users, ["check", "--online", *cfg], None, 2),  # 2 expired, 3 missing
+            (check, [*cfg], None, 2),
+            (check, ["--json", *cfg], None, 2),
+            (users, ["remove", "2", *cfg], None, 0),
+        ]
+        outputs = []
+        for command, args, stdin, want in steps:
+            result = await asyncio.to_thread(runner.invoke, command, args, input=stdin)
+            assert result.exit_code == want, (args, result.output)
+            assert "Traceback" not in result.output
+            outputs.append(result.output)
+        joined = "\n".join(outputs)
+        _assert_clean(joined, "CLI output")
+        assert "user 1: alive" in joined
+        assert "user 2: expired" in joined
+        assert "not the MD5" in joined
+        assert "cookies: cr00, logined, p20t, r20t" in joined
+        assert "credentials_stored" in joined  # the logs went through the same output
+    finally:
+        await server.close()
+
+    # The stored session works, is recorded as ok, and its values flow through logs.
+    store = CredentialStore.open(load_config(cfg_path).paths)
+    creds = store.get("1")
+    assert creds == Credentials(cookies=SESSION_COOKIES, headers=creds.headers)
+    assert store.list()[0].last_ok_at is not None
+    for fmt in ("json", "console"):
+        buf = io.StringIO()
+        configure_logging("DEBUG", fmt, stream=buf)
+        log = structlog.get_logger("leaktest")
+        log.info("request_sent", headers=creds.headers, cookies=creds.cookies, creds=creds)
+        log.debug("http_request", line=f"GET {USER_VOLUME} cookie={SESSION_COOKIES['p20t']}")
+        log.warning("nested", data={"list": [SESSION_COOKIES["cr00"], (SESSION_HEADERS["bnc-uuid"],)]})
+        try:
+            raise RuntimeError(f"exchange said no to {SESSION_HEADERS['device-info']}")
+        except RuntimeError as exc:
+            log.exception("failed", error=exc)
+        logging.getLogger("aiohttp.client").error(
+            "connection reset, headers %s", dict(SESSION_HEADERS)
+        )
+        logging.getLogger("aiohttp.client").error("raw %r", SESSION_HEADERS["fvideo-token"])
+        text = buf.getvalue()
+        assert "request_sent" in text and "failed" in text and "connection reset" in text
+        _assert_clean(text, f"{fmt} log")
+
+
+def test_no_secret_in_a_real_cli_subprocess(tmp_path):
+    cfg_path = _config(tmp_path, "http://127.0.0.1:9")
+    curl = tmp_path / "s.curl"
+    curl.write_text(bash_curl())
+    exe = Path(sys.executable).parent / "alphavol"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPHAVOL", "CREDENTIALS"))}
+    env["ALPHAVOL_CONFIG"] = str(cfg_path)
+    texts = []
+    for args in (
+        ["users", "add", "1", "--curl", str(curl)],
+        ["users", "list"],
+        ["check", "--json"],
+    ):
+        proc = subprocess.run(
+            [str(exe), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+        texts += [proc.stdout, proc.stderr]
+        assert "Traceback" not in proc.stderr
+    assert "credentials_plaintext" in texts[1]  # no key: the plain-text warning
+    assert '"user_id": "1"' in texts[4]
+    _assert_clean("\n".join(texts), "subprocess output")
+    # The plain store holds the values (that is the warning's point), but 0600.
+    db = tmp_path / "var" / "data" / "credentials.sqlite"
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
