@@ -178,6 +178,11 @@ class _Ctx:
             if rule is None:
                 self.err(kpath, _unknown(key, rules, hints), at_key=True)
                 continue
+            if rule.kind == "ids" and isinstance(raw, list) and raw:
+                converted = self._ids(raw, kpath)
+                if converted is not None:
+                    out[key] = converted
+                continue
             converted, problem = check_value(raw, rule)
             if problem:
                 self.err(kpath, problem)
@@ -187,6 +192,22 @@ class _Ctx:
             if key not in value:
                 self.err(path, f"missing required key {key!r}")
         return out
+
+    def _ids(self, raw: list[Any], path: KeyPath) -> list[str] | None:
+        """User ids, each checked where it is written (``user_ids[2]``)."""
+        ids: list[str] = []
+        ok = True
+        for i, item in enumerate(raw):
+            uid, problem = check_value(item, _ID_RULE)
+            if problem:
+                self.err((*path, i), problem)
+                ok = False
+            elif uid in ids:
+                self.err((*path, i), f"user id {uid} is listed twice")
+                ok = False
+            else:
+                ids.append(uid)
+        return ids if ok else None
 
 
 def _unknown(key: str, rules: dict[str, Rule], hints: dict[str, str] | None) -> str:
@@ -267,7 +288,8 @@ def _pick(name: str, *layers: SettingsLayer) -> Any:
 
 
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(EffectiveSettings)}
-_OVERRIDE_KEYS = {"user_id": Rule("id"), "strategies": Rule("id")}  # strategies: checked apart
+_ID_RULE = Rule("id")
+_OVERRIDE_KEYS = {"user_id": _ID_RULE, "strategies": Rule("id")}  # strategies: checked apart
 
 
 def _global_layer(ctx: _Ctx, g: dict[str, Any]) -> SettingsLayer:

@@ -140,6 +140,23 @@ BROKEN = [
         ],
     ),
     (
+        "bad user ids",
+        """\
+        strategies:
+          - strategy_id: koge
+            target_token: KOGE
+            target_volume: 100
+            user_ids:
+              - 1
+              - "../etc"
+              - 1
+        """,
+        [
+            (7, "strategies[0].user_ids[1]", "must be 1-64 letters"),
+            (8, "strategies[0].user_ids[2]", "listed twice"),
+        ],
+    ),
+    (
         "bad YAML syntax",
         """\
         strategies:
