@@ -19,7 +19,7 @@ from exchange.sim.engine import SimEngine
 
 async def serve(host: str, port: int, options: dict) -> None:
     engine = SimEngine(**options)
-    runner = web.AppRunner(make_app(engine), handle_signals=False)
+    runner = web.AppRunner(make_app(engine), handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -224,14 +224,16 @@ class BinanceRoutes:
             raise codes.bad_param("page/rows/startTime/endTime") from exc
         statuses = set(q.get("orderStatus", "").split(",")) - {""}
         side = q.get("side") or None
-        matched = [
-            o
-            for o in reversed(acc.orders)
-            if (start is None or o.created_ms >= start)
-            and (end is None or o.created_ms <= end)
-            and (not statuses or o.status in statuses)
-            and (side is None or o.side == side)
-        ]
+        matched = []
+        for o in reversed(acc.orders):  # newest first; creation times only go down
+            if start is not None and o.created_ms < start:
+                break
+            if (
+                (end is None or o.created_ms <= end)
+                and (not statuses or o.status in statuses)
+                and (side is None or o.side == side)
+            ):
+                matched.append(o)
         page_rows = [o.history_row() for o in matched[(page - 1) * rows : page * rows]]
         body = {
             "code": "000000",

@@ -90,7 +90,7 @@ class SimHarness:
 
     async def __aenter__(self) -> SimHarness:
         self.sim = SimEngine(**self._options)
-        self._runner = web.AppRunner(make_app(self.sim), handle_signals=False)
+        self._runner = web.AppRunner(make_app(self.sim), handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -223,7 +223,7 @@ async def test_limit_orders_buy_and_sell_leftovers(harness, alice) -> None:
 
 
 async def test_fill_delay_leaves_the_order_open_until_it_fills(harness, alice) -> None:
-    await harness.admin.set_config(fill_delay=0.2)
+    await harness.admin.set_config(fill_delay=0.05)
     async with alice.stream() as stream:
         placed = (await alice.post("oto", koge_oto()))["data"]
         opened = (await alice.get("open_orders", side="BUY"))["data"]
@@ -241,3 +241,27 @@ async def test_accounts_are_isolated(harness, browser_for) -> None:
     assert res["success"] is False
     assert (await b.get("open_orders"))["data"] == []
     assert len((await a.get("open_orders"))["data"]) == 2
+
+
+async def test_order_history_filters_by_status_time_and_pages(harness, alice) -> None:
+    for _ in range(3):
+        placed = (await alice.post("oto", koge_oto(price="40", qty="0.5", pending="39")))["data"]
+    await alice.post("cancel", {"orderId": str(placed["workingOrderId"]), "symbol": "ALPHA_22USDT"})
+    canceled = await alice.get(
+        "/bapi/defi/v1/private/alpha-trade/order/get-order-history-merge",
+        orderStatus="CANCELED",
+    )
+    assert canceled["total"] == 2
+    assert {r["orderId"] for r in canceled["data"]} == {
+        str(placed["workingOrderId"]),
+        str(placed["pendingOrderId"]),
+    }
+    paged = await alice.get(
+        "/bapi/defi/v1/private/alpha-trade/order/get-order-history-merge", page="2", rows="4"
+    )
+    assert paged["total"] == 6 and len(paged["data"]) == 2
+    future = harness.sim.clock.now_ms() + 60_000
+    later = await alice.get(
+        "/bapi/defi/v1/private/alpha-trade/order/get-order-history-merge", startTime=str(future)
+    )
+    assert later["total"] == 0 and later["data"] == []
