@@ -46,10 +46,10 @@ def test_windows_cmd_form():
         f'  -H ^"csrftoken: {csrf_for(cr00)}^" ^\r\n'
         '  -H ^"clienttype: web^" ^\r\n'
         '  -H ^"user-agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) ^\\^"quoted^\\^"^" ^\r\n'
-        "  --data-raw ^\"^{^}^\"\r\n"
+        '  --data-raw ^"^{^}^"\r\n'
     )
     creds = parse_curl(text)
-    assert creds.cookies == SESSION_COOKIES | {"theme": '%22dark%22'}
+    assert creds.cookies == SESSION_COOKIES | {"theme": "%22dark%22"}
     assert creds.headers["csrftoken"] == csrf_for(cr00)
     assert creds.headers["clienttype"] == "web"
     assert creds.headers["user-agent"] == 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) "quoted"'
@@ -61,7 +61,11 @@ def test_windows_cmd_form():
         ({k: v for k, v in SESSION_COOKIES.items() if k != "p20t"}, SESSION_HEADERS, "'p20t'"),
         ({k: v for k, v in SESSION_COOKIES.items() if k != "cr00"}, SESSION_HEADERS, "'cr00'"),
         (SESSION_COOKIES, {**SESSION_HEADERS, "csrftoken": csrf_for("other")}, "not the MD5"),
-        (SESSION_COOKIES, {k: v for k, v in SESSION_HEADERS.items() if k != "csrftoken"}, "'csrftoken' is missing"),
+        (
+            SESSION_COOKIES,
+            {k: v for k, v in SESSION_HEADERS.items() if k != "csrftoken"},
+            "'csrftoken' is missing",
+        ),
     ],
     ids=["no session cookie", "no cr00", "csrf mismatch", "no csrftoken"],
 )

@@ -128,7 +128,9 @@ async def test_no_secret_in_any_output(tmp_path, monkeypatch):
         log = structlog.get_logger("leaktest")
         log.info("request_sent", headers=creds.headers, cookies=creds.cookies, creds=creds)
         log.debug("http_request", line=f"GET {USER_VOLUME} cookie={SESSION_COOKIES['p20t']}")
-        log.warning("nested", data={"list": [SESSION_COOKIES["cr00"], (SESSION_HEADERS["bnc-uuid"],)]})
+        log.warning(
+            "nested", data={"list": [SESSION_COOKIES["cr00"], (SESSION_HEADERS["bnc-uuid"],)]}
+        )
         try:
             raise RuntimeError(f"exchange said no to {SESSION_HEADERS['device-info']}")
         except RuntimeError as exc:
