@@ -99,6 +99,7 @@ class Arbiter:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._redact = lambda s: s
+        self.summary_wait = 0.5  # seconds an exited child's last frames may lag its exit
 
     # ---------------------------------------------------------------- helpers
     def mono(self) -> float:
@@ -233,6 +234,8 @@ class Arbiter:
             log.info("waiting_next_day", next_run_at=self._fmt(self.next_run_at))
             while not self.stopping and self._all_finished():
                 self._handle_signals()
+                if self.stopping:
+                    break
                 if not self.config.schedule.daily_restart:
                     await self._wait(None)
                     continue
@@ -363,6 +366,7 @@ class Arbiter:
                 restarts=rec.restarts,
             )
             rec.summary = None
+            rec.summary_seen = asyncio.Event()
             rec.stop_command = None
             rec.phase = None
             rec.child = self.spawner.start(
@@ -377,6 +381,22 @@ class Arbiter:
         return True
 
     def _on_exit(self, rec: UserRecord, child: Child, code: int | None) -> None:
+        """The sentinel can fire before the child's last frames (its Summary) were read
+        off the events socket: give them a moment, so the reason is the child's own."""
+        if rec.child is not child:
+            return
+        if rec.summary is not None:
+            self._finish_exit(rec, child, code)
+            return
+
+        async def settle() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rec.summary_seen.wait(), self.summary_wait)
+            self._finish_exit(rec, child, code)
+
+        self._spawn_task(settle())
+
+    def _finish_exit(self, rec: UserRecord, child: Child, code: int | None) -> None:
         if rec.child is not child:
             return
         rec.child = None
@@ -439,6 +459,8 @@ class Arbiter:
             if rec.settings_changed is not None:
                 self.send(rec.user_id, m.UpdateSettings(settings=rec.settings_changed))
         apply_event(rec, ev, now=self.mono(), redact=self._redact)
+        if isinstance(ev, m.Summary):
+            rec.summary_seen.set()
         if isinstance(ev, m.ErrorReport):
             log.warning("user_error", user_id=rec.user_id, kind=ev.kind, fatal=ev.fatal)
 

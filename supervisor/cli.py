@@ -57,12 +57,34 @@ def _logging(config) -> None:
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
 
 
+def _runtime_dir(config_path: str) -> Path:
+    """Where the control socket is. Read leniently: `reload` must still reach the
+    supervisor (and get the errors back) when the file on disk is broken."""
+    from config.loader import load_config
+
+    try:
+        return Path(load_config(config_path).paths.runtime_dir)
+    except Exception:
+        pass
+    import os
+
+    import yaml
+
+    try:
+        with open(config_path) as f:
+            raw = (yaml.safe_load(f) or {}).get("paths", {}).get("runtime_dir", "./var/run")
+    except (OSError, yaml.YAMLError, AttributeError):
+        _load(config_path)  # prints why and exits 2
+        raise
+    p = Path(os.path.expanduser(str(raw)))
+    return (p if p.is_absolute() else Path(config_path).resolve().parent / p).resolve()
+
+
 def _ask(config_path: str, req: m.Request, timeout: float = 2.0) -> m.Reply:
     from supervisor.client import ControlClient, SupervisorNotRunning
 
-    config = _load(config_path)
     try:
-        reply = ControlClient(config.paths.runtime_dir).request(req, timeout=timeout)
+        reply = ControlClient(_runtime_dir(config_path)).request(req, timeout=timeout)
     except SupervisorNotRunning as exc:
         click.echo(f"alphavol: {exc}", err=True)
         sys.exit(1)
@@ -150,7 +172,6 @@ def shutdown(config_path: str, now: bool) -> None:
 def volumes(config_path: str, as_json: bool) -> None:
     """Every user's volume today, asked concurrently; starts nothing."""
     from config.credentials import CredentialStore
-
     from supervisor.volumes import check_volumes
 
     config = _load(config_path)
@@ -219,8 +240,8 @@ def quick(config_path, token, chain, volume, amount, user_ids, interval) -> None
             "strategy_name": f"quick {token}",
             "target_token": token,
             "target_chain": chain,
-            "target_volume": str(volume),
-            "single_trade_amount_usdt": str(amount),
+            "target_volume": volume,
+            "single_trade_amount_usdt": amount,
             "trade_interval_seconds": interval,
             "user_ids": list(user_ids),
         }

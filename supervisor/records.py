@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -65,6 +66,7 @@ class UserRecord:
     stop_command: m.Command | None = None  # Drain/StopNow to (re)send while STOPPING
     stop_sent_at: float | None = None
     summary: m.Summary | None = None
+    summary_seen: asyncio.Event = field(default_factory=asyncio.Event)
     last_error: str | None = None
     remove_after_exit: bool = False
     checked: bool = False  # volume checked for the current day

@@ -104,9 +104,10 @@ def to_text(reply: m.StatusReply) -> str:
                 f"  {_num(u.current_volume)}/{_num(u.target_volume)} {bar(u.current_volume, u.target_volume)}"
                 f"  {batch}  cost {u.cost_today} USDT  eta {_eta(u.eta_seconds)}"
             )
-            why = u.last_error or (u.reason if u.state in ("FATAL", "BACKOFF", "STOPPED") else None)
-            if why:
-                lines.append(f"      {why}")
+            if u.reason and u.state in ("FATAL", "BACKOFF", "STOPPED", "STOPPING"):
+                lines.append(f"      why: {u.reason}")
+            if u.last_error and u.last_error != u.reason:
+                lines.append(f"      last error: {u.last_error}")
             for left in u.leftovers:
                 lines.append(f"      leftover {left.quantity} {left.token}")
     return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""The supervisor's process management with a stand-in user process (no real trading):
+restarts, FATAL after the crash limit, the signal cascade, control, reload."""
+
+from __future__ import annotations
+
+import signal
+import time
+from decimal import Decimal
+
+from protocol import messages as m
+from tests.supervisor.harness import strategy
+
+
+async def test_run_once_to_target_with_status_and_summary(deploy, sim):
+    d = deploy()
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
+    d.write_config([strategy("s1", ["1", "2"], target=300, amount=10)])
+    d.start(ALPHAVOL_STANDIN='{"trade_seconds": 0.03}')
+    await d.wait_ready()
+    users = await d.wait_users(
+        lambda us: all(u.state == "RUNNING" and u.trades >= 2 for u in us.values()),
+        30,
+        "both users trading at once",
+    )
+    assert {k[1] for k in users} == {"1", "2"}
+    assert all(Decimal(0) < u.current_volume < Decimal(300) for u in users.values())
+    assert await d.wait_exit() == 0
+    assert "user 1 s1: DONE volume 300/300" in d.stdout
+    assert "user 2 s1: DONE volume 300/300" in d.stdout
+
+
+async def test_crashing_user_goes_fatal_after_the_limit_while_others_trade(deploy, sim):
+    d = deploy()
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
+    d.write_config([strategy("s1", ["1", "2"], target=2000, amount=10)])
+    d.start(
+        ALPHAVOL_STANDIN='{"trade_seconds": 0.02, "crash_users": ["2"]}',
+        ALPHAVOL_CRASH_LIMIT="3",
+    )
+    await d.wait_ready()
+    users = await d.wait_users(lambda us: us[("s1", "2")].state == "FATAL", 30, "user 2 FATAL")
+    assert users[("s1", "2")].restarts == 3
+    assert "crashed 4 times" in (users[("s1", "2")].reason or "")
+    assert users[("s1", "1")].state in ("RUNNING", "STARTING", "DONE")
+    # the CLI keeps working while user 1 trades
+    t0 = time.monotonic()
+    res = await d.acli("status")
+    assert res.returncode == 0, res.stderr
+    assert "FATAL" in res.stdout and "crashed 4 times" in res.stdout
+    assert time.monotonic() - t0 < 10
+    assert await d.wait_exit() == 1  # --once with a FATAL user
+    backoffs = [e for e in d.events("user_state_changed") if e.get("dst") == "BACKOFF"]
+    assert len(backoffs) == 3
+
+
+async def test_sigint_drains_then_second_sigint_stops_now(deploy, sim):
+    d = deploy()
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
+    d.write_config([strategy("s1", ["1", "2"], target=100000, amount=10)])
+    d.start(ALPHAVOL_STANDIN='{"trade_seconds": 0.05, "drain_seconds": 30}')
+    await d.wait_ready()
+    await d.wait_users(lambda us: all(u.trades >= 1 for u in us.values()), 20, "both users trading")
+    d.signal(signal.SIGINT)
+    users = await d.wait_users(
+        lambda us: all(u.state == "STOPPING" for u in us.values()), 10, "users STOPPING"
+    )
+    pids = [u.pid for u in users.values()]
+    t0 = time.monotonic()
+    d.signal(signal.SIGINT)  # the stand-in would take 30 s to drain: this stops it now
+    assert await d.wait_exit(20) == 0
+    assert time.monotonic() - t0 < 8
+    from tests.supervisor.harness import pids_alive
+
+    assert pids_alive(pids) == []
+    assert "STOPPED" in d.stdout
+
+
+async def test_supervisor_sigkill_stops_every_user_within_5_s(deploy, sim):
+    d = deploy()
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
+    d.write_config([strategy("s1", ["1", "2"], target=100000, amount=10)])
+    d.start(ALPHAVOL_STANDIN='{"trade_seconds": 0.05}')
+    await d.wait_ready()
+    users = await d.wait_users(
+        lambda us: all(u.state == "RUNNING" and u.pid for u in us.values()), 20, "running"
+    )
+    pids = [u.pid for u in users.values()]
+    d.signal(signal.SIGKILL)
+    await d.wait_exit(5)
+
+    from tests.supervisor.harness import wait_gone
+
+    assert await wait_gone(pids, 5.0) == [], "user processes outlived their supervisor by 5 s"
+
+
+async def test_control_commands_while_trading_and_status_is_fast(deploy, sim):
+    d = deploy()
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
+    d.write_config([strategy("s1", ["1", "2"], target=100000, amount=10)])
+    d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}')
+    await d.wait_ready()
+    await d.wait_users(lambda us: all(u.trades >= 2 for u in us.values()), 20, "trading")
+    for _ in range(10):
+        t0 = time.perf_counter()
+        await d.request(m.StatusRequest(), within=1)
+        assert time.perf_counter() - t0 < 0.1
+    res = await d.acli("stop", "--user", "2")
+    assert res.returncode == 0 and "users 2" in res.stdout, res.stderr
+    await d.wait_users(lambda us: us[("s1", "2")].state == "STOPPED", 10, "user 2 STOPPED")
+    assert (await d.users())[("s1", "1")].state == "RUNNING"
+    res = await d.acli("start", "s1", "--user", "2")
+    assert res.returncode == 0, res.stderr
+    await d.wait_users(lambda us: us[("s1", "2")].state == "RUNNING", 10, "user 2 again")
+    res = await d.acli("status", "--json")
+    import json
+
+    doc = json.loads(res.stdout)
+    s1 = doc["strategies"][0]
+    assert s1["strategy_id"] == "s1" and s1["is_running"] is True
+    assert set(s1["user_volumes"]) == {"1", "2"}
+    assert {"target_volume", "total_volume", "progress", "strategy_name"} <= set(s1)
+    res = await d.acli("stop", "--user", "99")
+    assert res.returncode == 1 and "no running" in res.stderr
+    res = await d.acli("shutdown")
+    assert res.returncode == 0
+    assert await d.wait_exit(20) == 0
+
+
+async def test_cli_without_supervisor_says_so(deploy, sim):
+    d = deploy()
+    d.write_config([strategy("s1", ["1"], target=10)])
+    res = await d.acli("status")
+    assert res.returncode == 1
+    assert "no supervisor is running" in res.stderr
+
+
+async def test_reload_adds_a_user_applies_settings_and_refuses_a_broken_config(deploy, sim):
+    d = deploy()
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
+    d.write_config([strategy("s1", ["1"], target=100000, amount=10)])
+    d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}')
+    await d.wait_ready()
+    await d.wait_users(lambda us: us[("s1", "1")].trades >= 1, 20, "user 1 trading")
+    # a broken config is refused, with the problem named; the old one keeps running
+    d.config_path.write_text(
+        d.config_path.read_text().replace("target_volume: 100000", "target_volume: -5")
+    )
+    res = await d.acli("reload")
+    assert res.returncode == 1
+    assert "target_volume" in res.stderr and "old one kept" in res.stderr
+    assert (await d.users())[("s1", "1")].state == "RUNNING"
+    # a good one: user 2 joins, and user 1's new (lower) target applies to its running process
+    d.write_config([strategy("s1", ["1", "2"], target=300, amount=10)])
+    res = await d.acli("reload")
+    assert res.returncode == 0, res.stderr
+    users = await d.wait_users(
+        lambda us: (
+            ("s1", "2") in us
+            and us[("s1", "2")].state == "DONE"
+            and us[("s1", "1")].state == "DONE"
+        ),
+        20,
+        "both users DONE at the new target",
+    )
+    assert users[("s1", "1")].target_volume == Decimal(300)
+    assert users[("s1", "1")].restarts == 0  # applied in place, not by a restart
+    st = await d.status()
+    assert st.phase == "waiting_next_day" and st.next_run_at is not None
+    d.signal(signal.SIGTERM)
+    assert await d.wait_exit(20) == 0
