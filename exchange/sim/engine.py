@@ -84,6 +84,9 @@ class SimEngine:
             "fee_rate": fee_rate,
         }
         opts.update({k: v for k, v in given.items() if v is not None})
+        unknown = set(opts) - set(CONFIG_KEYS) - {"seed"}
+        if unknown:
+            raise ValueError(f"unknown sim options: {sorted(unknown)}")
         self.clock = clock or OffsetClock()
         self.seed = int(opts.get("seed", 0))
         self.fill_delay = 0.0

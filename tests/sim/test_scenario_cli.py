@@ -128,3 +128,15 @@ async def test_cli_prints_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_the_shipped_example_scenario_loads() -> None:
+    from importlib import resources
+
+    path = resources.files("exchange.sim").joinpath("scenario_example.yaml")
+    async with SimHarness(scenario=str(path), price_interval=0) as h:
+        state = await h.admin.state()
+        assert set(state["prices"]) == {"KOGE", "AOP", "TINY", "NEWB"}
+        assert state["config"]["fill_delay"] == 0.2
+        acc = await h.admin.account("alice")
+        assert acc["balances"]["ALPHA_22"]["free"] == "0.5"
