@@ -168,3 +168,85 @@ def test_no_secret_in_a_real_cli_subprocess(tmp_path):
     # The plain store holds the values (that is the warning's point), but 0600.
     db = tmp_path / "var" / "data" / "credentials.sqlite"
     assert oct(db.stat().st_mode & 0o777) == "0o600"
+
+
+async def _run_cli(exe: Path, args: list[str], env: dict[str, str], stdin: str | None = None):
+    proc = await asyncio.create_subprocess_exec(
+        str(exe),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(
+        proc.communicate(stdin.encode() if stdin is not None else None), 60
+    )
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_no_secret_in_a_run_against_the_simulated_exchange(tmp_path):
+    """Store a sim session through the CLI, run the service once to its target on the
+    simulated exchange (real supervisor and user processes), and look for the session's
+    values in every output and in every file the run left behind."""
+    from exchange.sim.testing import SimHarness
+
+    account = "LEAKTESTSESSIONp20t0042"
+    key_file = tmp_path / "secret.key"
+    key_file.write_bytes(new_key())
+    async with SimHarness(fill_delay=0, seed=7) as sim:
+        creds = sim.credentials(account)
+        values = [v for v in creds.secret_values() if len(v) >= 6]
+        assert account in values
+        cfg_path = tmp_path / "cfg.yaml"
+        cfg_path.write_text(
+            f"""\
+global_settings:
+  default_trade_interval_seconds: 0
+  default_volume_check_delay_seconds: 0.1
+  order_timeout_seconds: 5
+  stop_grace_seconds: 2
+strategies:
+  - strategy_id: koge
+    target_token: KOGE
+    target_volume: 60
+    single_trade_amount_usdt: 30
+    user_ids: [1]
+exchange:
+  base_url: {sim.base_url}
+  ws_url: {sim.ws_url}
+  request_timeout_seconds: 3
+logging:
+  level: DEBUG
+  format: json
+""",
+            encoding="utf-8",
+        )
+        exe = Path(sys.executable).parent / "alphavol"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPHAVOL", "CREDENTIALS"))}
+        env |= {"ALPHAVOL_CONFIG": str(cfg_path), "ALPHAVOL_SECRET_KEY_FILE": str(key_file)}
+        texts: list[str] = []
+        curl = bash_curl(creds.cookies, creds.headers)
+        for args, stdin in (
+            (["users", "add", "1", "--curl", "-"], curl),
+            (["users", "check", "--online"], None),
+            (["check", "--json"], None),
+            (["run", "--once"], None),
+            (["users", "list"], None),
+        ):
+            code, out, err = await _run_cli(exe, args, env, stdin)
+            assert code == 0, (args, err[-2000:])
+            texts += [out, err]
+        joined = "\n".join(texts)
+        assert "user 1: alive" in joined
+        assert "http_request" in joined  # DEBUG request lines were logged
+        assert '"target reached"' in joined or "target reached" in joined
+        account_state = await sim.admin.account(account)
+        assert account_state["oto_count"] >= 1  # the run really traded on the sim
+    for value in values:
+        assert value not in joined, "a session value leaked into the output of a run"
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path != cfg_path and path != key_file:
+            data = path.read_bytes()
+            for value in values:
+                assert value.encode() not in data, f"a session value was written to {path.name}"
