@@ -149,6 +149,9 @@ class _Ctx:
         self.file = file
         self.positions = positions
         self.issues: list[ConfigIssue] = []
+        # ids of strategies with errors of their own: overrides naming them are not
+        # reported again as "no such strategy"
+        self.broken_strategy_ids: set[str] = set()
 
     def err(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
         line = self.positions.key_line(path) if at_key else self.positions.value_line(path)
@@ -345,6 +348,10 @@ def _strategies(ctx: _Ctx, raw: Any) -> list[tuple[int, StrategySection]]:
             ctx.err(path, "missing the target: set target_volume or target_points")
         if not duplicate and all(k in values for k in ("strategy_id", "target_token", "user_ids")):
             out.append((i, StrategySection(**values)))
+        elif sid is not None and not duplicate:
+            ctx.broken_strategy_ids.add(sid)
+        elif isinstance(entry, dict) and isinstance(entry.get("strategy_id"), str | int):
+            ctx.broken_strategy_ids.add(str(entry["strategy_id"]))
     return out
 
 
@@ -388,7 +395,7 @@ def _overrides(
             )
             continue
         seen_users[uid] = i
-        if by_id and uid not in all_users:
+        if by_id and uid not in all_users and not ctx.broken_strategy_ids:
             ctx.err((*path, "user_id"), f"user {uid} is not in any strategy's user_ids")
             continue
         per_strategy = entry.get("strategies")
@@ -404,6 +411,8 @@ def _overrides(
         for sid, settings in per_strategy.items():
             kpath = (*spath, sid)
             strategy = by_id.get(sid)
+            if strategy is None and sid in ctx.broken_strategy_ids:
+                continue  # that strategy's own errors are reported already
             if strategy is None:
                 close = difflib.get_close_matches(sid, list(by_id), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -21,6 +21,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _MAX_DEPTH = 64
+_MAX_NODES = 200_000
 
 
 class Positions:
@@ -77,9 +78,13 @@ class _Builder:
         self.positions = Positions()
         self.problems: list[tuple[Path, int | None, str]] = []
         self._constructor = yaml.constructor.SafeConstructor()
+        self._count = 0
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.positions.values[path] = node.start_mark.line + 1
+        self._count += 1
+        if self._count > _MAX_NODES:  # aliases can expand a small file enormously
+            raise YamlSyntaxError("the YAML expands to too many values (alias loop?)", None)
         if len(path) > _MAX_DEPTH:
             self.problems.append((path, node.start_mark.line + 1, "nested too deeply"))
             return None
