@@ -9,8 +9,10 @@ leak.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import click
 import msgspec
@@ -84,6 +86,21 @@ def _open_store(cfg: AppConfig) -> CredentialStore:
         raise CliError(str(exc)) from None
 
 
+def _guarded(fn: Callable[..., None]) -> Callable[..., None]:
+    """Turn the store's and the file system's errors into a plain message and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except (CredentialsError, CurlParseError) as exc:
+            raise CliError(str(exc)) from None
+        except OSError as exc:
+            raise CliError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}") from None
+
+    return wrapper
+
+
 def _check_user_id(user_id: str) -> str:
     user_id = user_id.strip()
     if not ID_RE.match(user_id):
@@ -107,6 +124,7 @@ def users() -> None:
 )
 @click.option("--label", default=None, help="A name to recognise the account by.")
 @config_option
+@_guarded
 def users_add(user_id: str, curl_file: TextIO, label: str | None, config_path: str) -> None:
     """Store the session of USER_ID from a "Copy as cURL" text."""
     cfg = _setup(config_path)
@@ -135,6 +153,7 @@ def users_add(user_id: str, curl_file: TextIO, label: str | None, config_path: s
 
 @users.command("list")
 @config_option
+@_guarded
 def users_list(config_path: str) -> None:
     """Show stored sessions: ids, labels, cookie names and dates (never a value)."""
     cfg = _setup(config_path)
@@ -160,6 +179,7 @@ def users_list(config_path: str) -> None:
 @users.command("remove")
 @click.argument("user_id")
 @config_option
+@_guarded
 def users_remove(user_id: str, config_path: str) -> None:
     """Delete the stored session of USER_ID."""
     cfg = _setup(config_path)
@@ -172,6 +192,7 @@ def users_remove(user_id: str, config_path: str) -> None:
 
 @users.command("keygen")
 @click.argument("key_file", type=click.Path(dir_okay=False))
+@_guarded
 def users_keygen(key_file: str) -> None:
     """Write a new encryption key to KEY_FILE (0600) for $ALPHAVOL_SECRET_KEY_FILE."""
     import os
@@ -192,6 +213,7 @@ def users_keygen(key_file: str) -> None:
 @click.argument("user_id", required=False)
 @click.option("--online", is_flag=True, help="Ask the exchange whether each session is alive.")
 @config_option
+@_guarded
 def users_check(user_id: str | None, online: bool, config_path: str) -> None:
     """Check stored sessions (offline; with --online, one user-volume call per user)."""
     cfg = _setup(config_path)
@@ -267,6 +289,7 @@ async def _online(cfg: AppConfig, users_: dict[str, Credentials]) -> dict[str, t
 @click.command("check")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@_guarded
 def check(config_path: str, as_json: bool) -> None:
     """Validate the config and that every configured user has a stored session."""
     cfg = _setup(config_path)

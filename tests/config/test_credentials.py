@@ -131,3 +131,33 @@ def test_each_operation_uses_its_own_connection(tmp_path):
     assert b.get("1") == CREDS
     b.remove("1")
     assert a.list() == []
+
+
+def test_cli_reports_a_wrong_or_missing_key_with_exit_2(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from config.cli import check, users
+
+    from .conftest import MINIMAL, bash_curl, write_config
+
+    cfg = str(write_config(tmp_path, MINIMAL))
+    curl = tmp_path / "s.curl"
+    curl.write_text(bash_curl())
+    runner = CliRunner()
+    monkeypatch.setenv("ALPHAVOL_SECRET_KEY", new_key().decode())
+    assert runner.invoke(users, ["add", "1", "--curl", str(curl), "--config", cfg]).exit_code == 0
+
+    monkeypatch.setenv("ALPHAVOL_SECRET_KEY", new_key().decode())
+    result = runner.invoke(users, ["list", "--config", cfg])
+    assert result.exit_code == 2
+    assert "wrong secret key" in result.output and "Traceback" not in result.output
+
+    monkeypatch.delenv("ALPHAVOL_SECRET_KEY")
+    result = runner.invoke(check, ["--config", cfg])
+    assert result.exit_code == 2
+    assert "is encrypted; provide its key" in result.output
+
+    result = runner.invoke(users, ["keygen", str(tmp_path / "new.key")])
+    assert result.exit_code == 0
+    assert _mode(tmp_path / "new.key") == 0o600
+    assert runner.invoke(users, ["keygen", str(tmp_path / "new.key")]).exit_code == 2
