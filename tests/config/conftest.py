@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 
 import pytest
+import structlog
 
 from exchange.auth import csrf_for
 
@@ -53,6 +55,22 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ALPHAVOL_CONFIG",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """configure_logging changes process-wide state; give the next test (maybe another
+    part's) the logging it had, not a handler on a CliRunner stream that is closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    factory = logging.getLogRecordFactory()
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    logging.setLogRecordFactory(factory)
+    structlog.reset_defaults()
 
 
 MINIMAL = """\
