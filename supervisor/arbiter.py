@@ -364,6 +364,7 @@ class Arbiter:
                 events_endpoint=events_endpoint(Path(paths.runtime_dir)),
                 logging=self.config.logging,
                 restarts=rec.restarts,
+                **self._tuning(),
             )
             rec.summary = None
             rec.summary_seen = asyncio.Event()
@@ -379,6 +380,16 @@ class Arbiter:
         edge_reason = f"pid {rec.child.pid}" + (f", restart {rec.restarts}" if rec.restarts else "")
         rec.sm.to(State.STARTING, at=self.clock.time(), reason=edge_reason)
         return True
+
+    def _tuning(self) -> dict[str, Any]:
+        """User-process knobs from $ALPHAVOL_TUNING (JSON of ``userproc.tuning.Tuning``
+        fields): production leaves it unset; tests and benchmarks shrink the delays."""
+        raw = os.environ.get("ALPHAVOL_TUNING")
+        if not raw:
+            return {}
+        from userproc.tuning import Tuning
+
+        return {"tuning": msgspec.json.decode(raw.encode(), type=Tuning)}
 
     def _on_exit(self, rec: UserRecord, child: Child, code: int | None) -> None:
         """The sentinel can fire before the child's last frames (its Summary) were read

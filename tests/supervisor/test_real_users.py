@@ -1,0 +1,129 @@
+"""The supervisor as a real subprocess with real user processes trading on the simulated
+exchange (SimHarness in the test's loop)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from decimal import Decimal
+
+from tests.supervisor.harness import strategy, wait_gone
+
+FAST = json.dumps(
+    {
+        "settle_poll_seconds": 0.02,
+        "rest_check_seconds": 0.5,
+        "volume_reads": 1,
+        "lookup_delay_seconds": 0.05,
+        "volatility_wait_seconds": 0.05,
+        "stream_initial_backoff": 0.05,
+    }
+)
+
+
+def acct(u: str) -> str:
+    return f"acct{u}"
+
+
+async def test_three_users_one_at_target_is_skipped_two_trade_to_target(deploy, sim):
+    await sim.admin.set_config(fill_delay=0.05)
+    d = deploy()
+    d.store({u: sim.credentials(acct(u)) for u in ("1", "2", "3")})
+    await sim.admin.set_volume(acct("3"), "KOGE", Decimal(500))
+    d.write_config([strategy("koge", ["1", "2", "3"], target=300, amount=10)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    await d.wait_ready()
+    users = await d.wait_users(
+        lambda us: (
+            all(us[("koge", u)].state == "RUNNING" for u in ("1", "2"))
+            and all(us[("koge", u)].trades >= 1 for u in ("1", "2"))
+        ),
+        30,
+        "users 1 and 2 trading at the same time",
+    )
+    assert users[("koge", "3")].state == "SKIPPED"
+    assert users[("koge", "3")].pid is None
+    res = await d.acli("status")
+    assert "SKIPPED" in res.stdout and "RUNNING" in res.stdout and "%" in res.stdout
+    assert await d.wait_exit(60) == 0, d.diagnose()
+    out = d.stdout
+    assert "user 3: already at target, skipped" in out
+    assert "user 1 koge: DONE" in out and "user 2 koge: DONE" in out
+    for u in ("1", "2"):
+        a = await sim.admin.account(acct(u))
+        assert Decimal(a["volume_now"]["KOGE"]) >= 300
+        assert a["open_orders"] == 0
+    assert (await sim.admin.account(acct("3")))["oto_count"] == 0
+
+
+async def test_a_user_killed_mid_trade_restarts_and_still_meets_its_target(deploy, sim):
+    await sim.admin.set_config(fill_delay=0.1)
+    d = deploy()
+    d.store({u: sim.credentials(acct(u)) for u in ("1", "2")})
+    d.write_config([strategy("koge", ["1", "2"], target=200, amount=10)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    await d.wait_ready()
+    users = await d.wait_users(
+        lambda us: us[("koge", "1")].trades >= 2 and us[("koge", "1")].pid, 30, "user 1 trading"
+    )
+    victim = users[("koge", "1")].pid
+    import os
+
+    os.kill(victim, signal.SIGKILL)
+    assert await d.wait_exit(90) == 0, d.diagnose()
+    backoff = [
+        e for e in d.events("user_state_changed") if e["user_id"] == "1" and e["dst"] == "BACKOFF"
+    ]
+    assert len(backoff) == 1 and "signal 9" in backoff[0]["reason"]
+    assert not [
+        e for e in d.events("user_state_changed") if e["user_id"] == "2" and e["dst"] == "BACKOFF"
+    ]
+    assert "user 1 koge: DONE" in d.stdout and "restarts 1" in d.stdout
+    for u in ("1", "2"):
+        a = await sim.admin.account(acct(u))
+        vol = Decimal(a["volume_now"]["KOGE"])
+        assert vol >= 200
+        assert vol < 200 + 2 * 10 + 1  # no duplicated OTO: at most one trade of overshoot
+        assert a["open_orders"] == 0
+
+
+async def test_sigint_with_orders_open_drains_everyone_cleanly(deploy, sim):
+    await sim.admin.set_config(fill_delay=0.3)
+    d = deploy()
+    d.store({u: sim.credentials(acct(u)) for u in ("1", "2")})
+    d.write_config([strategy("koge", ["1", "2"], target=100000, amount=10)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    await d.wait_ready()
+    users = await d.wait_users(
+        lambda us: all(u.trades >= 1 for u in us.values()), 30, "both trading"
+    )
+    pids = [u.pid for u in users.values()]
+    d.signal(signal.SIGINT)
+    assert await d.wait_exit(30) == 0, d.diagnose()
+    assert await wait_gone(pids, 2) == []
+    for u in ("1", "2"):
+        a = await sim.admin.account(acct(u))
+        assert a["open_orders"] == 0
+        koge = a["balances"].get("ALPHA_22", {"free": "0", "locked": "0"})
+        assert Decimal(koge["free"]) * Decimal("48") < Decimal("0.1")  # dust at most
+    assert "STOPPED" in d.stdout
+
+
+async def test_second_sigint_stops_at_once_and_still_cleanly(deploy, sim):
+    await sim.admin.set_config(fill_delay=0.3)
+    d = deploy()
+    d.store({u: sim.credentials(acct(u)) for u in ("1", "2")})
+    d.write_config([strategy("koge", ["1", "2"], target=100000, amount=10, stop_grace_seconds=60)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    await d.wait_ready()
+    await d.wait_users(lambda us: all(u.trades >= 1 for u in us.values()), 30, "both trading")
+    d.signal(signal.SIGINT)
+    await d.wait_users(lambda us: all(u.state == "STOPPING" for u in us.values()), 10, "draining")
+    t0 = time.monotonic()
+    d.signal(signal.SIGINT)
+    assert await d.wait_exit(30) == 0, d.diagnose()
+    assert time.monotonic() - t0 < 15
+    for u in ("1", "2"):
+        a = await sim.admin.account(acct(u))
+        assert a["open_orders"] == 0
