@@ -32,6 +32,7 @@ from exchange.errors import (
     BadResponse,
     ExchangeError,
     OutcomeUnknown,
+    RiskChallenge,
     TransportError,
     UnknownToken,
 )
@@ -209,6 +210,9 @@ class AlphaClient:
 
         err = status_error(status, rheaders, path)
         if err is not None:
+            if isinstance(err, RiskChallenge) and mode == "order" and _accepted(payload):
+                # stop all the same, but say the order exists so the caller looks it up
+                err.message += " (the order was accepted anyway; look it up)"
             raise err
         if status >= 500:
             raise _Transient(f"server error HTTP {status}", status)
@@ -378,3 +382,12 @@ class AlphaClient:
         data = await self._call("GET", P_WALLET, params={"includeCex": "1"}, private=True)
         raw = decode_data(data, RawWallet | None, P_WALLET)
         return list(raw.items or ()) if raw is not None else []
+
+
+def _accepted(payload: bytes) -> bool:
+    """Whether a reply is a successful envelope carrying data (e.g. order ids)."""
+    try:
+        env = parse_envelope(payload, 200, "")
+    except BadResponse:
+        return False
+    return env.ok and bytes(env.data) not in (b"null", b"")

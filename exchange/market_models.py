@@ -15,7 +15,8 @@ Level = tuple[Decimal, Decimal]
 
 
 class FeeRate(msgspec.Struct, rename="camel"):
-    """Commission in units of 1e-6? The capture shows 100 for 1 bp; kept as given."""
+    """Commission as the exchange writes it: 100 for the 1 bp fee seen in traffic (so in
+    millionths); kept as given."""
 
     buyer_commission: Decimal | None = None
     seller_commission: Decimal | None = None

@@ -175,11 +175,27 @@ async def test_risk_challenge_headers_code_and_message(client, fake):
     assert len(fake.calls(C.P_OTO_PLACE)) == 3  # one per call: never retried
 
 
-async def test_rate_limited_carries_retry_after(client, fake):
-    fake.on(C.P_TOKEN_LIST, Reply(status=429, headers={"Retry-After": "7"}))
+async def test_risk_headers_on_an_accepted_order_still_stop_but_say_it_exists(client, fake):
+    fake.on(
+        C.P_OTO_PLACE,
+        Reply(body=sample("oto_place_response.json"), headers={"risk_challenge_biz_no": ""}),
+    )
+    with pytest.raises(RiskChallenge, match="accepted anyway"):
+        await client.place_oto(plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10")))
+
+
+async def test_unreadable_order_ids_are_outcome_unknown(client, fake):
+    fake.on(C.P_OTO_PLACE, Reply(body=envelope({"workingOrderId": None})))
+    with pytest.raises(OutcomeUnknown):
+        await client.place_oto(plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10")))
+
+
+@pytest.mark.parametrize("status", [429, 418])
+async def test_rate_limited_carries_retry_after(client, fake, status):
+    fake.on(C.P_TOKEN_LIST, Reply(status=status, headers={"Retry-After": "7"}))
     with pytest.raises(RateLimited) as e:
         await client.token_list()
-    assert e.value.retry_after == 7.0
+    assert e.value.retry_after == 7.0 and e.value.http_status == status
     assert len(fake.calls(C.P_TOKEN_LIST)) == 1
 
 
