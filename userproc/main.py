@@ -155,6 +155,7 @@ async def run_user(
             settings=spec.settings[0],
         )
         sess = session
+        sess.request_timeout = spec.exchange.request_timeout_seconds
 
         def _order_update(st: OrderState) -> None:
             if st.order_id in sess.in_flight:

@@ -51,8 +51,19 @@ def _earliest(matches: list) -> object | None:
     )
 
 
+async def _until_landed(s: Session, row: TradeRow) -> None:
+    """A POST that was in flight (we died or timed out) can still be executed until its
+    request timeout has passed: only a look-up after that is conclusive."""
+    land_by = row.intent_ms / 1000 + s.request_timeout + s.tuning.post_land_margin_seconds
+    wait = land_by - s.clock.time()
+    if wait > 0:
+        log.info("waiting_for_lost_post", trade_id=row.id, seconds=round(wait, 3))
+        await s.clock.sleep(wait)
+
+
 async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
     """The (working, pending) ids of the OTO this intent row placed, or None."""
+    await _until_landed(s, row)
     known = s.journal.known_order_ids()
     slack = s.tuning.lookup_slack_ms
     for attempt in range(max(1, s.tuning.lookup_attempts)):
@@ -91,6 +102,7 @@ async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
 
 
 async def lookup_sell(s: Session, row: TradeRow) -> str | None:
+    await _until_landed(s, row)
     known = s.journal.known_order_ids()
     slack = s.tuning.lookup_slack_ms
     for attempt in range(max(1, s.tuning.lookup_attempts)):

@@ -89,6 +89,7 @@ class Session:
         self.stream_up = asyncio.Event()
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
+        self.request_timeout = 10.0  # the REST client's; bounds when a lost POST can land
 
     # ------------------------------------------------------------------ calls
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:

@@ -39,6 +39,9 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     # unknown-outcome look-ups
     lookup_attempts: int = 3
     lookup_delay_seconds: float = 1.0
+    # a POST still in flight when we died may land until its timeout has passed: look
+    # it up only after intent time + request timeout + this margin
+    post_land_margin_seconds: float = 2.0
     lookup_slack_ms: int = 120_000  # how far before the intent time an order may be stamped
     # after this many trades in a row that placed nothing (rejections), stop the strategy
     max_consecutive_failures: int = 5

@@ -33,6 +33,7 @@ FAST = Tuning(
     settle_poll_seconds=0.02,
     lookup_attempts=2,
     lookup_delay_seconds=0.02,
+    post_land_margin_seconds=0.05,
     leftover_sell_timeout_seconds=0.3,
 )
 
@@ -46,6 +47,7 @@ class FakeSupervisor:
         self.ctx = zmq.asyncio.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted child reuses its id
         self.sock.bind(endpoint)
         self.messages: list[m.Msg] = []
         self.peers: set[bytes] = set()
