@@ -133,9 +133,9 @@ class UserStream:
         """Run until ``close()`` or cancellation, reconnecting with backoff.
 
         Raises ``SessionExpired`` / ``RiskChallenge`` (from the listen-key call) and
-        whatever ``on_event`` raises.
+        whatever ``on_event`` raises. A stream that was closed stays closed (so a
+        ``close()`` racing the start of ``run()`` is not lost).
         """
-        self._closing.clear()
         failures = 0
         while not self._closing.is_set():
             delay = 0.0

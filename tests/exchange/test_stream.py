@@ -205,3 +205,10 @@ async def test_close_ends_run(make_stream):
     await asyncio.wait_for(task, 5)
     assert not stream.connected
     assert col.of(StreamDisconnected)[-1].reason == "closed by us"
+
+
+async def test_close_before_run_starts_is_not_lost(fake, client):
+    s = UserStream(client, ws_url=fake.base_url.replace("http", "ws") + WS_PATH)
+    await s.close()
+    await asyncio.wait_for(s.run(Collector()), 2)
+    assert not fake.calls(C.P_LISTEN_KEY)
