@@ -157,6 +157,9 @@ def test_phase_machine_refuses_unlisted_edges_and_reports_changes() -> None:
     pm.to(Phase.RECONCILING)
     pm.to(Phase.CHECKING)
     pm.to(Phase.DRAINING)
+    pm.to(Phase.TRADING)  # the round trip being finished is not a new phase once draining
+    assert pm.phase == Phase.DRAINING
+    pm.to(Phase.DONE)
     with pytest.raises(IllegalTransition):
-        pm.to(Phase.TRADING)
-    assert seen == ["reconciling", "checking", "draining"]
+        pm.to(Phase.CHECKING)
+    assert seen == ["reconciling", "checking", "draining", "done"]
