@@ -175,6 +175,7 @@ def volumes(config_path: str, as_json: bool) -> None:
     from supervisor.volumes import check_volumes
 
     config = _load(config_path)
+    _logging(config)  # logs to stderr: stdout is the answer
     store = CredentialStore.open(config.paths)
     results = asyncio.run(check_volumes(config.effective(), store.get, config.exchange))
     if as_json:
