@@ -76,7 +76,7 @@ class PhaseMachine:
     def to(self, new: Phase, reason: str | None = None) -> None:
         if new == self.phase:
             return
-        if self.stopping and new in _ACTIVE:
+        if self.phase in (Phase.DRAINING, Phase.STOPPING, Phase.PAUSED) and new in _ACTIVE:
             return  # once draining/stopping, the work still finishing is not a new phase
         if new not in EDGES[self.phase]:
             raise IllegalTransition(f"{self.phase.value} -> {new.value} is not an allowed edge")
