@@ -127,3 +127,23 @@ async def test_second_sigint_stops_at_once_and_still_cleanly(deploy, sim):
     for u in ("1", "2"):
         a = await sim.admin.account(acct(u))
         assert a["open_orders"] == 0
+
+
+async def test_supervisor_sigkill_real_users_stop_trading_within_5_s(deploy, sim):
+    await sim.admin.set_config(fill_delay=0.05)
+    d = deploy()
+    d.store({u: sim.credentials(acct(u)) for u in ("1", "2")})
+    d.write_config([strategy("koge", ["1", "2"], target=100000, amount=10)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    await d.wait_ready()
+    users = await d.wait_users(
+        lambda us: all(u.trades >= 1 and u.pid for u in us.values()), 30, "both trading"
+    )
+    pids = [u.pid for u in users.values()]
+    d.signal(signal.SIGKILL)
+    await d.wait_exit(5)
+    t0 = time.monotonic()
+    assert await wait_gone(pids, 5.0) == [], "user processes outlived their supervisor by 5 s"
+    assert time.monotonic() - t0 < 5.0
+    for u in ("1", "2"):
+        assert (await sim.admin.account(acct(u)))["open_orders"] == 0
