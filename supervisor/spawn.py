@@ -13,6 +13,7 @@ handled as events, and no zombie is ever left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -28,6 +29,29 @@ DEFAULT_TARGET = "userproc.main:child_main"
 
 _ctx = multiprocessing.get_context("forkserver")
 _ctx.set_forkserver_preload(["supervisor.template"])
+
+
+# Never inherited by user processes: the credentials store's key (a child gets only its own
+# user's session, in its spec) and systemd's notify socket (only the supervisor talks to it).
+SCRUBBED_ENV = (
+    "ALPHAVOL_SECRET_KEY",
+    "ALPHAVOL_SECRET_KEY_FILE",
+    "CREDENTIALS_DIRECTORY",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+)
+
+
+@contextlib.contextmanager
+def _scrubbed_environment():
+    """The fork server copies our environment when it starts (on the first spawn): hide
+    the secrets from it for that moment, then put them back for the supervisor."""
+    saved = {k: os.environ.pop(k) for k in SCRUBBED_ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 @dataclass
@@ -70,7 +94,8 @@ class Spawner:
             name=f"alphavol-user-{spec.user_id}",
             daemon=False,
         )
-        proc.start()
+        with _scrubbed_environment():
+            proc.start()
         child = Child(user_id=spec.user_id, process=proc, pid=proc.pid, started=now)
         sentinel = proc.sentinel
 

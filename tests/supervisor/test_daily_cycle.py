@@ -42,7 +42,7 @@ async def test_the_day_starts_again_after_the_utc_reset(deploy, sim):
     first_day = clock.utc_day().isoformat()
     task = asyncio.create_task(arb.run())
     async with asyncio.timeout(30):
-        while not (arb.day != first_day and arb.phase == "waiting_next_day"):
+        while not (arb.day != first_day and arb.phase == "waiting_next_day"):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     rec = arb.records["1"]
     assert rec.state in (State.DONE, State.SKIPPED)

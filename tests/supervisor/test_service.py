@@ -142,3 +142,14 @@ async def test_quick_runs_one_strategy_from_flags_and_leaks_no_secret(deploy, si
     assert Decimal((await sim.admin.account("acct7"))["volume_now"]["KOGE"]) >= 60
     for secret in creds["7"].secret_values():
         assert secret not in res.stdout and secret not in res.stderr
+
+
+async def test_children_inherit_neither_the_store_key_nor_the_notify_socket(deploy, sim):
+    d = deploy()
+    d.store({"1": sim.credentials("acct1")})
+    d.write_config([strategy("s1", ["1"], target=100, amount=10)])
+    systemd = FakeSystemd(str(d.dir / "notify"))
+    d.start(child="tests.supervisor.standin:env_report", NOTIFY_SOCKET=systemd.path)
+    assert await d.wait_exit(20) == 0, d.diagnose()
+    report = json.loads((d.data / "journals" / "user-1.sqlite").read_text())
+    assert report == {"env": [], "user": "1"}
