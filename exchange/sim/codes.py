@@ -53,8 +53,10 @@ ORDER_NOT_OPEN = "345202"
 UNKNOWN_SYMBOL = "345001"
 
 
-def session_expired() -> SimError:
-    return SimError(SESSION_EXPIRED, "登录状态已经失效，请重新登录！", bare=True)
+def session_expired(http_status: int = 200) -> SimError:
+    return SimError(
+        SESSION_EXPIRED, "登录状态已经失效，请重新登录！", bare=True, http_status=http_status
+    )
 
 
 def risk_challenge() -> SimError:

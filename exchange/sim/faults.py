@@ -30,6 +30,7 @@ class Faults:
     account: str | None = None  # only this account's requests
     # sessions and risk
     session_expired: list[str] = field(default_factory=list)  # accounts whose session is dead
+    session_expired_http: int = 200  # the real envelope comes with 200; 401/403 also seen
     risk_challenge: list[str] = field(default_factory=list)  # next order of these accounts
     # matching
     never_fill: bool = False  # no order fills (global)

@@ -45,6 +45,9 @@ async def test_session_expiry_for_one_account(harness, browser_for) -> None:
     assert (await alice.post("oto", koge_oto())) == EXPECTED_EXPIRED
     assert (await bob.get("user_volume"))["success"] is True
     assert (await harness.admin.account("alice"))["orders"] == []
+    await harness.admin.set_faults(session_expired_http=401)
+    assert (await alice.raw("GET", "user_volume")).status == 401
+    assert (await bob.raw("GET", "user_volume")).status == 200
 
 
 async def test_http_errors_next_and_scoped(harness, browser_for) -> None:
