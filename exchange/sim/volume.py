@@ -61,7 +61,9 @@ class VolumeBook:
     def seed(self, now: float, token: str, volume: Decimal) -> None:
         """Make today's reported volume of ``token`` exactly ``volume`` (trades add on top)."""
         day = utc_day(now)
-        self._settle(now, 0.0)
+        self._recent = deque(
+            e for e in self._recent if not (e[1] == token and utc_day(e[0]) == day)
+        )
         self._settled.pop((day, token), None)
         self._seeded[(day, token)] = volume
 

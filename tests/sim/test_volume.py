@@ -81,3 +81,13 @@ async def test_jitter_makes_reads_disagree_within_bounds(harness, alice) -> None
     assert len(reads) > 1
     exact = buy * 4
     assert all(abs(v - exact) <= exact * D("0.0100001") for v in reads)
+
+
+async def test_seeding_one_token_keeps_the_lag_of_others(harness, alice) -> None:
+    await harness.admin.set_config(volume_lag=30)
+    buy, _ = await round_trip(alice)
+    await harness.admin.set_volume("alice", "KOGE", D("100"))
+    assert await volume_of(alice, "KOGE") == D(100)
+    assert await volume_of(alice) is None  # the AOP fill is still inside the lag
+    await harness.admin.advance_time(31)
+    assert await volume_of(alice) == buy * 4
