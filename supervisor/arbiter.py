@@ -506,7 +506,10 @@ class Arbiter:
         for r in self.records.values():
             counts[r.state.value] = counts.get(r.state.value, 0) + 1
         parts = " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items()))
-        return f"{self.phase} day={self.day} {parts}".strip()
+        rows = [row for r in self.records.values() for row in r.rows.values()]
+        reached = sum(1 for row in rows if row.reached or row.skipped)
+        trades = sum(row.trades for row in rows)
+        return f"{self.phase} day={self.day} {parts} targets={reached}/{len(rows)} trades={trades}"
 
     # ---------------------------------------------------------------- requests
     def _on_signal(self, sig: int) -> None:

@@ -32,6 +32,15 @@ main.add_command(users)
 main.add_command(check)
 
 
+def _register_demo() -> None:
+    from supervisor.demo import demo
+
+    main.add_command(demo)
+
+
+_register_demo()
+
+
 def _load(config_path: str):
     """Load and validate the config; print every problem and exit 2 when it is broken."""
     try:

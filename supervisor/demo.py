@@ -1,0 +1,370 @@
+"""`alphavol demo`: the whole job on the simulated exchange, in under a minute.
+
+What it does, in order, exactly as a user would by hand:
+
+1. starts ``alphavol sim --port 0`` (a free loopback port) and reads its URLs;
+2. writes a demo config (two strategies: KOGE with mulPoint 1, AOP with mulPoint 4; three
+   users) and a credentials store with made-up sessions into a temporary directory, and
+   seeds user 3's AOP volume above target so the supervisor skips that user;
+3. runs the real supervisor (``alphavol run --once``), which forks the real user
+   processes; shows live progress from its control socket;
+4. reads the simulator's own record (orders, balances, volume) and prints a summary per
+   user and strategy, with alphavol's figures beside the exchange's, and whether anything
+   was left open.
+
+Ctrl+C is forwarded once to the supervisor, which drains its users gracefully (a second
+Ctrl+C stops them at once); the summary still prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from protocol import messages as m
+
+ALPHAVOL = [sys.executable, "-m", "supervisor"]
+
+# user id -> the simulator account (its p20t session cookie)
+ACCOUNTS = {"1": "demo-alice", "2": "demo-bob", "3": "demo-carol"}
+STRATEGIES = [
+    {
+        "strategy_id": "koge_demo",
+        "strategy_name": "KOGE demo (mulPoint 1)",
+        "enabled": True,
+        "target_token": "KOGE",
+        "target_chain": "BSC",
+        "target_volume": 400,
+        "single_trade_amount_usdt": 25,
+        "user_ids": [1, 2],
+    },
+    {
+        "strategy_id": "aop_demo",
+        "strategy_name": "AOP demo (mulPoint 4)",
+        "enabled": True,
+        "target_token": "AOP",
+        "target_chain": "BSC",
+        "target_volume": 1024,
+        "single_trade_amount_usdt": 20,
+        "user_ids": [2, 3],
+    },
+]
+ALREADY_AT_TARGET = ("3", "AOP", Decimal("1100"))  # user, token, seeded volume
+SIM_ARGS = ["--seed", "7", "--fill-delay", "0.05", "--volume-lag", "0.3"]
+
+
+# --------------------------------------------------------------------------------------
+# the simulated exchange, as a subprocess
+# --------------------------------------------------------------------------------------
+
+
+class SimProcess:
+    def __init__(self, workdir: Path) -> None:
+        self.log = open(workdir / "sim.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*ALPHAVOL, "sim", "--host", "127.0.0.1", "--port", "0", *SIM_ARGS],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,  # Ctrl+C reaches the demo only; we stop the sim last
+        )
+        urls: dict[str, str] = {}
+        assert self.proc.stdout is not None
+        while len(urls) < 2:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise click.ClickException("the simulated exchange did not start (see sim.log)")
+            key, _, value = line.strip().partition("=")
+            if key in ("base_url", "ws_url"):
+                urls[key] = value
+        self.base_url, self.ws_url = urls["base_url"], urls["ws_url"]
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"{self.base_url}/sim/v1{path}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            payload = json.loads(resp.read())
+        if not payload.get("ok"):
+            raise click.ClickException(f"sim admin {path}: {payload.get('error')}")
+        return payload["data"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# --------------------------------------------------------------------------------------
+# the deployment: config + credentials in a temporary directory
+# --------------------------------------------------------------------------------------
+
+
+def write_deployment(workdir: Path, sim: SimProcess, key: bytes) -> Path:
+    from config.credentials import CredentialStore
+    from exchange.sim.testing import SimHarness
+
+    data, run = workdir / "data", workdir / "run"
+    doc = {
+        "global_settings": {
+            "max_concurrent_users": 10,
+            "default_trade_interval_seconds": 0,
+            "default_volume_check_delay_seconds": 2,
+            "default_buy_offset_percentage": 2,
+            "default_sell_profit_percentage": 2,
+            "order_timeout_seconds": 20,
+            "stop_grace_seconds": 10,
+        },
+        "exchange": {"base_url": sim.base_url, "ws_url": sim.ws_url, "request_timeout_seconds": 5},
+        "paths": {"data_dir": str(data), "runtime_dir": str(run)},
+        "schedule": {"daily_restart": False},
+        "logging": {"level": "INFO", "format": "json"},
+        "strategies": STRATEGIES,
+    }
+    config_path = workdir / "demo_config.yaml"
+    config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    store = CredentialStore(data / "credentials.sqlite", key=key)
+    sessions = SimHarness()  # only its made-up, valid sessions; the sim runs as a process
+    for user_id, account in ACCOUNTS.items():
+        store.put(user_id, sessions.credentials(account), label=f"demo {account}")
+    user, token, volume = ALREADY_AT_TARGET
+    sim.admin("/volume", {"account": ACCOUNTS[user], "token": token, "volume": str(volume)})
+    return config_path
+
+
+# --------------------------------------------------------------------------------------
+# live progress
+# --------------------------------------------------------------------------------------
+
+
+def _status(runtime: Path) -> m.StatusReply | None:
+    from supervisor.client import ControlClient, SupervisorNotRunning
+
+    try:
+        reply = ControlClient(runtime).request(m.StatusRequest(), timeout=1.0)
+    except SupervisorNotRunning:
+        return None
+    return reply if isinstance(reply, m.StatusReply) else None
+
+
+def _progress_lines(reply: m.StatusReply) -> list[str]:
+    from supervisor.render import bar
+
+    lines = []
+    for st in reply.strategies:
+        for u in st.users:
+            trades = f"trade {u.trade_index}/{u.loops}" if u.loops else f"{u.trades} trades"
+            cur = u.current_volume if u.current_volume is not None else Decimal(0)
+            lines.append(
+                f"  {st.strategy_id:<10} user {u.user_id:<3} {u.state:<9} "
+                f"{bar(u.current_volume, u.target_volume, 24)} "
+                f"{cur:>10.2f} / {u.target_volume:<8} {trades}"
+            )
+    return lines
+
+
+class LiveView:
+    """Redraws the progress block in place on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = 0
+
+    def show(self, lines: list[str]) -> None:
+        if not self.enabled:
+            return
+        out = sys.stderr
+        if self.shown:
+            out.write(f"\x1b[{self.shown}F")
+        for line in lines:
+            out.write("\x1b[2K" + line + "\n")
+        out.flush()
+        self.shown = len(lines)
+
+
+# --------------------------------------------------------------------------------------
+# the summary: alphavol's figures beside the exchange's record
+# --------------------------------------------------------------------------------------
+
+
+def exchange_record(account: dict[str, Any], token: str, alpha_id: str) -> dict[str, Any]:
+    """What the simulator itself recorded for one account and token."""
+    symbol = f"{alpha_id}USDT"
+    orders = [o for o in account["orders"] if o["symbol"] == symbol]
+    otos = [o for o in orders if o.get("contingency_position") == "OTO_WORKING"]
+    open_orders = [o for o in orders if o["status"] in ("NEW", "PENDING", "PARTIALLY_FILLED")]
+    held = Decimal(account["balances"].get(alpha_id, {}).get("free", "0"))
+    return {
+        "volume": Decimal(str(account["volume_now"].get(token, "0"))),
+        "otos": len(otos),
+        "open_orders": len(open_orders),
+        "tokens_left": held,
+    }
+
+
+def build_summary(
+    sim: SimProcess, before: dict[str, Any], final: m.StatusReply | None, seconds: float
+) -> dict[str, Any]:
+    state = sim.admin("/state")
+    alpha_ids = {t["symbol"]: t["alphaId"] for t in _token_list(sim)}
+    statuses = {}
+    if final is not None:
+        statuses = {(u.strategy_id, u.user_id): u for s in final.strategies for u in s.users}
+    rows = []
+    for strat in STRATEGIES:
+        token = strat["target_token"]
+        for uid in map(str, strat["user_ids"]):
+            account = ACCOUNTS[uid]
+            acct_now = state["accounts"].get(account) or sim.admin(f"/accounts/{account}")
+            acct_before = before.get(account, {"volume_now": {}})
+            rec = exchange_record(acct_now, token, alpha_ids[token])
+            u = statuses.get((strat["strategy_id"], uid))
+            usdt_spent = Decimal(before.get(account, {}).get("usdt", "10000")) - Decimal(
+                acct_now["balances"]["USDT"]["free"]
+            )
+            rows.append(
+                {
+                    "strategy_id": strat["strategy_id"],
+                    "user_id": uid,
+                    "token": token,
+                    "state": u.state if u else "UNKNOWN",
+                    "start_volume": str(
+                        Decimal(str(acct_before["volume_now"].get(token, "0")))
+                    ),
+                    "final_volume": str(rec["volume"]),
+                    "target_volume": str(strat["target_volume"]),
+                    "reached": rec["volume"] >= Decimal(str(strat["target_volume"])),
+                    "trades": u.trades if u else 0,
+                    "exchange_otos": rec["otos"],
+                    "cost_usdt": str(u.cost_today) if u else "0",
+                    "account_usdt_spent": str(usdt_spent),
+                    "open_orders": rec["open_orders"],
+                    "tokens_left": str(rec["tokens_left"]),
+                    "reported_volume": str(u.current_volume) if u and u.current_volume else None,
+                }
+            )
+    return {
+        "seconds": round(seconds, 1),
+        "nothing_left_open": all(r["open_orders"] == 0 for r in rows),
+        "rows": rows,
+    }
+
+
+def _token_list(sim: SimProcess) -> list[dict[str, Any]]:
+    url = f"{sim.base_url}/bapi/defi/v1/public/wallet-direct/buw/wallet/cex/alpha/all/token/list"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())["data"]
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    head = (
+        f"{'strategy':<10} {'user':<4} {'state':<8} {'start':>9} {'final':>9} {'target':>7} "
+        f"{'trades':>6} {'cost USDT':>10} {'open':>4} {'left':>10}"
+    )
+    click.echo("\n" + head)
+    click.echo("-" * len(head))
+    for r in summary["rows"]:
+        click.echo(
+            f"{r['strategy_id']:<10} {r['user_id']:<4} {r['state']:<8} "
+            f"{Decimal(r['start_volume']):>9.2f} {Decimal(r['final_volume']):>9.2f} "
+            f"{r['target_volume']:>7} {r['trades']:>6} {Decimal(r['cost_usdt']):>10.4f} "
+            f"{r['open_orders']:>4} {Decimal(r['tokens_left']):>10.4f}"
+        )
+    verdict = "nothing left open" if summary["nothing_left_open"] else "OPEN ORDERS LEFT"
+    click.echo(f"\n{summary['seconds']} s; {verdict}; figures read back from the exchange.")
+
+
+# --------------------------------------------------------------------------------------
+# the command
+# --------------------------------------------------------------------------------------
+
+
+@click.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--keep", is_flag=True, help="Keep the temporary directory (logs, journals).")
+def demo(as_json: bool, keep: bool) -> None:
+    """Run the whole job on the built-in simulated exchange (no account needed)."""
+    workdir = Path(tempfile.mkdtemp(prefix="alphavol-demo-", dir="/tmp"))
+    say = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    sim = SimProcess(workdir)
+    sup: subprocess.Popen | None = None
+    try:
+        say(f"simulated exchange at {sim.base_url} (workdir {workdir})")
+        from config.credentials import new_key
+
+        key = new_key()  # the demo encrypts its made-up sessions, as a real setup should
+        config_path = write_deployment(workdir, sim, key)
+        before = {
+            acct: {
+                "volume_now": sim.admin(f"/accounts/{acct}")["volume_now"],
+                "usdt": sim.admin(f"/accounts/{acct}")["balances"]["USDT"]["free"],
+            }
+            for acct in ACCOUNTS.values()
+        }
+        say("supervisor: alphavol run --once (3 users, 2 strategies; user 3 is at target)")
+        env = {**os.environ, "ALPHAVOL_CONFIG": str(config_path), "ALPHAVOL_SECRET_KEY": key.decode()}
+        started = time.monotonic()
+        sup = subprocess.Popen(
+            [*ALPHAVOL, "run", "--once", "--config", str(config_path)],
+            stdout=open(workdir / "supervisor.out", "wb"),  # noqa: SIM115
+            stderr=open(workdir / "supervisor.log", "wb"),  # noqa: SIM115
+            env=env,
+            start_new_session=True,
+        )
+        final = _watch(sup, workdir / "run", LiveView(sys.stderr.isatty()))
+        code = sup.wait()
+        summary = build_summary(sim, before, final, time.monotonic() - started)
+        summary["supervisor_exit"] = code
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))
+        else:
+            print_table(summary)
+        if code != 0 or not summary["nothing_left_open"]:
+            say(f"supervisor exited with {code}; logs in {workdir}")
+            keep = True
+            sys.exit(1)
+    finally:
+        if sup is not None and sup.poll() is None:
+            os.killpg(sup.pid, signal.SIGKILL)
+            sup.wait()
+        sim.stop()
+        if keep:
+            say(f"kept {workdir}")
+        else:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _watch(sup: subprocess.Popen, runtime: Path, view: LiveView) -> m.StatusReply | None:
+    """Poll status until the supervisor exits; Ctrl+C is forwarded as one SIGINT each."""
+    last: m.StatusReply | None = None
+    while sup.poll() is None:
+        try:
+            reply = _status(runtime)
+            if reply is not None:
+                last = reply
+                view.show(_progress_lines(reply))
+            sup.wait(0.25)
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            click.echo("\nCtrl+C: asking the supervisor to drain (again to stop now)", err=True)
+            sup.send_signal(signal.SIGINT)
+    return last
