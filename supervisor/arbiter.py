@@ -367,6 +367,7 @@ class Arbiter:
                 **self._tuning(),
             )
             rec.summary = None
+            rec.settings_changed = None  # the spec carries the latest settings
             rec.summary_seen = asyncio.Event()
             rec.stop_command = None
             rec.phase = None

@@ -72,7 +72,7 @@ SIM_ARGS = ["--seed", "7", "--fill-delay", "0.05", "--volume-lag", "0.3"]
 
 class SimProcess:
     def __init__(self, workdir: Path) -> None:
-        self.log = open(workdir / "sim.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(workdir / "sim.log", "wb")
         self.proc = subprocess.Popen(
             [*ALPHAVOL, "sim", "--host", "127.0.0.1", "--port", "0", *SIM_ARGS],
             stdout=subprocess.PIPE,
@@ -244,9 +244,7 @@ def build_summary(
                     "user_id": uid,
                     "token": token,
                     "state": u.state if u else "UNKNOWN",
-                    "start_volume": str(
-                        Decimal(str(acct_before["volume_now"].get(token, "0")))
-                    ),
+                    "start_volume": str(Decimal(str(acct_before["volume_now"].get(token, "0")))),
                     "final_volume": str(rec["volume"]),
                     "target_volume": str(strat["target_volume"]),
                     "reached": rec["volume"] >= Decimal(str(strat["target_volume"])),
@@ -300,6 +298,9 @@ def print_table(summary: dict[str, Any]) -> None:
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (logs, journals).")
 def demo(as_json: bool, keep: bool) -> None:
     """Run the whole job on the built-in simulated exchange (no account needed)."""
+    from config.logsetup import configure_logging
+
+    configure_logging("WARNING", "console", stream=sys.stderr)  # stdout is for the summary
     workdir = Path(tempfile.mkdtemp(prefix="alphavol-demo-", dir="/tmp"))
     say = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     sim = SimProcess(workdir)
@@ -318,12 +319,16 @@ def demo(as_json: bool, keep: bool) -> None:
             for acct in ACCOUNTS.values()
         }
         say("supervisor: alphavol run --once (3 users, 2 strategies; user 3 is at target)")
-        env = {**os.environ, "ALPHAVOL_CONFIG": str(config_path), "ALPHAVOL_SECRET_KEY": key.decode()}
+        env = {
+            **os.environ,
+            "ALPHAVOL_CONFIG": str(config_path),
+            "ALPHAVOL_SECRET_KEY": key.decode(),
+        }
         started = time.monotonic()
         sup = subprocess.Popen(
             [*ALPHAVOL, "run", "--once", "--config", str(config_path)],
-            stdout=open(workdir / "supervisor.out", "wb"),  # noqa: SIM115
-            stderr=open(workdir / "supervisor.log", "wb"),  # noqa: SIM115
+            stdout=open(workdir / "supervisor.out", "wb"),
+            stderr=open(workdir / "supervisor.log", "wb"),
             env=env,
             start_new_session=True,
         )

@@ -9,6 +9,7 @@ supervisor subprocess passes down through the fork server:
   trade_seconds: how long one "trade" takes (default 0.05)
   crash_users:   users that exit with CRASH right after Hello, every time
   drain_seconds: how long finishing the trade in progress takes on Drain
+  deaf:          ignore Drain and StopNow (a hung process the supervisor must kill)
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ async def _run(spec) -> Exit:
             msg = codec.decode(await sock.recv())
             if isinstance(msg, m.Ping):
                 state["ping"] = time.monotonic()
+            elif knobs.get("deaf"):
+                continue  # a hung process: hears Pings, ignores every stop
             elif isinstance(msg, m.Drain):
                 state["drain"] = True
             elif isinstance(msg, m.StopNow):

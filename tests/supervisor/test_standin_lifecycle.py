@@ -168,3 +168,25 @@ async def test_reload_adds_a_user_applies_settings_and_refuses_a_broken_config(d
     assert st.phase == "waiting_next_day" and st.next_run_at is not None
     d.signal(signal.SIGTERM)
     assert await d.wait_exit(20) == 0
+
+
+async def test_a_process_ignoring_every_stop_is_killed_after_the_hard_limit(deploy, sim):
+    d = deploy()
+    d.store({"1": sim.credentials("acct1")})
+    d.write_config([strategy("s1", ["1"], target=100000, amount=10, stop_grace_seconds=0.5)])
+    d.start(
+        ALPHAVOL_STANDIN='{"trade_seconds": 0.05, "deaf": true}',
+        ALPHAVOL_STOP_MARGIN="0.5",
+        ALPHAVOL_KILL_AFTER="1",
+    )
+    await d.wait_ready()
+    users = await d.wait_users(lambda us: us[("s1", "1")].trades >= 1, 20, "trading")
+    pid = users[("s1", "1")].pid
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert await d.wait_exit(20) == 0
+    assert 1.5 <= time.monotonic() - t0 < 6  # drain grace + margin, then stop-now limit, then kill
+    from tests.supervisor.harness import wait_gone
+
+    assert await wait_gone([pid], 1) == []
+    assert [e["user_id"] for e in d.events("killing_user_process")] == ["1"]
