@@ -6,8 +6,10 @@ What it does, in order, exactly as a user would by hand:
 2. writes a demo config (two strategies: KOGE with mulPoint 1, AOP with mulPoint 4; three
    users) and a credentials store with made-up sessions into a temporary directory, and
    seeds user 3's AOP volume above target so the supervisor skips that user;
-3. runs the real supervisor (``alphavol run --once``), which forks the real user
-   processes; shows live progress from its control socket;
+3. runs the real supervisor (``alphavol run``), which forks the real user processes;
+   shows live progress from its control socket; once every user is finished (the
+   supervisor then waits for the next UTC day) takes that status as final and asks the
+   supervisor to shut down, as ``alphavol shutdown`` would;
 4. reads the simulator's own record (orders, balances, volume) and prints a summary per
    user and strategy, with alphavol's figures beside the exchange's, and whether anything
    was left open.
@@ -18,6 +20,7 @@ Ctrl+C stops them at once); the summary still prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -207,7 +210,7 @@ def exchange_record(account: dict[str, Any], token: str, alpha_id: str) -> dict[
     """What the simulator itself recorded for one account and token."""
     symbol = f"{alpha_id}USDT"
     orders = [o for o in account["orders"] if o["symbol"] == symbol]
-    otos = [o for o in orders if o.get("contingency_position") == "OTO_WORKING"]
+    otos = [o for o in orders if o.get("position") == "OTO_WORKING"]
     open_orders = [o for o in orders if o["status"] in ("NEW", "PENDING", "PARTIALLY_FILLED")]
     held = Decimal(account["balances"].get(alpha_id, {}).get("free", "0"))
     return {
@@ -318,7 +321,7 @@ def demo(as_json: bool, keep: bool) -> None:
             }
             for acct in ACCOUNTS.values()
         }
-        say("supervisor: alphavol run --once (3 users, 2 strategies; user 3 is at target)")
+        say("supervisor: alphavol run (3 users, 2 strategies; user 3 is already at target)")
         env = {
             **os.environ,
             "ALPHAVOL_CONFIG": str(config_path),
@@ -326,7 +329,7 @@ def demo(as_json: bool, keep: bool) -> None:
         }
         started = time.monotonic()
         sup = subprocess.Popen(
-            [*ALPHAVOL, "run", "--once", "--config", str(config_path)],
+            [*ALPHAVOL, "run", "--config", str(config_path)],
             stdout=open(workdir / "supervisor.out", "wb"),
             stderr=open(workdir / "supervisor.log", "wb"),
             env=env,
@@ -358,7 +361,10 @@ def demo(as_json: bool, keep: bool) -> None:
 
 
 def _watch(sup: subprocess.Popen, runtime: Path, view: LiveView) -> m.StatusReply | None:
-    """Poll status until the supervisor exits; Ctrl+C is forwarded as one SIGINT each."""
+    """Poll status until the day's work is done (then shut the supervisor down) or the
+    supervisor exits; Ctrl+C is forwarded as one SIGINT each."""
+    from supervisor.client import ControlClient, SupervisorNotRunning
+
     last: m.StatusReply | None = None
     while sup.poll() is None:
         try:
@@ -366,6 +372,11 @@ def _watch(sup: subprocess.Popen, runtime: Path, view: LiveView) -> m.StatusRepl
             if reply is not None:
                 last = reply
                 view.show(_progress_lines(reply))
+                if reply.phase == "waiting_next_day":  # every user finished: final figures
+                    with contextlib.suppress(SupervisorNotRunning):
+                        ControlClient(runtime).request(m.ShutdownRequest(), timeout=2.0)
+                    sup.wait(30)
+                    break
             sup.wait(0.25)
         except subprocess.TimeoutExpired:
             continue
