@@ -33,6 +33,7 @@ from protocol import codec
 from protocol import messages as m
 from protocol.addresses import control_endpoint, ensure_runtime_dir, events_endpoint
 from supervisor.records import Row, UserRecord, apply_event
+from supervisor.render import money
 from supervisor.restart import Action, RestartPolicy
 from supervisor.sdnotify import Notifier
 from supervisor.spawn import DEFAULT_TARGET, Child, Spawner
@@ -711,7 +712,7 @@ class Arbiter:
                 cur = "?" if row.current_volume is None else f"{row.current_volume:f}"
                 self._say(
                     f"  user {rec.user_id} {row.settings.strategy_id}: {state}"
-                    f" volume {cur}/{row.target:f} trades {row.trades} cost {row.cost:f} USDT"
+                    f" volume {cur}/{row.target:f} trades {row.trades} cost {money(row.cost)} USDT"
                     f" restarts {rec.restarts}" + (f" ({rec.sm.reason})" if rec.sm.reason else "")
                 )
 

@@ -30,6 +30,11 @@ def _num(d: Decimal | None) -> str:
     return f"{d.quantize(Decimal('0.01')):f}"
 
 
+def money(d: Decimal | str) -> str:
+    """Costs to the hundredth of a cent, for people (JSON keeps the exact figure)."""
+    return f"{Decimal(d).quantize(Decimal('0.0001')):f}"
+
+
 def bar(cur: Decimal | None, target: Decimal, width: int = 20) -> str:
     if cur is None or target <= 0:
         return "[" + "?" * width + "]"
@@ -95,14 +100,14 @@ def to_text(reply: m.StatusReply) -> str:
         lines.append(
             f"{st.strategy_id} ({st.strategy_name}) {st.token}"
             f"{'' if st.enabled else ' [disabled]'}: total {_num(Decimal(t['total_volume']))}"
-            f" / {_num(Decimal(t['target_volume']))}  cost {t['cost_today']} USDT"
+            f" / {_num(Decimal(t['target_volume']))}  cost {money(t['cost_today'])} USDT"
         )
         for u in st.users:
             batch = f"batch {u.batch} {u.trade_index}/{u.loops}" if u.batch else "batch -"
             lines.append(
                 f"  user {u.user_id:<8} {u.state:<9} pid {u.pid or '-':<7} restarts {u.restarts}"
                 f"  {_num(u.current_volume)}/{_num(u.target_volume)} {bar(u.current_volume, u.target_volume)}"
-                f"  {batch}  cost {u.cost_today} USDT  eta {_eta(u.eta_seconds)}"
+                f"  {batch}  cost {money(u.cost_today)} USDT  eta {_eta(u.eta_seconds)}"
             )
             if u.reason and u.state in ("FATAL", "BACKOFF", "STOPPED", "STOPPING"):
                 lines.append(f"      why: {u.reason}")
