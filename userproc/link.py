@@ -68,6 +68,7 @@ class SupervisorLink:
         self.supervisor_lost = False
         self._outbox: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._outbox_event = asyncio.Event()
+        self._drained = asyncio.Event()
         self._last_ping = clock.monotonic()
         self._ping_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -105,43 +106,45 @@ class SupervisorLink:
             msg.at = self.clock.time()
         data = encode(msg)
         key = _coalesce_key(msg, self.seq)
-        if not self._outbox:
-            try:
-                self._sock.send(data, flags=zmq.NOBLOCK)
-                return
-            except zmq.Again:
-                pass
-            except zmq.ZMQError as exc:
-                log.warning("link_send_failed", error=str(exc))
-                return
-        if key in self._outbox:
-            self._outbox[key] = data  # coalesce: the newest value, in the old slot
-        else:
-            self._outbox[key] = data
+        if not self._outbox and self._try_send(data):
+            return
+        self._outbox[key] = data  # a coalesced key keeps its slot, with the newest value
+        self._drained.clear()
         self._outbox_event.set()
+
+    def _try_send(self, data: bytes) -> bool:
+        """Send now if the socket can take it; never waits. (zmq.asyncio reports a full
+        queue through the returned future, so writability is checked first.)"""
+        try:
+            if not self._sock.get(zmq.EVENTS) & zmq.POLLOUT:
+                return False
+            fut = self._sock.send(data, flags=zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("link_send_failed", error=str(exc))
+            return False
+        if fut.done():
+            return fut.exception() is None
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return True
 
     async def _flush_loop(self) -> None:
         while True:
             await self._outbox_event.wait()
             while self._outbox:
                 key, data = next(iter(self._outbox.items()))
-                try:
-                    self._sock.send(data, flags=zmq.NOBLOCK)
-                except zmq.Again:
+                if not self._try_send(data):
                     await self._sock.poll(timeout=200, flags=zmq.POLLOUT)
                     continue
-                except zmq.ZMQError as exc:
-                    log.warning("link_send_failed", error=str(exc))
                 if self._outbox.get(key) is data:
                     del self._outbox[key]
             self._outbox_event.clear()
+            self._drained.set()
 
     async def flush(self, within: float) -> bool:
         """Wait (bounded) until the outbox is empty; True if it is."""
-        deadline = self.clock.monotonic() + within
-        while self._outbox and self.clock.monotonic() < deadline:
-            await self._sock.poll(timeout=50, flags=zmq.POLLOUT)
-            await asyncio.sleep(0)
+        if self._outbox and within > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), within)
         return not self._outbox
 
     # ------------------------------------------------------------------ receiving
