@@ -1,0 +1,1 @@
+"""alphavol benchmarks: `python -m bench` (see bench/RESULTS.md)."""

@@ -1,0 +1,81 @@
+"""``python -m bench [--quick] [--only matrix,latency,scale]``: run the benchmarks against
+the simulated exchange and write bench/RESULTS.md and bench/results.json (``--quick``:
+bench/RESULTS-quick.md and bench/results-quick.json, fewer cells and 10 users).
+
+Loopback only; every run is bounded in time and cleans up the processes it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import machine
+from bench.notes import missed_notes
+from bench.report import render
+
+HERE = Path(__file__).resolve().parent
+
+
+def log(*a: Any) -> None:
+    print(*a, flush=True)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.latency import run_latency
+    from bench.matrix import run_matrix
+    from bench.scale import run_scale
+
+    only = set(args.only.split(",")) if args.only else {"matrix", "latency", "scale"}
+    res: dict[str, Any] = {"quick": args.quick}
+    if "latency" in only:  # first: on a quiet machine
+        log("2. time per round trip ...")
+        res["latency"] = await run_latency(args.quick, log)
+    if "matrix" in only:
+        log("1. planner accuracy matrix ...")
+        res["matrix"] = await run_matrix(args.quick, log)
+    if "scale" in only:
+        res["scale"] = []
+        plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0)]
+        for n, window in plan:
+            log(f"3. scale: {n} users ...")
+            try:
+                res["scale"].append(await run_scale(n, window, log))
+            except Exception as exc:  # recorded, and the next size still runs
+                log(f"  {n} users failed: {type(exc).__name__}: {exc}")
+                res["scale"].append({"users": n, "window": window, "error": f"{exc}"[:300]})
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer cells, 10 users (< 2 min)")
+    ap.add_argument("--only", default="", help="comma list of: matrix, latency, scale")
+    ap.add_argument("--out", default=str(HERE), help="directory for RESULTS.md / results.json")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    mc = machine()
+    res = asyncio.run(run(args))
+    res["machine"] = mc
+    res["command"] = "python -m bench" + (
+        " " + shlex.join(sys.argv[1:] if argv is None else argv)
+        if (sys.argv[1:] if argv is None else argv)
+        else ""
+    )
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    suffix = "-quick" if args.quick else ""
+    out = Path(args.out)
+    (out / f"results{suffix}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+    (out / f"RESULTS{suffix}.md").write_text(render(res, missed_notes(res)))
+    log(f"done in {res['seconds']} s: {out / f'RESULTS{suffix}.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""bench/RESULTS.md from the measured results (nothing in it is typed in by hand: every
+figure, and every "met"/"missed", comes from the results dict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(x: Any, nd: int = 2) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _bar(ok: bool | None) -> str:
+    return "**met**" if ok else "**MISSED**"
+
+
+def _machine(r: dict[str, Any]) -> str:
+    mc = r["machine"]
+    return (
+        f"Machine: {mc['nproc']} CPUs ({mc['cpu_model']}), {mc['memory_gib']} GiB RAM, "
+        f"Linux {mc['kernel']}, Python {mc['python']}; run {mc['date_utc']}; "
+        f"command `{r['command']}` (whole set {r['seconds']} s)."
+    )
+
+
+def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    out: list[tuple[str, str, bool | None]] = []
+    mx = r.get("matrix")
+    if mx:
+        b = mx["bar_overshoot_le_1_trade"]
+        worst = max(
+            (c["ours"]["over_trades"] for c in mx["cells"] if c.get("ours")),
+            default=None,
+            key=lambda v: -1 if v is None else v,
+        )
+        out.append(
+            (
+                "overshoot <= 1 trade's credit in every cell (ours)",
+                f"{b['cells_ok']}/{b['cells']} cells; worst {_f(worst, 3)} trades",
+                b["met"],
+            )
+        )
+    lt = r.get("latency")
+    if lt:
+        out.append(
+            (
+                "median sell fill -> next OTO < 5 ms",
+                f"{_f(lt['bar_median_gap_lt_5ms']['value_ms'], 1)} ms",
+                lt["bar_median_gap_lt_5ms"]["met"],
+            )
+        )
+        out.append(
+            (
+                "<= 2 REST calls per round trip",
+                f"{_f(lt['bar_rest_calls_le_2']['value'], 2)} "
+                f"({_f(lt['bar_rest_calls_le_2']['in_trade_loop'], 2)} in the trade loop)",
+                lt["bar_rest_calls_le_2"]["met"],
+            )
+        )
+    for s in r.get("scale", []):
+        if "error" in s:
+            out.append((f"{s['users']} users run", s["error"], False))
+            continue
+        n = s["users"]
+        pss = s.get("user_pss_mib", {})
+        out.append(
+            (
+                f"<= 12 MB PSS per user process ({n} users)",
+                f"median {_f(pss.get('median'))} MiB, max {_f(pss.get('max'))} MiB",
+                pss.get("max") is not None and pss["max"] * 1.048576 <= 12,
+            )
+        )
+        if n >= 300:
+            out.append(
+                (
+                    "300 users running at once",
+                    f"{s.get('user_processes_running')} user processes running, "
+                    f"{s.get('users_with_first_order')} placed orders",
+                    s.get("user_processes_running", 0) >= 300
+                    and s.get("users_with_first_order", 0) >= 300,
+                )
+            )
+            st = s.get("status_ms", {})
+            out.append(
+                (
+                    "status p99 < 100 ms with 300 users trading",
+                    f"p99 {_f(st.get('p99'))} ms (p50 {_f(st.get('p50'))} ms)",
+                    st.get("p99") is not None and st["p99"] < 100,
+                )
+            )
+    return out
+
+
+def matrix_md(mx: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 1. Planner accuracy: ours (the real user process) beside the seeds' planner",
+        "",
+        f"{len(mx['cells'])} cells, 30 USDT per trade, fill delay 0, interval 0, settle window "
+        "(volume_check_delay_seconds) = lag + 0.3 s; both planners in the same run on the same "
+        f"sims ({mx['concurrency']} jobs at a time, one sim process per counting rule x lag, "
+        f"{mx['seconds']} s). Figures from the sim's own record: trades = OTOs whose buy "
+        "filled; credit/trade = the credit the sim granted per USDT of buy quote x the quote "
+        "of a full 30 USDT buy, in the cell's basis; min = ceil(target / credit per trade); "
+        "over = final volume (unlagged, in the basis) - target, in USDT and in trades' credit; "
+        "cost = the account's USDT balance change (the few tokens left as dust are listed in "
+        "results.json).",
+        "",
+        "| mul | counting | lag s | target | basis | credit/trade | min | ours trades "
+        "| ours over | ours over (trades) | ours cost | seeds trades | seeds over "
+        "| seeds over (trades) | seeds cost |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in mx["cells"]:
+        c = row["cell"]
+        o, s = row.get("ours") or {}, row.get("seeds") or {}
+        flag = ""
+        if o and not (o.get("reached") and (o.get("over_trades") or 0) <= 1):
+            flag = " **!**"
+        lines.append(
+            f"| {c['mul']} | {c['counting']} | {c['lag']:g} | {c['target']} | {c['basis']} "
+            f"| {_f(o.get('credit_per_trade'))} | {_f(o.get('min_trades'))} "
+            f"| {_f(o.get('trades'))} | {_f(o.get('over_usdt'))} "
+            f"| {_f(o.get('over_trades'), 3)}{flag} | {_f(o.get('cost_usdt'), 4)} "
+            f"| {_f(s.get('trades'))} | {_f(s.get('over_usdt'))} "
+            f"| {_f(s.get('over_trades'), 2)} | {_f(s.get('cost_usdt'), 4)} |"
+        )
+    ours = [r["ours"] for r in mx["cells"] if r.get("ours")]
+    seeds = [r["seeds"] for r in mx["cells"] if r.get("seeds")]
+    lines += [
+        "",
+        f"Totals: ours {sum(x['trades'] for x in ours)} trades, cost "
+        f"{_f(sum(x['cost_usdt'] for x in ours), 2)} USDT, "
+        f"over {_f(sum(x['over_usdt'] for x in ours), 2)} (sum over cells, basis units); "
+        f"seeds {sum(x['trades'] for x in seeds)} trades, cost "
+        f"{_f(sum(x['cost_usdt'] for x in seeds), 2)} USDT, "
+        f"over {_f(sum(x['over_usdt'] for x in seeds), 2)}. "
+        f"Minimum possible: {sum(x['min_trades'] or 0 for x in ours)} trades.",
+    ]
+    bad = [r for r in mx["cells"] if r.get("ours") and not r["ours"]["run"].get("exit") == 0]
+    if bad:
+        lines.append("")
+        lines.append("Cells where our user process did not exit 0:")
+        for r in bad:
+            lines.append(f"- {r['cell']}: {r['ours']['run']}")
+    seed_bounded = [r for r in mx["cells"] if r.get("seeds") and r["seeds"]["run"].get("stopped")]
+    if seed_bounded:
+        lines.append("")
+        lines.append(
+            "Seeds' runs stopped by the benchmark's bound (the figures are lower bounds): "
+            + ", ".join(r["cell"].__repr__() for r in seed_bounded)
+        )
+    return lines
+
+
+def latency_md(lt: dict[str, Any]) -> list[str]:
+    g, gi, gb = (
+        lt["sell_fill_to_next_oto"],
+        lt["sell_fill_to_next_oto_within_batch"],
+        lt["sell_fill_to_next_oto_batch_boundary"],
+    )
+    per = ", ".join(f"{k} {v}" for k, v in lt["rest_calls_per_path_per_round_trip"].items())
+    return [
+        "## 2. Time per round trip (one user process, fill delay 0, interval 0)",
+        "",
+        f"KOGE, target {lt['target_volume']:g} (= {lt['round_trips']} round trips at 30 USDT), "
+        f"{lt['batches']} batches. Gaps from the sim's order stamps (whole milliseconds): "
+        "sell leg FILLED -> next OTO received by the sim.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| round trips | {lt['round_trips']} in {_f(lt['span_seconds'], 3)} s |",
+        f"| round trips per second | {_f(lt['round_trips_per_second'], 1)} |",
+        f"| sell fill -> next OTO, all gaps (n={g['n']}) | median {_f(g['median_ms'], 1)} ms, "
+        f"p99 {_f(g['p99_ms'], 1)} ms, max {_f(g['max_ms'], 1)} ms |",
+        f"| ... inside a batch (n={gi['n']}) | median {_f(gi['median_ms'], 1)} ms, "
+        f"p99 {_f(gi['p99_ms'], 1)} ms |",
+        f"| ... across a batch boundary: volume re-read + settle (n={gb['n']}) | median "
+        f"{_f(gb['median_ms'], 1)} ms, max {_f(gb['max_ms'], 1)} ms |",
+        f"| REST calls per round trip (all, incl. setup and volume reads) | "
+        f"{_f(lt['rest_calls_per_round_trip'], 3)} |",
+        f"| REST calls per round trip in the trade loop | "
+        f"{_f(lt['rest_calls_per_round_trip_in_trade_loop'], 3)} |",
+        f"| per endpoint, per round trip | {per} |",
+    ]
+
+
+def scale_md(sc: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## 3. Scale: users in one `alphavol run` (real supervisor, forked user processes)",
+        "",
+        "One sim process (fill delay 0), KOGE, 30 USDT trades, trade_interval_seconds 2, a "
+        "target no user reaches in the window. `first order` = from launching `alphavol run` "
+        "to the last user's first order as stamped by the sim. PSS from "
+        "/proc/PID/smaps_rollup half-way through the window; supervisor CPU from "
+        "/proc/PID/stat over the window; `status` = sequential ControlClient StatusRequests "
+        "every 100 ms during the window. Then `alphavol shutdown` and a check for stray "
+        "processes.",
+        "",
+        "| users | first order, all users (s) | median user (s) | user PSS median / max (MiB) "
+        "| supervisor PSS (MiB) | supervisor CPU in window | status p50 / p99 / max (ms) "
+        "| trades/s (all users) | window (s) | shutdown (s) | stray |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in sc:
+        if "error" in s:
+            lines.append(f"| {s['users']} | error: {s['error']} |||||||||")
+            continue
+        p, st = s.get("user_pss_mib", {}), s.get("status_ms", {})
+        lines.append(
+            f"| {s['users']} | {_f(s.get('first_order_all_users_seconds'))} "
+            f"| {_f(s.get('first_order_median_seconds'))} "
+            f"| {_f(p.get('median'))} / {_f(p.get('max'))} | {_f(s.get('supervisor_pss_mib'))} "
+            f"| {_f(s.get('supervisor_cpu_percent_window'), 1)} % "
+            f"| {_f(st.get('p50'))} / {_f(st.get('p99'))} / {_f(st.get('max'))} "
+            f"| {_f(s.get('trades_per_second_all_users'), 1)} | {s['window']} "
+            f"| {_f(s.get('shutdown_seconds'))} | {len(s.get('stray_processes', []))} |"
+        )
+    last = next((s for s in reversed(sc) if "user_median_rollup_mib" in s), None)
+    if last:
+        b = last["user_median_rollup_mib"]
+        lines += [
+            "",
+            f"Median user process at {last['users']} users, smaps_rollup (MiB): "
+            + ", ".join(f"{k} {v}" for k, v in b.items())
+            + ". Other children of the supervisor: "
+            + "; ".join(
+                f"{v['cmd'][:60]} {v['pss']} MiB"
+                for v in last.get("other_children_pss_mib", {}).values()
+            )
+            + ".",
+        ]
+    return lines
+
+
+def render(r: dict[str, Any], notes: list[str]) -> str:
+    lines = [
+        "# alphavol benchmarks",
+        "",
+        "Written by `python -m bench` (bench/report.py) from measurement; the raw figures "
+        "are in the JSON file beside this one.",
+        "",
+        _machine(r),
+        "",
+        "## Bars",
+        "",
+        "| bar | measured | |",
+        "|---|---|---|",
+    ]
+    for name, value, ok in bars(r):
+        lines.append(f"| {name} | {value} | {_bar(ok)} |")
+    if notes:
+        lines += ["", "### Missed bars: by how much, why, what would fix it", ""]
+        lines += notes
+    if r.get("matrix"):
+        lines += ["", *matrix_md(r["matrix"])]
+    if r.get("latency"):
+        lines += ["", *latency_md(r["latency"])]
+    if r.get("scale"):
+        lines += ["", *scale_md(r["scale"])]
+    lines.append("")
+    return "\n".join(lines)

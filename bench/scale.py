@@ -1,0 +1,360 @@
+"""Benchmark 3: many users in one ``alphavol run`` (the real supervisor, forked user
+processes) against one sim process, with a 2-second trade interval.
+
+Measured: time from launching ``alphavol run`` until every user has placed its first
+order (from the sim's own order stamps), PSS of every user process and of the supervisor
+(``/proc/PID/smaps_rollup``), the supervisor's CPU (``/proc/PID/stat``) over the
+measurement window, and the latency of ``status`` requests (``ControlClient``) while all
+users trade. Each run stops after a fixed window (``alphavol shutdown``, then SIGTERM,
+then SIGKILL of anything left, by pid) and checks that no process is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from bench.common import ALPHAVOL, SimProcess, child_env, percentile
+from config.credentials import CredentialStore, new_key
+from exchange.sim.testing import SimAdmin, SimHarness
+from protocol import messages as m
+from supervisor.client import ControlClient, SupervisorNotRunning
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """``/proc/PID/smaps_rollup`` in KiB (Rss, Pss, Pss_Anon, Private_Dirty ...)."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":"):
+                out[parts[0][:-1]] = int(parts[1])
+    return out
+
+
+def pss_kib(pid: int) -> int | None:
+    return rollup(pid).get("Pss")
+
+
+def cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return raw.strip()[:160]
+    return ""
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def children_of(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        for c in children_of(p):
+            if c not in seen:
+                seen.append(c)
+                todo.append(c)
+    return seen
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+class Deployment:
+    """A config + credentials store for ``n`` sim users in a short temp directory."""
+
+    def __init__(self, n: int, sim: SimProcess, interval: float) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="avb-", dir="/tmp"))
+        self.key = new_key()
+        self.users = [f"s{i:03d}" for i in range(1, n + 1)]
+        data, self.runtime = self.dir / "data", self.dir / "run"
+        data.mkdir()
+        store = CredentialStore(data / "credentials.sqlite", key=self.key)
+        harness = SimHarness()
+        for u in self.users:
+            store.put(u, harness.credentials(u))
+        doc = {
+            "global_settings": {"max_concurrent_users": n},
+            "exchange": {
+                "base_url": sim.base_url,
+                "ws_url": sim.ws_url,
+                "request_timeout_seconds": 10,
+            },
+            "paths": {"data_dir": str(data), "runtime_dir": str(self.runtime)},
+            "schedule": {"daily_restart": False, "offset_seconds": 300},
+            "logging": {"level": "WARNING", "format": "json"},
+            "strategies": [
+                {
+                    "strategy_id": "scale",
+                    "strategy_name": "scale",
+                    "target_token": "KOGE",
+                    "target_volume": 100_000_000,
+                    "single_trade_amount_usdt": 30,
+                    "trade_interval_seconds": interval,
+                    "volume_check_delay_seconds": 1,
+                    "max_daily_cost_usdt": None,
+                    "stop_grace_seconds": 5,
+                    "user_ids": self.users,
+                }
+            ],
+        }
+        self.config = self.dir / "config.yaml"
+        self.config.write_text(yaml.safe_dump(doc))
+        self.env = child_env(
+            ALPHAVOL_SECRET_KEY=self.key.decode(), ALPHAVOL_STOP_MARGIN="3", ALPHAVOL_KILL_AFTER="8"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [ALPHAVOL, "run", "--once", "--config", str(self.config)],
+            stdout=open(self.dir / "stdout", "wb"),
+            stderr=open(self.dir / "stderr", "wb"),
+            cwd=self.dir,
+            env=self.env,
+        )
+
+    def status(self, timeout: float = 5.0) -> m.StatusReply:
+        reply = ControlClient(self.runtime).request(m.StatusRequest(), timeout)
+        assert isinstance(reply, m.StatusReply), reply
+        return reply
+
+    def users_status(self) -> list[m.UserStatus]:
+        return [u for s in self.status().strategies for u in s.users]
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _status_sampler(dep: Deployment, seconds: float, gap: float, out: list[float]) -> None:
+    """Sequential status requests from a thread, as a CLI would send them."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        try:
+            dep.status(timeout=5.0)
+            out.append((time.perf_counter() - t) * 1000)
+        except Exception:  # a timeout counts as a 5 s sample
+            out.append((time.perf_counter() - t) * 1000)
+        time.sleep(gap)
+
+
+async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> dict[str, Any]:
+    sim = await SimProcess(
+        seed=1, fill_delay=0, volume_lag=0, volatility=0, starting_usdt="1000000"
+    ).start()
+    dep = Deployment(n, sim, interval)
+    res: dict[str, Any] = {"users": n, "trade_interval_seconds": interval, "window": window}
+    stray: list[int] = []
+    try:
+        t_launch_ms = time.time() * 1000
+        t0 = time.monotonic()
+        dep.start()
+        assert dep.proc is not None
+        sup_pid = dep.proc.pid
+        # until every user has traded once (then the first orders are all in the sim)
+        deadline = t0 + 60 + n * 0.5
+        running: list[m.UserStatus] = []
+        while time.monotonic() < deadline:
+            if dep.proc.poll() is not None:
+                raise RuntimeError(f"supervisor exited {dep.proc.returncode}: {_tail(dep)}")
+            with contextlib.suppress(SupervisorNotRunning, AssertionError, TimeoutError):
+                running = await asyncio.to_thread(dep.users_status)
+                if len(running) == n and all(u.trades >= 1 for u in running):
+                    break
+            await asyncio.sleep(0.25)
+        res["all_traded_seconds"] = round(time.monotonic() - t0, 2)
+        states: dict[str, int] = {}
+        for u in running:
+            states[u.state] = states.get(u.state, 0) + 1
+        res["states_after_start"] = states
+        async with aiohttp.ClientSession() as http:
+            admin = SimAdmin(sim.base_url, http)
+            firsts: list[int] = []
+            for u in dep.users:
+                view = await admin.account(u)
+                made = [o["created_ms"] for o in view["orders"]]
+                if made:
+                    firsts.append(min(made))
+            res["users_with_first_order"] = len(firsts)
+            res["first_order_all_users_seconds"] = (
+                round((max(firsts) - t_launch_ms) / 1000, 3) if len(firsts) == n else None
+            )
+            res["first_order_median_seconds"] = (
+                round((percentile(firsts, 50) - t_launch_ms) / 1000, 3) if firsts else None
+            )
+            # measurement window: everyone trading
+            cpu0, w0 = cpu_seconds(sup_pid), time.monotonic()
+            lat: list[float] = []
+            sampler = threading.Thread(
+                target=_status_sampler, args=(dep, window, 0.1, lat), daemon=True
+            )
+            sampler.start()
+            await asyncio.sleep(window / 2)
+            kids = descendants(sup_pid)
+            pids = {u.pid for u in await asyncio.to_thread(dep.users_status) if u.pid}
+            rolls = {pid: rollup(pid) for pid in pids}
+            user_pss = [r["Pss"] for r in rolls.values() if "Pss" in r]
+            other = [k for k in kids if k not in pids]
+            other_pss = {k: (pss_kib(k), cmdline(k)) for k in other}
+            med_pid = sorted(rolls, key=lambda p: rolls[p].get("Pss", 0))[len(rolls) // 2]
+            breakdown = {
+                k: _mib(v)
+                for k, v in rolls[med_pid].items()
+                if k
+                in (
+                    "Rss",
+                    "Pss",
+                    "Pss_Anon",
+                    "Pss_File",
+                    "Shared_Clean",
+                    "Shared_Dirty",
+                    "Private_Clean",
+                    "Private_Dirty",
+                )
+            }
+            sup_pss = pss_kib(sup_pid)
+            await asyncio.to_thread(sampler.join, window + 10)
+            cpu1, w1 = cpu_seconds(sup_pid), time.monotonic()
+            users_now = await asyncio.to_thread(dep.users_status)
+            trades = sum(u.trades for u in users_now)
+            res.update(
+                {
+                    "user_processes_running": len(pids),
+                    "user_pss_mib": {
+                        "median": _mib(percentile(user_pss, 50)),
+                        "max": _mib(max(user_pss) if user_pss else None),
+                        "mean": _mib(sum(user_pss) / len(user_pss) if user_pss else None),
+                        "n": len(user_pss),
+                    },
+                    "supervisor_pss_mib": _mib(sup_pss),
+                    "user_median_rollup_mib": breakdown,
+                    "other_children_pss_mib": {
+                        str(k): {"pss": _mib(v), "cmd": c} for k, (v, c) in other_pss.items()
+                    },
+                    "supervisor_cpu_percent_window": (
+                        round((cpu1 - cpu0) / (w1 - w0) * 100, 1)
+                        if cpu0 is not None and cpu1 is not None
+                        else None
+                    ),
+                    "supervisor_cpu_seconds_total": cpu1,
+                    "status_ms": {
+                        "n": len(lat),
+                        "p50": _r(percentile(lat, 50)),
+                        "p99": _r(percentile(lat, 99)),
+                        "max": _r(max(lat) if lat else None),
+                    },
+                    "trades_total_at_end": trades,
+                    "trades_per_second_all_users": round(trades / (time.monotonic() - t0), 1),
+                    "states_at_end": _count(u.state for u in users_now),
+                }
+            )
+    finally:
+        stray = await _shutdown(dep, res)
+        await sim.stop()
+        res["stray_processes"] = stray
+        if not stray:
+            dep.cleanup()
+    u = res.get("user_pss_mib", {})
+    log(
+        f"  {n} users: first orders by {res.get('first_order_all_users_seconds')}s, "
+        f"PSS user median {u.get('median')} MiB max {u.get('max')} MiB, "
+        f"supervisor {res.get('supervisor_pss_mib')} MiB, "
+        f"cpu {res.get('supervisor_cpu_percent_window')}%, "
+        f"status p50 {res.get('status_ms', {}).get('p50')} p99 "
+        f"{res.get('status_ms', {}).get('p99')} ms, stray {stray}"
+    )
+    return res
+
+
+async def _shutdown(dep: Deployment, res: dict[str, Any]) -> list[int]:
+    """``alphavol shutdown``; SIGTERM after 30 s; SIGKILL by pid after 20 more."""
+    if dep.proc is None:
+        return []
+    sup = dep.proc.pid
+    kids = descendants(sup)
+    t = time.monotonic()
+    if dep.proc.poll() is None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                subprocess.run,
+                [ALPHAVOL, "shutdown", "--config", str(dep.config)],
+                capture_output=True,
+                timeout=15,
+                env=dep.env,
+            )
+        try:
+            await asyncio.to_thread(dep.proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            dep.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(dep.proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                dep.proc.kill()
+                dep.proc.wait()
+    res["shutdown_seconds"] = round(time.monotonic() - t, 2)
+    res["supervisor_exit"] = dep.proc.returncode
+    end = time.monotonic() + 10
+    left = [k for k in kids if alive(k)]
+    while left and time.monotonic() < end:
+        await asyncio.sleep(0.1)
+        left = [k for k in kids if alive(k)]
+    for k in left:  # only our own, by pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(k, signal.SIGKILL)
+    return left
+
+
+def _tail(dep: Deployment) -> str:
+    with contextlib.suppress(OSError):
+        return (dep.dir / "stderr").read_text(errors="replace")[-2000:]
+    return ""
+
+
+def _mib(kib: float | None) -> float | None:
+    return None if kib is None else round(kib / 1024, 2)
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def _count(xs) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in xs:
+        out[x] = out.get(x, 0) + 1
+    return out
