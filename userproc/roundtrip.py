@@ -12,8 +12,9 @@ Order of events, each step written down before it matters:
    a marketable plain limit order, a bounded number of times; if that fails the user
    pauses (``LeftoverError`` names token and quantity). Amounts below the lot step or the
    minimum notional are dust: reported, not paused for;
-5. cost from the exchange's own fills: quote paid - quote received + fees (the buy fee is
-   in the token, valued at the fill price).
+5. cost from the exchange's own fills: quote paid - quote received + the fees taken in
+   USDT. The buy fee is taken in the token: it is already inside the cost as the tokens
+   that could not be sold, so valuing it again would count it twice.
 
 ``finish`` is shared with recovery, which adopts orders found after a restart.
 """
@@ -241,7 +242,10 @@ class RoundTrip:
         left = res.buy.qty - res.buy.fee_base - res.sell.qty - res.sell.fee_base
         if left > 0:
             left = await self._sell_leftover(row, left, res)
-        res.cost = res.buy.quote - res.sell.quote + res.buy.fee_usdt + res.sell.fee_usdt
+        # what the exchange took in USDT: paid - received + USDT fees. A fee taken in the
+        # token needs no valuing: those tokens are simply not there to sell, so the sell
+        # quote is already that much lower (adding it again would count it twice).
+        res.cost = res.buy.quote + res.buy.fee_quote - res.sell.quote + res.sell.fee_quote
         res.outcome = "done" if res.buy.qty > 0 else "no_fill"
         if left > 0 and not self._is_dust(left):
             self.s.journal.finish(row.id, "leftover", self.s.clock.now_ms(), cost=res.cost)
