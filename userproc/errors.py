@@ -29,6 +29,13 @@ class BadSetup(UserStop):
     exit = Exit.BAD_CONFIG
 
 
+class OrdersRejected(UserStop):
+    """The exchange keeps refusing our orders (balance, filters ...): the user has to fix
+    something; restarting would only be refused again."""
+
+    exit = Exit.BAD_CONFIG
+
+
 class LeftoverError(UserStop):
     """Tokens we bought could not be sold: pause the user, say exactly what is left."""
 

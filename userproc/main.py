@@ -156,6 +156,7 @@ async def run_user(
         )
         sess = session
         sess.request_timeout = spec.exchange.request_timeout_seconds
+        sess.pending_settings = lambda: link.pending_settings
 
         def _order_update(st: OrderState) -> None:
             if st.order_id in sess.in_flight:

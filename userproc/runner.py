@@ -19,7 +19,7 @@ import structlog
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
-from userproc.errors import CostCapReached, ExchangeDown
+from userproc.errors import CostCapReached, ExchangeDown, OrdersRejected
 from userproc.guard import PriceGuard
 from userproc.planner import (
     CreditModel,
@@ -158,6 +158,25 @@ class StrategyRunner:
             ):
                 return v
 
+    def _apply_settings_update(self) -> bool:
+        """``UpdateSettings`` from the supervisor takes effect from the next batch. False
+        when this strategy is no longer in the settings (or is disabled)."""
+        raw = self.s.pending_settings()
+        if raw is None:
+            return True
+        for new in settings_from_update(raw):
+            if new.strategy_id == self.st.strategy_id:
+                if not new.enabled:
+                    return False
+                if new != self.st:
+                    log.info("settings_updated", strategy_id=new.strategy_id)
+                self.st = new
+                self.s.settings = new
+                self.s.stop.grace_seconds = new.stop_grace_seconds
+                self.summary.target = new.target_volume
+                return True
+        return False
+
     # ------------------------------------------------------------------ the loop
     async def run(self) -> m.StrategySummary:
         st = self.st
@@ -171,6 +190,10 @@ class StrategyRunner:
         current = await self.read_volume()
         while True:
             self.phases.to(Phase.CHECKING)
+            if not self._apply_settings_update():
+                log.info("strategy_removed_by_update", strategy_id=st.strategy_id)
+                return self.summary
+            st = self.st
             self.summary.final_volume = current
             if self.summary.start_volume is None:
                 self.summary.start_volume = current
@@ -292,7 +315,10 @@ class StrategyRunner:
                     )
                 )
                 if failures >= self.s.tuning.max_consecutive_failures:
-                    raise ExchangeDown(f"{failures} orders in a row were not placed: {res.error}")
+                    why = f"{failures} orders in a row were not placed: {res.error}"
+                    if res.outcome == "rejected":
+                        raise OrdersRejected(why)
+                    raise ExchangeDown(why)
                 if await self.s.stop.sleep(st.retry_delay_seconds):
                     break
                 continue

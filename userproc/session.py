@@ -90,6 +90,8 @@ class Session:
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
         self.request_timeout = 10.0  # the REST client's; bounds when a lost POST can land
+        # the latest UpdateSettings (raw dicts) from the supervisor, if any
+        self.pending_settings: Callable[[], list[dict[str, Any]] | None] = lambda: None
 
     # ------------------------------------------------------------------ calls
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:

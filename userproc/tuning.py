@@ -28,7 +28,6 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     # volatility guard
     volatility_window_seconds: float = 60.0
     volatility_wait_seconds: float = 5.0  # how long to pause before looking again
-    volatility_max_wait_seconds: float = 600.0  # then skip this trade and re-plan
     # leftovers
     leftover_sell_attempts: int = 3
     leftover_sell_discount_percentage: Decimal = Decimal("2")  # below market: marketable
@@ -43,7 +42,7 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     # it up only after intent time + request timeout + this margin
     post_land_margin_seconds: float = 2.0
     lookup_slack_ms: int = 120_000  # how far before the intent time an order may be stamped
-    # after this many trades in a row that placed nothing (rejections), stop the strategy
+    # after this many trades in a row that placed or filled nothing, stop the user
     max_consecutive_failures: int = 5
 
 

@@ -106,3 +106,20 @@ async def test_sigterm_drains_a_real_process(sim_factory, supervisor, tmp_path) 
         acc = await sim.admin.account("u1")
         assert acc["open_orders"] == 0
         assert all(o["status"] == "FILLED" for o in acc["orders"])
+
+
+async def test_update_settings_applies_from_the_next_batch(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    import msgspec
+
+    async with sim_factory() as sim:
+        st = make_settings(target_volume=Decimal(100000))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        lowered = msgspec.structs.replace(st, target_volume=Decimal(1))
+        await supervisor.send(m.UpdateSettings(settings=[msgspec.to_builtins(lowered)]))
+        assert await asyncio.wait_for(run, 30) == Exit.OK
+        summary = supervisor.of(m.Summary)[-1]
+        assert summary.strategies[0].reached and summary.strategies[0].target == Decimal(1)
+        assert (await sim.admin.account("u1"))["open_orders"] == 0
