@@ -249,9 +249,10 @@ class Arbiter:
                 return await self._shutdown()
 
     def _next_run_time(self) -> float:
-        now = self.clock.utcnow()
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-        return midnight.timestamp() + self.config.schedule.offset_seconds
+        """The UTC midnight after the day being worked (+ offset). From ``self.day``, not
+        from now: a day whose work ran past midnight must not skip the next one."""
+        day = datetime.fromisoformat(self.day).replace(tzinfo=UTC)
+        return (day + timedelta(days=1)).timestamp() + self.config.schedule.offset_seconds
 
     @staticmethod
     def _fmt(ts: float | None) -> str:
