@@ -51,6 +51,7 @@ class StrategyRunner:
         self.credit = CreditModel(settings.volume_basis)
         self.market: Market | None = None
         self.mul_point = Decimal(1)
+        self._applied_update: list | None = None
 
     # ------------------------------------------------------------------ helpers
     async def resolve_market(self) -> Market:
@@ -162,8 +163,9 @@ class StrategyRunner:
         """``UpdateSettings`` from the supervisor takes effect from the next batch. False
         when this strategy is no longer in the settings (or is disabled)."""
         raw = self.s.pending_settings()
-        if raw is None:
+        if raw is None or raw is self._applied_update:
             return True
+        self._applied_update = raw
         for new in settings_from_update(raw):
             if new.strategy_id == self.st.strategy_id:
                 if not new.enabled:
@@ -285,6 +287,9 @@ class StrategyRunner:
         while i < plan.loops:
             if self.s.stop.requested:
                 break
+            pending = self.s.pending_settings()
+            if pending is not None and pending is not self._applied_update:
+                break  # new settings: end this batch here, the next one uses them
             credit_full = expected_quote(plan.amount, st.buy_offset_percentage) * ratio
             amount = next_trade_amount(
                 missing=remaining - spent * ratio,
