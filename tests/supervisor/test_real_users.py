@@ -147,3 +147,20 @@ async def test_supervisor_sigkill_real_users_stop_trading_within_5_s(deploy, sim
     assert time.monotonic() - t0 < 5.0
     for u in ("1", "2"):
         assert (await sim.admin.account(acct(u)))["open_orders"] == 0
+
+
+async def test_an_expired_session_is_fatal_at_the_check_and_the_others_still_run(deploy, sim):
+    await sim.admin.set_faults(session_expired=[acct("2")])
+    d = deploy()
+    creds = {u: sim.credentials(acct(u)) for u in ("1", "2")}
+    d.store(creds)
+    d.write_config([strategy("koge", ["1", "2"], target=60, amount=10)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    assert await d.wait_exit(60) == 1, d.diagnose()  # --once with a FATAL user
+    out = d.stdout
+    assert "user 1 koge: DONE" in out
+    assert "user 2 koge: FATAL" in out and "session expired" in out
+    assert not [e for e in d.events("user_process_started") if e["user_id"] == "2"]
+    assert (await sim.admin.account(acct("2")))["oto_count"] == 0
+    for secret in creds["2"].secret_values() + creds["1"].secret_values():
+        assert secret not in d.stdout and secret not in d.stderr
