@@ -11,11 +11,10 @@ import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import web
 
-SAMPLES = Path("/work/shared/binance-alpha/samples")
+from tests.samples import SAMPLES
 
 DEFAULTS = {
     "/bapi/defi/v1/public/wallet-direct/buw/wallet/cex/alpha/all/token/list": "aggticker24_koge_aop.json",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal as D
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -20,8 +19,7 @@ from exchange.ordermath import (
     plan_oto,
     round_price,
 )
-
-SAMPLES = Path("/work/shared/binance-alpha/samples")
+from tests.samples import SAMPLES
 
 KOGE = SymbolFilters(
     symbol="ALPHA_22USDT",

@@ -7,15 +7,13 @@ behind the captures.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 import pytest
 
 from exchange import market_models as mm
 from exchange import models as m
-
-SAMPLES = Path("/work/shared/binance-alpha/samples")
+from tests.samples import SAMPLES
 
 
 def env(tp):

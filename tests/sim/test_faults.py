@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.samples import SAMPLES
 from tests.sim.conftest import PATHS, koge_oto
 
-SESSION_EXPIRED = Path("/work/shared/binance-alpha/samples/error_session_expired.json")
+SESSION_EXPIRED = SAMPLES / "error_session_expired.json"
 EXPECTED_EXPIRED = {
     "code": "100002001",
     "message": "登录状态已经失效，请重新登录！",

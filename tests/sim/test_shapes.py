@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.samples import SAMPLES
 from tests.sim.conftest import koge_oto
-
-SAMPLES = Path("/work/shared/binance-alpha/samples")
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="real samples not present")
 
 
 def sample(name: str) -> Any:
