@@ -91,6 +91,11 @@ class FakeSupervisor:
 
         return await asyncio.wait_for(_loop(), within)
 
+    async def summary(self, within: float = 10.0) -> m.Summary:
+        """The last message of a user process (it may still be in flight when run_user
+        has returned)."""
+        return await self.wait_for(lambda x: isinstance(x, m.Summary), within)
+
     async def close(self) -> None:
         for t in self._tasks:
             t.cancel()

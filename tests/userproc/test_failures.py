@@ -37,7 +37,7 @@ async def test_buys_that_never_fill_are_cancelled_and_the_user_stops(
         acc = await _acc(sim)
         assert acc["oto_count"] == 2 and acc["open_orders"] == 0
         assert _held(acc, "ALPHA_22") == 0
-        assert supervisor.of(m.Summary)[-1].open_orders == 0
+        assert (await supervisor.summary()).open_orders == 0
         kinds = {e.kind for e in supervisor.of(m.ErrorReport)}
         assert "no_fill" in kinds
 
@@ -81,12 +81,12 @@ async def test_unsellable_tokens_pause_the_user_naming_token_and_quantity(
         acc = await _acc(sim)
         assert acc["oto_count"] == 1  # bought nothing more
         assert acc["open_orders"] == 0
-        summary = supervisor.of(m.Summary)[-1]
+        summary = await supervisor.summary()
         (left,) = summary.leftovers
         assert left.token == "KOGE" and left.asset == "ALPHA_22"
         assert left.quantity == _held(acc, "ALPHA_22")
         assert "KOGE" in summary.reason and str(left.quantity) in summary.reason
-        assert any(p.phase == "paused" for p in supervisor.of(m.PhaseChanged))
+        assert any(p.phase == "paused" for p in supervisor.of(m.PhaseChanged))  # before Summary
 
 
 async def test_partial_fills_are_summed_exactly(sim_factory, supervisor, tmp_path) -> None:
@@ -99,7 +99,7 @@ async def test_partial_fills_are_summed_exactly(sim_factory, supervisor, tmp_pat
         assert acc["open_orders"] == 0 and _held(acc, "ALPHA_22") < Decimal("0.001")
         # the cost we report is exactly what the exchange took from the account in USDT
         spent = Decimal(10000) - Decimal(acc["balances"]["USDT"]["free"])
-        assert supervisor.of(m.Summary)[-1].cost_today == spent
+        assert (await supervisor.summary()).cost_today == spent
         trades = [t for o in acc["orders"] for t in o["trades"]]
         assert len(trades) == 3 * len(acc["orders"])  # every fill really came in 3 parts
 
@@ -125,7 +125,7 @@ async def test_expired_session_stops_without_retry(sim_factory, supervisor, tmp_
         assert code == Exit.SESSION_EXPIRED
         acc = await _acc(sim)
         assert acc["oto_count"] == 0
-        summary = supervisor.of(m.Summary)[-1]
+        summary = await supervisor.summary()
         assert "log in again" in summary.reason
         assert supervisor.of(m.ErrorReport)[-1].fatal
 

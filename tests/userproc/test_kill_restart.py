@@ -17,7 +17,6 @@ from pathlib import Path
 
 import msgspec
 
-from protocol import messages as m
 from userproc.journal import Journal
 
 from .conftest import make_settings, make_spec
@@ -113,7 +112,7 @@ async def test_sigkill_at_many_points_then_restart(sim_factory, supervisor, tmp_
         await sim.admin.set_faults(hang_next=0)
         proc = await _spawn(spec, log_path)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
-        summary = supervisor.of(m.Summary)[-1]
+        summary = await supervisor.summary()
         assert summary.exit_code == 0, summary.reason
 
         acc = await sim.admin.account("u1")

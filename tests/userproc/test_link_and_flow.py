@@ -71,7 +71,7 @@ async def test_strategies_run_one_after_another_and_done_users_trade_nothing(
         assert code == Exit.OK
         acc = await sim.admin.account("u1")
         assert {o["token"] for o in acc["orders"]} == {"AOP"}
-        summary = supervisor.of(m.Summary)[-1]
+        summary = await supervisor.summary()
         assert [s.strategy_id for s in summary.strategies] == ["koge", "aop"]
         assert summary.strategies[0].trades == 0 and summary.strategies[0].reached
         assert summary.strategies[1].reached and summary.strategies[1].trades > 0
@@ -120,6 +120,6 @@ async def test_update_settings_applies_from_the_next_batch(
         lowered = msgspec.structs.replace(st, target_volume=Decimal(1))
         await supervisor.send(m.UpdateSettings(settings=[msgspec.to_builtins(lowered)]))
         assert await asyncio.wait_for(run, 30) == Exit.OK
-        summary = supervisor.of(m.Summary)[-1]
+        summary = await supervisor.summary()
         assert summary.strategies[0].reached and summary.strategies[0].target == Decimal(1)
         assert (await sim.admin.account("u1"))["open_orders"] == 0

@@ -63,7 +63,7 @@ async def test_reaches_target_within_one_trade(
         one_trade = Decimal(30) * per_usdt
         assert Decimal(target) <= final <= Decimal(target) + one_trade, (final, one_trade)
         await _assert_clean(sim, "u1", alpha, Decimal("0.01"))
-        summary = supervisor.of(m.Summary)[-1]
+        summary = await supervisor.summary()
         assert summary.exit_code == 0 and summary.strategies[0].reached
         assert summary.open_orders == 0 and not summary.leftovers
         assert supervisor.of(m.BatchPlanned) and supervisor.of(m.TradeDone)

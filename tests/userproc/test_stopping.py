@@ -49,7 +49,7 @@ async def test_cost_cap_stops_the_user(sim_factory, supervisor, tmp_path) -> Non
         assert code == Exit.COST_CAP
         acc = await sim.admin.account("u1")
         assert acc["oto_count"] == 1 and acc["open_orders"] == 0
-        assert supervisor.of(m.Summary)[-1].cost_today >= Decimal("0.0001")
+        assert (await supervisor.summary()).cost_today >= Decimal("0.0001")
 
 
 async def test_drain_finishes_the_round_trip_then_exits(sim_factory, supervisor, tmp_path) -> None:
@@ -63,6 +63,7 @@ async def test_drain_finishes_the_round_trip_then_exits(sim_factory, supervisor,
         assert acc["open_orders"] == 0
         assert _held(acc, "ALPHA_22") < Decimal("0.0001") * acc["oto_count"]
         assert all(o["status"] == "FILLED" for o in acc["orders"])  # finished, not cut short
+        await supervisor.summary()
         assert any(p.phase == "draining" for p in supervisor.of(m.PhaseChanged))
 
 
