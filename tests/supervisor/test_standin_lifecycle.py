@@ -48,49 +48,11 @@ async def test_crashing_user_goes_fatal_after_the_limit_while_others_trade(deplo
     assert res.returncode == 0, res.stderr
     assert "FATAL" in res.stdout and "crashed 4 times" in res.stdout
     assert time.monotonic() - t0 < 10
-    assert await d.wait_exit() == 1  # --once with a FATAL user
+    res = await d.acli("shutdown")
+    assert res.returncode == 0
+    assert await d.wait_exit() == 0  # a requested stop exits 0 even with a FATAL user
     backoffs = [e for e in d.events("user_state_changed") if e.get("dst") == "BACKOFF"]
     assert len(backoffs) == 3
-
-
-async def test_sigint_drains_then_second_sigint_stops_now(deploy, sim):
-    d = deploy()
-    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
-    d.write_config([strategy("s1", ["1", "2"], target=100000, amount=10)])
-    d.start(ALPHAVOL_STANDIN='{"trade_seconds": 0.05, "drain_seconds": 30}')
-    await d.wait_ready()
-    await d.wait_users(lambda us: all(u.trades >= 1 for u in us.values()), 20, "both users trading")
-    d.signal(signal.SIGINT)
-    users = await d.wait_users(
-        lambda us: all(u.state == "STOPPING" for u in us.values()), 10, "users STOPPING"
-    )
-    pids = [u.pid for u in users.values()]
-    t0 = time.monotonic()
-    d.signal(signal.SIGINT)  # the stand-in would take 30 s to drain: this stops it now
-    assert await d.wait_exit(20) == 0
-    assert time.monotonic() - t0 < 8
-    from tests.supervisor.harness import pids_alive
-
-    assert pids_alive(pids) == []
-    assert "STOPPED" in d.stdout
-
-
-async def test_supervisor_sigkill_stops_every_user_within_5_s(deploy, sim):
-    d = deploy()
-    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
-    d.write_config([strategy("s1", ["1", "2"], target=100000, amount=10)])
-    d.start(ALPHAVOL_STANDIN='{"trade_seconds": 0.05}')
-    await d.wait_ready()
-    users = await d.wait_users(
-        lambda us: all(u.state == "RUNNING" and u.pid for u in us.values()), 20, "running"
-    )
-    pids = [u.pid for u in users.values()]
-    d.signal(signal.SIGKILL)
-    await d.wait_exit(5)
-
-    from tests.supervisor.harness import wait_gone
-
-    assert await wait_gone(pids, 5.0) == [], "user processes outlived their supervisor by 5 s"
 
 
 async def test_control_commands_while_trading_and_status_is_fast(deploy, sim):
