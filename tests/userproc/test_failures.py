@@ -142,3 +142,28 @@ async def test_risk_challenge_stops_at_once_and_places_nothing_more(
         j = Journal(tmp_path / "journals" / "user-u1.sqlite")
         assert j.open_trades() == []  # the refused intent is closed, not left to re-send
         j.close()
+
+
+async def test_partly_filled_buy_that_times_out_is_cancelled_and_its_tokens_sold(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    import asyncio
+
+    async with sim_factory(fill_delay=0.12) as sim:
+        await sim.admin.set_faults(partial_fills=4)  # each part 0.12 s apart
+        st = make_settings(order_timeout_seconds=0.2, target_volume=Decimal(1000))
+        tuning = msgspec.structs.replace(FAST, leftover_sell_timeout_seconds=2.0)
+        run = asyncio.create_task(
+            run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        )
+        done = await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone), within=20)
+        await supervisor.send(m.Drain())
+        assert await asyncio.wait_for(run, 20) == Exit.OK
+        acc = await _acc(sim)
+        first_buy = next(o for o in acc["orders"] if o["position"] == "OTO_WORKING")
+        assert first_buy["status"] == "CANCELED"
+        assert Decimal(0) < Decimal(first_buy["executed_qty"]) < Decimal(first_buy["orig_qty"])
+        assert done.buy_quote == Decimal(first_buy["cum_quote"])
+        assert acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001") * acc["oto_count"]
+        assert not (await supervisor.summary()).leftovers
