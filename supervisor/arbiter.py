@@ -100,6 +100,7 @@ class Arbiter:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._redact = lambda s: s
+        self._orphan_wait = 0.0
         self.summary_wait = 0.5  # seconds an exited child's last frames may lag its exit
 
     # ---------------------------------------------------------------- helpers
@@ -176,6 +177,12 @@ class Arbiter:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
         ]
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
+        if self._orphan_wait > 0:
+            log.warning("previous_supervisor_died", waiting_seconds=self._orphan_wait)
+            until = self.mono() + self._orphan_wait
+            while self.mono() < until and not self._signals:  # a signal cuts it short
+                await self._wait(until - self.mono())
+            self._wakeup.set()
         log.info("supervisor_started", pid=self.pid, users=len(self.records), once=self.once)
         code = 1
         try:
@@ -206,7 +213,11 @@ class Arbiter:
         try:
             reply = ControlClient(runtime).request(m.StatusRequest(), timeout=0.5)
         except SupervisorNotRunning:
-            return  # a stale socket file from a killed supervisor: take it over
+            # A stale socket file: the last supervisor was killed. Its user processes
+            # stop on their own once Pings are missing; wait for that before starting
+            # anyone, so two processes never trade for the same user.
+            self._orphan_wait = m.HEARTBEAT_TIMEOUT + 1.5
+            return
         pid = getattr(reply, "pid", "?")
         raise SupervisorError(f"another supervisor (pid {pid}) already serves {runtime}")
 

@@ -147,6 +147,15 @@ async def test_supervisor_sigkill_real_users_stop_trading_within_5_s(deploy, sim
     assert time.monotonic() - t0 < 5.0
     for u in ("1", "2"):
         assert (await sim.admin.account(acct(u)))["open_orders"] == 0
+    # a new supervisor takes over the stale sockets and finishes the job
+    now = Decimal(0)
+    for u in ("1", "2"):
+        now = max(now, Decimal((await sim.admin.account(acct(u)))["volume_now"]["KOGE"]))
+    d.write_config([strategy("koge", ["1", "2"], target=int(now) + 30, amount=10)])
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    assert await d.wait_exit(60) == 0, d.diagnose()
+    assert d.events("previous_supervisor_died")
+    assert "user 1 koge: DONE" in d.stdout and "user 2 koge: DONE" in d.stdout
 
 
 async def test_an_expired_session_is_fatal_at_the_check_and_the_others_still_run(deploy, sim):
