@@ -36,6 +36,13 @@ class OrdersRejected(UserStop):
     exit = Exit.BAD_CONFIG
 
 
+class VolumeNotCounted(UserStop):
+    """Batch after batch filled but the exchange's volume for the token did not move:
+    trading on would only spend fees."""
+
+    exit = Exit.BAD_CONFIG
+
+
 class LeftoverError(UserStop):
     """Tokens we bought could not be sold: pause the user, say exactly what is left."""
 

@@ -19,7 +19,13 @@ import structlog
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
-from userproc.errors import CostCapReached, ExchangeDown, OrdersRejected
+from userproc.errors import (
+    BadSetup,
+    CostCapReached,
+    ExchangeDown,
+    OrdersRejected,
+    VolumeNotCounted,
+)
 from userproc.guard import PriceGuard
 from userproc.planner import (
     CreditModel,
@@ -189,6 +195,8 @@ class StrategyRunner:
             market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
         )
         batch = 0
+        flat_batches = 0  # settled batches that bought but did not move the volume
+        day = self.s.clock.utc_day()
         current = await self.read_volume()
         while True:
             self.phases.to(Phase.CHECKING)
@@ -224,6 +232,10 @@ class StrategyRunner:
                 return self.summary
             if self.s.stop.requested:
                 return self.summary
+            if self.s.clock.utc_day() != day:
+                # the volume counts per UTC day: the supervisor starts the new day afresh
+                log.info("utc_day_ended", strategy_id=st.strategy_id, day=day.isoformat())
+                return self.summary
             self._check_cost_cap()
             remaining = st.target_volume - current
             ratio = self.credit.ratio(self.mul_point)
@@ -235,6 +247,8 @@ class StrategyRunner:
                 learned=self.credit.learned,
                 min_amount=min_amount,
             )
+            if plan.loops <= 0:
+                raise BadSetup(f"cannot plan a trade for {st.strategy_id}: amount or credit is 0")
             batch += 1
             log.info(
                 "batch_planned",
@@ -265,6 +279,15 @@ class StrategyRunner:
             current = await self.settle(before, spent)
             await self.refresh_mul_point()
             self.credit.observe(current - before, spent, self.mul_point)
+            if spent > 0 and current <= before:
+                flat_batches += 1
+                if flat_batches >= 3:
+                    raise VolumeNotCounted(
+                        f"{flat_batches} batches filled but today's {st.target_token} volume"
+                        " did not move: is the token counted?"
+                    )
+            elif current > before:
+                flat_batches = 0
             log.info(
                 "batch_settled",
                 strategy_id=st.strategy_id,
