@@ -123,3 +123,31 @@ async def test_update_settings_applies_from_the_next_batch(
         summary = await supervisor.summary()
         assert summary.strategies[0].reached and summary.strategies[0].target == Decimal(1)
         assert (await sim.admin.account("u1"))["open_orders"] == 0
+
+
+async def test_hello_again_after_the_supervisor_restarts(tmp_path) -> None:
+    endpoint = f"ipc://{tmp_path / 'sup.ipc'}"
+    ctx = zmq.asyncio.Context()
+
+    def router() -> zmq.asyncio.Socket:
+        r = ctx.socket(zmq.ROUTER)
+        r.setsockopt(zmq.LINGER, 0)
+        r.bind(endpoint)
+        return r
+
+    first = router()
+    link = SupervisorLink(ctx, endpoint, "u7", StopControl(), tuning=FAST)
+    await link.start()
+    async with asyncio.timeout(5):
+        ident, data = await first.recv_multipart()
+    hello = decode(data)
+    assert isinstance(hello, m.Hello) and ident == b"u7" and hello.seq == 1
+    first.close(linger=0)  # the supervisor goes away and comes back
+    second = router()
+    async with asyncio.timeout(10):
+        _ident, data = await second.recv_multipart()
+    again = decode(data)
+    assert isinstance(again, m.Hello) and again.seq > hello.seq
+    await link.close(linger_seconds=0)
+    second.close(linger=0)
+    ctx.term()
