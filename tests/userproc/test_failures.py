@@ -167,3 +167,26 @@ async def test_partly_filled_buy_that_times_out_is_cancelled_and_its_tokens_sold
         assert acc["open_orders"] == 0
         assert _held(acc, "ALPHA_22") < Decimal("0.0001") * acc["oto_count"]
         assert not (await supervisor.summary()).leftovers
+
+
+async def test_no_new_order_while_the_stream_is_down_then_resumes(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    import asyncio
+
+    async with sim_factory() as sim:
+        st = make_settings(target_volume=Decimal(200))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        await sim.admin.set_faults(error_next=100000, paths=["get-listen-key"])
+        await sim.admin.disconnect_streams("u1")
+        placed_before = (await _acc(sim))["oto_count"]
+        await supervisor.wait_for(
+            lambda x: isinstance(x, m.PhaseChanged) and x.phase == "waiting_stream"
+        )
+        # at most the round trip that was already running when the stream dropped
+        assert (await _acc(sim))["oto_count"] <= placed_before + 1
+        await sim.admin.set_faults(error_next=0)
+        assert await asyncio.wait_for(run, 20) == Exit.OK
+        acc = await _acc(sim)
+        assert Decimal(acc["volume_now"]["KOGE"]) >= 200 and acc["open_orders"] == 0
