@@ -63,10 +63,6 @@ class TradeResult:
         return self.outcome in ("done", "no_fill")
 
 
-def _is_filled(s: OrderState) -> bool:
-    return s.filled
-
-
 def _is_terminal(s: OrderState) -> bool:
     return s.terminal
 
@@ -192,11 +188,18 @@ class RoundTrip:
             self.s.track(pending, row.intent_ms, symbol=row.symbol, side="SELL")
         res = TradeResult(row.id, "done")
 
-        buy = await self._wait(working, _is_filled, timeout, stoppable=True)
-        if buy is None:
-            why = "stop requested" if self.s.stop.is_now else "buy not filled in time"
+        # wait for the end of the buy, not just a fill: one cancelled or expired by the
+        # exchange (or by hand) must not keep us waiting until the timeout
+        buy = await self._wait(working, _is_terminal, timeout, stoppable=True)
+        if buy is None or not buy.filled:
+            why = (
+                f"buy ended {buy.status}"
+                if buy is not None
+                else ("stop requested" if self.s.stop.is_now else "buy not filled in time")
+            )
             log.warning("buy_not_filled", trade_id=row.id, order_id=working, reason=why)
-            await self._cancel(working)
+            if buy is None:
+                await self._cancel(working)
         bst = self.s.tracker.get(working)
         if bst is not None and bst.cum_qty > 0:
             res.buy_fill_seconds = self.s.clock.monotonic() - t0
@@ -204,11 +207,16 @@ class RoundTrip:
         t1 = self.s.clock.monotonic()
         if pending:
             if bst is not None and bst.filled:
-                sell = await self._wait(pending, _is_filled, timeout, stoppable=True)
-                if sell is None:
-                    why = "stop requested" if self.s.stop.is_now else "sell not filled in time"
+                sell = await self._wait(pending, _is_terminal, timeout, stoppable=True)
+                if sell is None or not sell.filled:
+                    why = (
+                        f"sell ended {sell.status}"
+                        if sell is not None
+                        else ("stop requested" if self.s.stop.is_now else "sell not filled in time")
+                    )
                     log.warning("sell_not_filled", trade_id=row.id, order_id=pending, reason=why)
-                    await self._cancel(pending)
+                    if sell is None:
+                        await self._cancel(pending)
             else:
                 # the buy was cancelled: its pending sell goes with it; make sure
                 pst = self.s.tracker.get(pending)
@@ -346,7 +354,7 @@ class RoundTrip:
         timeout = self.s.tuning.leftover_sell_timeout_seconds
         if timeout is None:
             timeout = self.settings.order_timeout_seconds
-        st = await self._wait(oid, _is_filled, timeout, stoppable=False)
+        st = await self._wait(oid, _is_terminal, timeout, stoppable=False)
         if st is None:
             await self._cancel(oid)
         self.s.untrack(oid)
