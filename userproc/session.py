@@ -183,12 +183,9 @@ class Session:
         except ExchangeDown:
             trades = None
         if trades is not None:
-            seen: set[tuple[Any, ...]] = set()
+            # every row counts: real answers repeat a tradeId across rows with different
+            # quantities (samples/user_trades.json), so rows are not de-duplicated
             for t in trades:
-                key = (t.trade_id, t.qty, t.price, t.time_ms)
-                if key in seen:
-                    continue
-                seen.add(key)
                 f.qty += t.qty
                 f.quote += t.quote_qty or (t.qty * t.price)
                 fee = t.commission or Decimal(0)
