@@ -11,6 +11,8 @@ Money is stored as decimal strings (never floats); days are UTC dates (YYYY-MM-D
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
@@ -73,6 +75,25 @@ def _d(v: str | None) -> Decimal | None:
 
 def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
+
+
+class JournalBusy(RuntimeError):
+    """Another live process holds this user's journal: two processes trading one account
+    would place every order twice."""
+
+
+def lock_user(path: str | Path) -> int:
+    """An exclusive lock next to the journal, held for the life of the process (the
+    kernel drops it when the process dies, even by SIGKILL). Returns the lock's fd."""
+    p = Path(str(path) + ".lock")
+    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalBusy(f"another process is already running this user ({p.name})") from None
+    return fd
 
 
 class Journal:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from decimal import Decimal
@@ -28,7 +29,7 @@ from exchange.errors import OrderRejected, RiskChallenge, SessionExpired
 from protocol import messages as m
 from protocol.exitcodes import Exit
 from userproc.errors import BadSetup, LeftoverError, UserStop
-from userproc.journal import Journal
+from userproc.journal import Journal, JournalBusy, lock_user
 from userproc.link import SupervisorLink
 from userproc.recovery import reconcile
 from userproc.runner import StrategyRunner, settings_from_update
@@ -127,6 +128,7 @@ async def run_user(
     tasks: list[asyncio.Task] = []
     session: Session | None = None
     cleanup = True
+    lock_fd: int | None = None
 
     try:
         problems = spec.credentials.problems()
@@ -134,6 +136,7 @@ async def run_user(
             raise BadSetup("credentials unusable: " + "; ".join(problems))
         if not spec.settings:
             raise BadSetup("no strategy for this user")
+        lock_fd = lock_user(spec.journal_path)
         journal = Journal(spec.journal_path)
         client = AlphaClient(
             base_url=spec.exchange.base_url,
@@ -232,6 +235,8 @@ async def run_user(
             phases.to(Phase.PAUSED, exc.reason)
     except UserStop as exc:
         code, reason = exc.exit, exc.reason
+    except JournalBusy as exc:  # a previous process of this user is still finishing
+        code, reason, cleanup = Exit.CRASH, str(exc), False
     except OrderRejected as exc:  # order maths refused the settings (amount too small ...)
         code, reason = Exit.BAD_CONFIG, f"order refused: {exc}"
     except Exception as exc:
@@ -288,6 +293,8 @@ async def run_user(
             await client.close()
     if journal is not None:
         journal.close()
+    if lock_fd is not None:
+        os.close(lock_fd)
     if own_ctx:
         ctx.term()
     return code

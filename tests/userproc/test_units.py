@@ -163,3 +163,16 @@ def test_phase_machine_refuses_unlisted_edges_and_reports_changes() -> None:
     with pytest.raises(IllegalTransition):
         pm.to(Phase.CHECKING)
     assert seen == ["reconciling", "checking", "draining", "done"]
+
+
+def test_a_second_process_of_the_same_user_is_refused(tmp_path) -> None:
+    import os
+
+    from userproc.journal import JournalBusy, lock_user
+
+    path = tmp_path / "journals" / "user-1.sqlite"
+    fd = lock_user(path)
+    with pytest.raises(JournalBusy):
+        lock_user(path)
+    os.close(fd)  # released (as on exit or kill -9): the next start gets it
+    os.close(lock_user(path))
