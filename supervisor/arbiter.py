@@ -422,6 +422,16 @@ class Arbiter:
         self._spawn_task(settle())
 
     def _finish_exit(self, rec: UserRecord, child: Child, code: int | None) -> None:
+        try:
+            self._decide_exit(rec, child, code)
+        except Exception:  # keep the loop alive; the record says what went wrong
+            log.exception("exit_handling_failed", user_id=rec.user_id, exitcode=code)
+            rec.child = None
+            if rec.sm.can(State.FATAL):
+                rec.sm.to(State.FATAL, at=self.clock.time(), reason="supervisor error on exit")
+            self.wake()
+
+    def _decide_exit(self, rec: UserRecord, child: Child, code: int | None) -> None:
         if rec.child is not child:
             return
         rec.child = None
@@ -473,7 +483,10 @@ class Arbiter:
             rec = self.records.get(uid)
             if rec is None or getattr(ev, "user_id", uid) != uid:
                 continue
-            self._on_event(rec, ev)
+            try:
+                self._on_event(rec, ev)
+            except Exception:  # one odd event must not deafen us to every user
+                log.exception("event_handling_failed", user_id=uid, kind=type(ev).__name__)
 
     def _on_event(self, rec: UserRecord, ev: m.Msg) -> None:
         if isinstance(ev, m.Hello):
@@ -501,10 +514,14 @@ class Arbiter:
         while True:
             now = self.clock.time()
             for rec in list(self.records.values()):
-                if rec.child is not None:
+                if rec.child is None:
+                    continue
+                try:  # a child that misses Pings stops trading: never skip the others
                     self.send(rec.user_id, m.Ping(at=now))
                     if rec.stop_command is not None:
                         self.send(rec.user_id, rec.stop_command)
+                except Exception:
+                    log.exception("heartbeat_send_failed", user_id=rec.user_id)
             mono = time.monotonic()
             wd = self.notifier.watchdog_interval
             if wd is not None and mono - last_dog >= wd:
@@ -610,6 +627,8 @@ class Arbiter:
             self.notifier.ready(self.status_line())
 
     def _reload(self) -> list[str] | None:
+        if self.stopping:
+            return ["the supervisor is stopping"]
         loader = self._loader
         if loader is None:
             from config.loader import load_config as loader
