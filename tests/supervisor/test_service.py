@@ -49,6 +49,12 @@ async def test_sd_notify_ready_status_reloading_stopping(deploy, sim):
     assert res.returncode == 0, res.stderr
     await systemd.wait_for("RELOADING=1")
     assert any(x.startswith("MONOTONIC_USEC=") for x in systemd.lines)
+    d.signal(1)  # SIGHUP rereads the config too
+
+    async def reloaded_twice():
+        return len(d.events("config_reloaded")) == 2
+
+    await d.until(reloaded_twice, 10, "the SIGHUP reload")
     res = await d.acli("shutdown")
     assert res.returncode == 0
     await systemd.wait_for("STOPPING=1")
