@@ -276,7 +276,7 @@ def _token_list(sim: SimProcess) -> list[dict[str, Any]]:
 def print_table(summary: dict[str, Any]) -> None:
     head = (
         f"{'strategy':<10} {'user':<4} {'state':<8} {'start':>9} {'final':>9} {'target':>7} "
-        f"{'trades':>6} {'cost USDT':>10} {'open':>4} {'left':>10}"
+        f"{'trades':>6} {'cost USDT':>10} {'open':>4} {'dust':>10}"
     )
     click.echo("\n" + head)
     click.echo("-" * len(head))
@@ -289,6 +289,10 @@ def print_table(summary: dict[str, Any]) -> None:
         )
     verdict = "nothing left open" if summary["nothing_left_open"] else "OPEN ORDERS LEFT"
     click.echo(f"\n{summary['seconds']} s; {verdict}; figures read back from the exchange.")
+    click.echo(
+        "dust: tokens below the lot step, which no order can sell (the buy fee is taken in"
+        " the token, the sell is rounded down to the step); worth a fraction of a cent."
+    )
 
 
 # --------------------------------------------------------------------------------------
