@@ -257,6 +257,11 @@ def build_summary(
                     "account_usdt_spent": str(usdt_spent),
                     "open_orders": rec["open_orders"],
                     "tokens_left": str(rec["tokens_left"]),
+                    "dust_usdt": str(
+                        (rec["tokens_left"] * Decimal(state["prices"][token])).quantize(
+                            Decimal("0.00000001")
+                        )
+                    ),
                     "reported_volume": str(u.current_volume) if u and u.current_volume else None,
                 }
             )
@@ -276,7 +281,7 @@ def _token_list(sim: SimProcess) -> list[dict[str, Any]]:
 def print_table(summary: dict[str, Any]) -> None:
     head = (
         f"{'strategy':<10} {'user':<4} {'state':<8} {'start':>9} {'final':>9} {'target':>7} "
-        f"{'trades':>6} {'cost USDT':>10} {'open':>4} {'dust':>10}"
+        f"{'trades':>6} {'cost USDT':>10} {'open':>4} {'dust USDT':>10}"
     )
     click.echo("\n" + head)
     click.echo("-" * len(head))
@@ -285,13 +290,13 @@ def print_table(summary: dict[str, Any]) -> None:
             f"{r['strategy_id']:<10} {r['user_id']:<4} {r['state']:<8} "
             f"{Decimal(r['start_volume']):>9.2f} {Decimal(r['final_volume']):>9.2f} "
             f"{r['target_volume']:>7} {r['trades']:>6} {Decimal(r['cost_usdt']):>10.4f} "
-            f"{r['open_orders']:>4} {Decimal(r['tokens_left']):>10.4f}"
+            f"{r['open_orders']:>4} {Decimal(r['dust_usdt']):>10.4f}"
         )
     verdict = "nothing left open" if summary["nothing_left_open"] else "OPEN ORDERS LEFT"
     click.echo(f"\n{summary['seconds']} s; {verdict}; figures read back from the exchange.")
     click.echo(
-        "dust: tokens below the lot step, which no order can sell (the buy fee is taken in"
-        " the token, the sell is rounded down to the step); worth a fraction of a cent."
+        "dust: the value of tokens below the lot step, which no order can sell (the buy fee"
+        " is taken in the token and the sell is rounded down to the step); it stays held."
     )
 
 
