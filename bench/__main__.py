@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine
+from bench.common import loadavg, machine
 from bench.notes import missed_notes
 from bench.report import render
 
@@ -36,17 +36,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"quick": args.quick}
     if "latency" in only:  # first: on a quiet machine
         log("2. time per round trip ...")
+        load = loadavg()
         res["latency"] = await run_latency(args.quick, log)
+        res["latency"]["loadavg_before"] = load
     if "matrix" in only:
         log("1. planner accuracy matrix ...")
+        load = loadavg()
         res["matrix"] = await run_matrix(args.quick, log)
+        res["matrix"]["loadavg_before"] = load
     if "scale" in only:
         res["scale"] = []
         plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0)]
         for n, window in plan:
             log(f"3. scale: {n} users ...")
+            load = loadavg()
             try:
                 res["scale"].append(await run_scale(n, window, log))
+                res["scale"][-1]["loadavg_before"] = load
             except Exception as exc:  # recorded, and the next size still runs
                 log(f"  {n} users failed: {type(exc).__name__}: {exc}")
                 res["scale"].append({"users": n, "window": window, "error": f"{exc}"[:300]})

@@ -58,7 +58,7 @@ def _latency(lt: dict[str, Any]) -> list[str]:
             "already keeps them) and ask `get-user-trades` only when the stream was down or "
             "reconnected during the trade or the figures disagree; price the next buy from "
             "the sell's fill price (`L`) and call `ticker` only when that price is older than "
-            "a few seconds. That leaves 1 call (the OTO) per round trip in steady state."
+            "a few seconds. That would leave 1 call (the OTO) per round trip in steady state."
         )
     g = lt["bar_median_gap_lt_5ms"]
     if not g["met"]:
@@ -90,43 +90,71 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
                 for s in pss_bad
             )
             + f" against a bar of 12 MB (worst {mb:.1f} MB, {mb - 12:.1f} MB over). "
-            f"Why: the median process at {worst['users']} users has Private_Dirty "
-            f"{b.get('Private_Dirty')} MiB of its Rss {b.get('Rss')} MiB (Pss_Anon "
-            f"{b.get('Pss_Anon')} MiB, Pss_File {b.get('Pss_File')} MiB): the pages it "
-            "shares with the fork server are few because CPython writes reference counts "
-            "and GC headers into every object it touches, so the modules the fork server "
-            "preloaded (userproc.main: aiohttp, msgspec, structlog, zmq, sqlite3) are "
-            "copied into each child on first use, and each child adds its own event loop, "
-            "aiohttp session/connector, websocket, ZeroMQ context (with its I/O thread "
-            "stack) and SQLite page cache. Fix (supervisor/userproc): `gc.freeze()` in the "
-            "fork server after the preload and before forking (keeps the GC from "
-            "dirtying the shared objects), import everything the child needs in the "
-            "preload (nothing imported lazily after the fork), `zmq.Context(io_threads=1)`"
-            " with a small `MAX_SOCKETS`, a smaller SQLite cache (`PRAGMA cache_size`) and "
-            "`MALLOC_ARENA_MAX=2` for the children; measure again with this benchmark."
+            f"Why: PSS counts a process's private pages in full and its shared pages "
+            f"divided by the number of sharers. The median process at {worst['users']} "
+            f"users has Rss {b.get('Rss')} MiB, of which Private_Dirty {b.get('Private_Dirty')}"
+            f" MiB and Shared_Dirty {b.get('Shared_Dirty')} MiB + Shared_Clean "
+            f"{b.get('Shared_Clean')} MiB: the shared part costs little, the private part "
+            "is the PSS. Before it runs, a fresh fork of the fork server's template (which "
+            "already imports userproc.main and calls gc.freeze(), supervisor/template.py) "
+            "has about 1 MiB private (measured with a bare fork of supervisor.template: "
+            "Private_Dirty 1.0 MiB, rising to 5 MiB after creating a zmq context, an event "
+            "loop and an aiohttp session). While it trades, CPython writes reference counts "
+            "into every object it uses, so pages of the ~24 MiB template heap get copied "
+            "one by one (gc.freeze only keeps the collector away, not refcounting), and the "
+            "process adds its own heap (aiohttp connections and websocket buffers, the "
+            "SQLite journal's page cache, structlog, msgspec buffers). Fix (supervisor/"
+            "userproc; candidates, each to be re-measured with `python -m bench --only "
+            "scale`): a smaller template heap (import only what a child runs), a capped "
+            "SQLite cache for the journal (`PRAGMA cache_size`), `MALLOC_ARENA_MAX=2` for "
+            "the children (zmq's I/O thread gets its own malloc arena otherwise), fewer "
+            "live objects per trade; a CPython with immortal objects (3.12+) copies fewer "
+            "shared objects. The bar needs about "
+            f"{b.get('Private_Dirty', 0) - 11:.0f} MiB less private memory per process."
         )
     for s in sc:
         if "error" in s:
             out.append(f"- **{s['users']} users**: the run failed: {s['error']}")
             continue
+        lg = s.get("supervisor_log", {})
+        lost = lg.get("exits_by_code", {}).get("16", 0)
+        if s["users"] >= 300 and (
+            s.get("user_processes_running", 0) < 300 or s.get("users_with_first_order", 0) < 300
+        ):
+            out.append(
+                f"- **300 users at once**: half-way through the window "
+                f"{s.get('user_processes_running')} user processes were alive (all 300 had "
+                f"placed a first order: {s.get('users_with_first_order')}; the supervisor "
+                f"started {lg.get('process_starts')} processes in all, "
+                f"{lost} exited with status 16 = SUPERVISOR_LOST, "
+                f'"supervisor_lost" {lg.get("warnings_by_event", {}).get("supervisor_lost", 0)}'
+                " times). Why: supervisor/arbiter.py `_schedule()` starts every queued "
+                "user in one synchronous loop, and each `Spawner.start()` "
+                "(supervisor/spawn.py) calls multiprocessing's `Process.start()`, which "
+                "blocks on the fork server's pipe until the fork is done; "
+                f"{lg.get('process_starts')} starts took {lg.get('process_starts_span_seconds')} s"
+                " of wall time. While the loop is blocked no Ping goes out "
+                "(`_heartbeat_loop`), so the users started first see no Ping for "
+                "HEARTBEAT_TIMEOUT (3.5 s), stop as SUPERVISOR_LOST (exit 16) and are "
+                "restarted after a backoff, by the same blocking loop: the processes churn "
+                "instead of trading. Fix (supervisor): do not block the loop while forking "
+                "(`await loop.run_in_executor(None, proc.start)`, or start a few per loop "
+                "iteration with `await asyncio.sleep(0)` between them), and/or send Pings "
+                "from a thread that does not depend on the loop; a child could also count "
+                "its heartbeat timeout only from its first Ping."
+            )
         if s["users"] >= 300:
-            if s.get("user_processes_running", 0) < 300 or s.get("users_with_first_order", 0) < 300:
-                out.append(
-                    f"- **300 users at once**: {s.get('user_processes_running')} user processes "
-                    f"were running and {s.get('users_with_first_order')} had placed an order; "
-                    f"states {s.get('states_after_start')} / {s.get('states_at_end')}."
-                )
             st = s.get("status_ms", {})
             if st.get("p99") is None or st["p99"] >= 100:
                 out.append(
                     f"- **status p99 with {s['users']} users**: {st.get('p99')} ms against a "
-                    f"bar of 100 ms (p50 {st.get('p50')} ms, max {st.get('max')} ms, "
-                    f"supervisor CPU {s.get('supervisor_cpu_percent_window')} % in the "
-                    "window). Why: the supervisor answers status from the same event loop "
-                    "that decodes every user's events; with all users trading on 2 cores it "
-                    "competes with the user processes and the sim for CPU. Fix: answer "
-                    "status from a cached, incrementally updated snapshot and coalesce the "
-                    "per-trade events in the user process."
+                    f"bar of 100 ms (p50 {st.get('p50')} ms, max {st.get('max')} ms; "
+                    f"{s.get('status_failures')} of {st.get('n')} requests got no answer "
+                    f"within 5 s; supervisor CPU {s.get('supervisor_cpu_percent_window')} % in"
+                    " the window: waiting, not busy). Why: the control socket is served by the "
+                    "same event loop that blocks in `Process.start()` while users are "
+                    "(re)spawned (see the point above); the unanswered requests fall in the "
+                    "churn. Fix: the same: never block the supervisor's loop on forking."
                 )
     return out
 

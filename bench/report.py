@@ -16,6 +16,11 @@ def _f(x: Any, nd: int = 2) -> str:
     return str(x)
 
 
+def _load(section: dict[str, Any]) -> str:
+    la = section.get("loadavg_before") or []
+    return " / ".join(f"{x:.1f}" for x in la) if la else "-"
+
+
 def _bar(ok: bool | None) -> str:
     return "**met**" if ok else "**MISSED**"
 
@@ -25,7 +30,9 @@ def _machine(r: dict[str, Any]) -> str:
     return (
         f"Machine: {mc['nproc']} CPUs ({mc['cpu_model']}), {mc['memory_gib']} GiB RAM, "
         f"Linux {mc['kernel']}, Python {mc['python']}; run {mc['date_utc']}; "
-        f"command `{r['command']}` (whole set {r['seconds']} s)."
+        f"command `{r['command']}` (whole set {r['seconds']} s). The machine is shared: "
+        "other work (test suites of the other parts) ran at the same time; the load "
+        "average before each part is given with it."
     )
 
 
@@ -104,7 +111,7 @@ def matrix_md(mx: dict[str, Any]) -> list[str]:
         f"{len(mx['cells'])} cells, 30 USDT per trade, fill delay 0, interval 0, settle window "
         "(volume_check_delay_seconds) = lag + 0.3 s; both planners in the same run on the same "
         f"sims ({mx['concurrency']} jobs at a time, one sim process per counting rule x lag, "
-        f"{mx['seconds']} s). Figures from the sim's own record: trades = OTOs whose buy "
+        f"{mx['seconds']} s; load average before: {_load(mx)}). Figures from the sim's own record: trades = OTOs whose buy "
         "filled; credit/trade = the credit the sim granted per USDT of buy quote x the quote "
         "of a full 30 USDT buy, in the cell's basis; min = ceil(target / credit per trade); "
         "over = final volume (unlagged, in the basis) - target, in USDT and in trades' credit; "
@@ -169,7 +176,7 @@ def latency_md(lt: dict[str, Any]) -> list[str]:
         "## 2. Time per round trip (one user process, fill delay 0, interval 0)",
         "",
         f"KOGE, target {lt['target_volume']:g} (= {lt['round_trips']} round trips at 30 USDT), "
-        f"{lt['batches']} batches. Gaps from the sim's order stamps (whole milliseconds): "
+        f"{lt['batches']} batches; load average before: {_load(lt)}. Gaps from the sim's order stamps (whole milliseconds): "
         "sell leg FILLED -> next OTO received by the sim.",
         "",
         "| figure | value |",
@@ -202,24 +209,31 @@ def scale_md(sc: list[dict[str, Any]]) -> list[str]:
         "every 100 ms during the window. Then `alphavol shutdown` and a check for stray "
         "processes.",
         "",
-        "| users | first order, all users (s) | median user (s) | user PSS median / max (MiB) "
-        "| supervisor PSS (MiB) | supervisor CPU in window | status p50 / p99 / max (ms) "
-        "| trades/s (all users) | window (s) | shutdown (s) | stray |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| users | first order, all users (s) | median user (s) | user processes alive "
+        "mid-window | user PSS median / max (MiB) "
+        "| supervisor PSS (MiB) | supervisor CPU in window | status p50 / p99 / max (ms), "
+        "unanswered | trades/s (all users) | process starts, exits 16 (supervisor lost) "
+        "| window (s) | shutdown (s) | stray | load avg before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sc:
         if "error" in s:
             lines.append(f"| {s['users']} | error: {s['error']} |||||||||")
             continue
         p, st = s.get("user_pss_mib", {}), s.get("status_ms", {})
+        lg = s.get("supervisor_log", {})
         lines.append(
             f"| {s['users']} | {_f(s.get('first_order_all_users_seconds'))} "
             f"| {_f(s.get('first_order_median_seconds'))} "
+            f"| {_f(s.get('user_processes_running'))} "
             f"| {_f(p.get('median'))} / {_f(p.get('max'))} | {_f(s.get('supervisor_pss_mib'))} "
             f"| {_f(s.get('supervisor_cpu_percent_window'), 1)} % "
-            f"| {_f(st.get('p50'))} / {_f(st.get('p99'))} / {_f(st.get('max'))} "
-            f"| {_f(s.get('trades_per_second_all_users'), 1)} | {s['window']} "
-            f"| {_f(s.get('shutdown_seconds'))} | {len(s.get('stray_processes', []))} |"
+            f"| {_f(st.get('p50'))} / {_f(st.get('p99'))} / {_f(st.get('max'))}, "
+            f"{_f(s.get('status_failures'))} of {_f(st.get('n'))} "
+            f"| {_f(s.get('trades_per_second_all_users'), 1)} "
+            f"| {_f(lg.get('process_starts'))}, {lg.get('exits_by_code', {}).get('16', 0)} "
+            f"| {s['window']} | {_f(s.get('shutdown_seconds'))} "
+            f"| {len(s.get('stray_processes', []))} | {_load(s)} |"
         )
     last = next((s for s in reversed(sc) if "user_median_rollup_mib" in s), None)
     if last:

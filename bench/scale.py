@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -116,7 +118,7 @@ class Deployment:
             },
             "paths": {"data_dir": str(data), "runtime_dir": str(self.runtime)},
             "schedule": {"daily_restart": False, "offset_seconds": 300},
-            "logging": {"level": "WARNING", "format": "json"},
+            "logging": {"level": "INFO", "format": "json"},
             "strategies": [
                 {
                     "strategy_id": "scale",
@@ -160,17 +162,81 @@ class Deployment:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _status_sampler(dep: Deployment, seconds: float, gap: float, out: list[float]) -> None:
-    """Sequential status requests from a thread, as a CLI would send them."""
+def _status_sampler(
+    dep: Deployment, seconds: float, gap: float, out: list[float], failed: list[str]
+) -> None:
+    """Sequential status requests from a thread, as a CLI would send them. A request that
+    gets no answer within 5 s counts as a 5 s sample (and is listed in ``failed``)."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         t = time.perf_counter()
         try:
             dep.status(timeout=5.0)
-            out.append((time.perf_counter() - t) * 1000)
-        except Exception:  # a timeout counts as a 5 s sample
-            out.append((time.perf_counter() - t) * 1000)
+        except Exception as exc:
+            failed.append(f"{type(exc).__name__}: {exc}"[:200])
+        out.append((time.perf_counter() - t) * 1000)
         time.sleep(gap)
+
+
+def ppids() -> dict[int, int]:
+    """pid -> parent pid of every process (from /proc/*/stat)."""
+    out: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            raw = (d / "stat").read_text()
+            out[int(d.name)] = int(raw[raw.rindex(")") + 2 :].split()[1])
+    return out
+
+
+def user_pids(sup_pid: int) -> list[int]:
+    """User processes: the children of the supervisor's fork server."""
+    parents = ppids()
+    servers = {p for p, pp in parents.items() if pp == sup_pid and "forkserver" in cmdline(p)}
+    return [p for p, pp in parents.items() if pp in servers and alive(p)]
+
+
+def log_summary(path: Path) -> dict[str, Any]:
+    """What the supervisor logged (JSON lines): exits by code, warnings/errors by event."""
+    exits: dict[str, int] = {}
+    events: dict[str, int] = {}
+    samples: list[str] = []
+    starts: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            ev = str(rec.get("event"))
+            if ev == "user_process_started":
+                starts.append(str(rec.get("timestamp", "")))
+            if ev == "user_process_exited":
+                k = str(rec.get("exitcode"))
+                exits[k] = exits.get(k, 0) + 1
+            if rec.get("level") in ("warning", "error", "critical"):
+                events[ev] = events.get(ev, 0) + 1
+                if len(samples) < 5:
+                    samples.append(line[:300])
+    span = None
+    with contextlib.suppress(ValueError, IndexError):
+        ts = [dt.datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp() for x in starts]
+        span = round(ts[-1] - ts[0], 3) if ts else None
+    return {
+        "process_starts": len(starts),
+        "process_starts_span_seconds": span,
+        "exits_by_code": exits,
+        "warnings_by_event": events,
+        "samples": samples,
+    }
+
+
+def try_users_status(dep: Deployment) -> list[m.UserStatus] | None:
+    try:
+        return dep.users_status()
+    except (SupervisorNotRunning, AssertionError, TimeoutError):
+        return None
 
 
 async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> dict[str, Any]:
@@ -187,13 +253,14 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
         assert dep.proc is not None
         sup_pid = dep.proc.pid
         # until every user has traded once (then the first orders are all in the sim)
-        deadline = t0 + 60 + n * 0.5
+        deadline = t0 + 30 + n * 0.2
         running: list[m.UserStatus] = []
         while time.monotonic() < deadline:
             if dep.proc.poll() is not None:
                 raise RuntimeError(f"supervisor exited {dep.proc.returncode}: {_tail(dep)}")
-            with contextlib.suppress(SupervisorNotRunning, AssertionError, TimeoutError):
-                running = await asyncio.to_thread(dep.users_status)
+            got = await asyncio.to_thread(try_users_status, dep)
+            if got is not None:
+                running = got
                 if len(running) == n and all(u.trades >= 1 for u in running):
                     break
             await asyncio.sleep(0.25)
@@ -220,13 +287,14 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
             # measurement window: everyone trading
             cpu0, w0 = cpu_seconds(sup_pid), time.monotonic()
             lat: list[float] = []
+            failed: list[str] = []
             sampler = threading.Thread(
-                target=_status_sampler, args=(dep, window, 0.1, lat), daemon=True
+                target=_status_sampler, args=(dep, window, 0.1, lat, failed), daemon=True
             )
             sampler.start()
             await asyncio.sleep(window / 2)
             kids = descendants(sup_pid)
-            pids = {u.pid for u in await asyncio.to_thread(dep.users_status) if u.pid}
+            pids = set(user_pids(sup_pid))
             rolls = {pid: rollup(pid) for pid in pids}
             user_pss = [r["Pss"] for r in rolls.values() if "Pss" in r]
             other = [k for k in kids if k not in pids]
@@ -250,8 +318,11 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
             sup_pss = pss_kib(sup_pid)
             await asyncio.to_thread(sampler.join, window + 10)
             cpu1, w1 = cpu_seconds(sup_pid), time.monotonic()
-            users_now = await asyncio.to_thread(dep.users_status)
+            users_now = await asyncio.to_thread(try_users_status, dep) or []
             trades = sum(u.trades for u in users_now)
+            sim_otos = 0
+            for u in dep.users:
+                sim_otos += (await admin.account(u))["oto_count"]
             res.update(
                 {
                     "user_processes_running": len(pids),
@@ -278,14 +349,18 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
                         "p99": _r(percentile(lat, 99)),
                         "max": _r(max(lat) if lat else None),
                     },
+                    "status_failures": len(failed),
+                    "status_failure_sample": failed[:2],
                     "trades_total_at_end": trades,
-                    "trades_per_second_all_users": round(trades / (time.monotonic() - t0), 1),
+                    "sim_otos_at_end": sim_otos,
+                    "trades_per_second_all_users": round(sim_otos / (time.monotonic() - t0), 1),
                     "states_at_end": _count(u.state for u in users_now),
                 }
             )
     finally:
         stray = await _shutdown(dep, res)
         await sim.stop()
+        res["supervisor_log"] = log_summary(dep.dir / "stderr")
         res["stray_processes"] = stray
         if not stray:
             dep.cleanup()
