@@ -41,11 +41,21 @@ def expected_quote(amount: Decimal, buy_offset_pct: Decimal) -> Decimal:
     return amount / (ONE + buy_offset_pct / HUNDRED)
 
 
-def min_trade_amount(min_notional: Decimal, sell_offset_pct: Decimal) -> Decimal:
-    """Smallest buy amount whose OTO sell leg still clears the minimum notional."""
-    sell_factor = ONE - sell_offset_pct / HUNDRED
-    raw = min_notional / sell_factor * Decimal("1.05")
-    return raw.quantize(CENT, rounding=ROUND_UP)
+def min_trade_amount(
+    min_notional: Decimal,
+    sell_offset_pct: Decimal,
+    *,
+    step: Decimal | None = None,
+    price: Decimal | None = None,
+) -> Decimal:
+    """Smallest buy amount whose OTO sell leg still clears the minimum notional: the sell
+    is priced ``sell_offset%`` lower and sells the quantity minus the fee, floored to the
+    lot step (up to two steps lost, which matters for coarse steps at high prices)."""
+    sell_factor = ONE - max(sell_offset_pct, Decimal(0)) / HUNDRED
+    raw = min_notional / sell_factor
+    if step and price:
+        raw += 2 * step * price
+    return (raw * Decimal("1.05")).quantize(CENT, rounding=ROUND_UP)
 
 
 class CreditModel:

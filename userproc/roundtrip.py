@@ -83,7 +83,11 @@ class RoundTrip:
         buy_raw = market_price * (1 + st.buy_offset_percentage / HUNDRED)
         buy_price = ordermath.round_price(buy_raw, f.tick_size, "BUY")
         sell_raw = buy_price * (1 - st.sell_profit_percentage / HUNDRED)
-        req = ordermath.plan_oto(f, buy_raw, sell_raw, amount)
+        try:
+            req = ordermath.plan_oto(f, buy_raw, sell_raw, amount)
+        except ordermath.OrderMathError as exc:  # e.g. a price of 0: nothing was sent
+            log.warning("oto_not_planned", error=str(exc))
+            return TradeResult(0, "rejected", error=str(exc))
         now_ms = self.s.clock.now_ms()
         tid = self.s.journal.record_intent(
             kind="oto",

@@ -330,6 +330,14 @@ class StrategyRunner:
             price = await self._price_ok()
             if price is None:
                 break
+            f = self.market.filters
+            floor = min_trade_amount(
+                f.min_notional or Decimal("0.1"),
+                st.sell_profit_percentage,
+                step=f.step_size,
+                price=price,
+            )
+            amount = min(max(amount, floor), max(plan.amount, floor))
             self.phases.to(Phase.TRADING, f"trade {i + 1}/{plan.loops}")
             res = await rt.run(amount, price)
             if not res.placed:

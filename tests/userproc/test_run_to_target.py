@@ -67,5 +67,9 @@ async def test_reaches_target_within_one_trade(
         assert summary.exit_code == 0 and summary.strategies[0].reached
         assert summary.open_orders == 0 and not summary.leftovers
         assert supervisor.of(m.BatchPlanned) and supervisor.of(m.TradeDone)
+        filled = {u.order_id for u in supervisor.of(m.OrderUpdate) if u.status == "FILLED"}
+        assert len(filled) >= 2 * len(supervisor.of(m.TradeDone))  # both legs reported
+        seqs = [x.seq for x in supervisor.messages if isinstance(x, m.Event)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         hello = supervisor.of(m.Hello)[0]
         assert hello.user_id == "u1"
