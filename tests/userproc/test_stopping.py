@@ -109,3 +109,40 @@ async def test_lost_place_reply_is_looked_up_not_resent(sim_factory, supervisor,
         sim_ids = sorted(o["order_id"] for o in acc["orders"] if o["position"] == "OTO_WORKING")
         assert ids == sim_ids
         assert acc["open_orders"] == 0
+
+
+async def _stop_while_sell_hangs(sim_factory, supervisor, tmp_path, cmd: m.Command) -> dict:
+    async with sim_factory() as sim:
+        # the OTO sell sits 5% above the buy: it will not fill within the 30 s timeout
+        st = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            order_timeout_seconds=30.0,
+            stop_grace_seconds=0.3,
+            target_volume=Decimal(1000),
+        )
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(
+            lambda x: isinstance(x, m.OrderUpdate) and x.side == "SELL" and x.status == "NEW"
+        )
+        t0 = time.monotonic()
+        await supervisor.send(cmd)
+        assert await asyncio.wait_for(run, 10) == Exit.OK
+        took = time.monotonic() - t0
+        acc = await sim.admin.account("u1")
+        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001")
+        return {"took": took, "summary": await supervisor.summary()}
+
+
+async def test_drain_past_the_grace_period_cancels_and_sells(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    out = await _stop_while_sell_hangs(sim_factory, supervisor, tmp_path, m.Drain())
+    assert 0.3 <= out["took"] < 5  # waited the grace, not the 30 s order timeout
+    assert not out["summary"].leftovers
+
+
+async def test_stop_now_cancels_and_sells_at_once(sim_factory, supervisor, tmp_path) -> None:
+    out = await _stop_while_sell_hangs(sim_factory, supervisor, tmp_path, m.StopNow())
+    assert out["took"] < 3
+    assert not out["summary"].leftovers
