@@ -190,3 +190,48 @@ async def test_no_new_order_while_the_stream_is_down_then_resumes(
         assert await asyncio.wait_for(run, 20) == Exit.OK
         acc = await _acc(sim)
         assert Decimal(acc["volume_now"]["KOGE"]) >= 200 and acc["open_orders"] == 0
+
+
+async def test_session_expiring_mid_run_stops_without_hammering(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    import asyncio
+
+    async with sim_factory(fill_delay=0.02) as sim:
+        st = make_settings(target_volume=Decimal(100000))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        before = sum((await _acc(sim))["requests"].values())
+        await sim.admin.set_faults(session_expired=["u1"])
+        assert await asyncio.wait_for(run, 10) == Exit.SESSION_EXPIRED
+        after = sum((await _acc(sim))["requests"].values())
+        assert after - before <= 6  # a few calls in flight, then silence: no retry loop
+        summary = await supervisor.summary()
+        assert summary.exit_code == Exit.SESSION_EXPIRED and "log in again" in summary.reason
+
+
+async def test_rate_limits_are_waited_out(sim_factory, supervisor, tmp_path) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(rate_limit_next=3, retry_after=0.05, paths=["user-volume"])
+        code = await run_user(
+            make_spec(sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(60))])
+        )
+        assert code == Exit.OK
+        await supervisor.summary()
+        assert any(e.kind == "rate_limited" for e in supervisor.of(m.ErrorReport))
+
+
+async def test_unusable_credentials_are_a_config_error_naming_the_field(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    from exchange.auth import Credentials
+
+    async with sim_factory() as sim:
+        spec = make_spec(sim, supervisor, tmp_path, [make_settings()])
+        good = spec.credentials
+        bad = Credentials(cookies={"p20t": good.cookies["p20t"]}, headers={})
+        spec = msgspec.structs.replace(spec, credentials=bad)
+        assert await run_user(spec) == Exit.BAD_CONFIG
+        summary = await supervisor.summary()
+        assert "cr00" in summary.reason
+        assert good.cookies["p20t"] not in summary.reason  # the reason names, never shows
