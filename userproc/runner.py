@@ -18,6 +18,7 @@ import msgspec
 import structlog
 
 from config.settings import EffectiveSettings
+from exchange.errors import UnknownToken
 from protocol import messages as m
 from userproc.errors import (
     BadSetup,
@@ -61,9 +62,12 @@ class StrategyRunner:
 
     # ------------------------------------------------------------------ helpers
     async def resolve_market(self) -> Market:
-        token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
-        info = await self.s.call("exchange_info", self.s.client.exchange_info)
-        filters = info.get(token.pair)
+        try:
+            token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
+            info = await self.s.call("exchange_info", self.s.client.exchange_info)
+            filters = info.get(token.pair)
+        except (UnknownToken, KeyError) as exc:  # a typo in the config: restarting won't help
+            raise BadSetup(f"target_token {self.st.target_token!r}: {exc}") from None
         self.mul_point = token.mul_point or Decimal(1)
         self.market = Market(
             token=token.symbol, base_asset=token.alpha_id, symbol=token.pair, filters=filters

@@ -235,3 +235,10 @@ async def test_unusable_credentials_are_a_config_error_naming_the_field(
         summary = await supervisor.summary()
         assert "cr00" in summary.reason
         assert good.cookies["p20t"] not in summary.reason  # the reason names, never shows
+
+
+async def test_unknown_token_is_a_config_error(sim_factory, supervisor, tmp_path) -> None:
+    async with sim_factory() as sim:
+        spec = make_spec(sim, supervisor, tmp_path, [make_settings(target_token="NOPE")])
+        assert await run_user(spec) == Exit.BAD_CONFIG
+        assert "NOPE" in (await supervisor.summary()).reason
