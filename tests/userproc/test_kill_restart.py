@@ -147,3 +147,59 @@ async def test_sigkill_at_many_points_then_restart(sim_factory, supervisor, tmp_
         assert log.count('"oto_not_found"') >= 1
         for value in spec.credentials.secret_values():
             assert value not in log  # no cookie or header value in any log line
+
+
+def _sell_placed(journal: Path) -> bool:
+    if not journal.exists():
+        return False
+    db = sqlite3.connect(journal)
+    try:
+        row = db.execute(
+            "SELECT COUNT(*) FROM trades WHERE kind='sell' AND placed=1 AND outcome IS NULL"
+        ).fetchone()
+        return bool(row[0])
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        db.close()
+
+
+async def test_sigkill_during_a_leftover_sell_then_restart(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    from .conftest import FAST
+
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    async with sim_factory() as sim:
+        # the OTO sell never fills (5% above the buy) and the first leftover sell is priced
+        # 20% above the market, so the process sits in the leftover sell when killed
+        st = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            order_timeout_seconds=0.2,
+            target_volume=Decimal(50),
+        )
+        stuck = msgspec.structs.replace(
+            FAST,
+            leftover_sell_discount_percentage=Decimal("-20"),
+            leftover_sell_timeout_seconds=30.0,
+        )
+        proc = await _spawn(
+            make_spec(sim, supervisor, tmp_path, [st], tuning=stuck), tmp_path / "c.log"
+        )
+        await _until(lambda: _sell_placed(jpath), 20)
+        proc.kill()
+        await proc.wait()
+        assert (await sim.admin.account("u1"))["open_orders"] == 1  # the leftover sell
+
+        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [st]), tmp_path / "c.log")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0
+        assert (
+            Decimal(acc["balances"].get("ALPHA_22", {}).get("free", "0"))
+            < Decimal("0.0001") * acc["oto_count"]
+        )
+        j = Journal(jpath)
+        assert j.open_trades() == []
+        j.close()
+        assert Decimal(acc["volume_now"]["KOGE"]) >= 50
