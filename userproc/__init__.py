@@ -1,1 +1,16 @@
-"""The per-user trading process: batch loop, OTO round trips, order tracking, journal."""
+"""The per-user trading process: batch loop, OTO round trips, order tracking, journal.
+
+Where to look:
+
+* ``main``      entry points (``child_main``, ``run_user``, ``python -m userproc``); exit statuses
+* ``runner``    the batch loop of one strategy (volume -> plan -> trades -> settle -> learn)
+* ``planner``   how many trades and how big (credit estimated, then learnt from the exchange)
+* ``roundtrip`` one OTO from price to last fill, timeouts, leftover sells, cost
+* ``recovery``  reconciling the journal with the exchange after a restart / lost POST
+* ``tracker``   every order's lifecycle, merged from stream and REST, never going backwards
+* ``journal``   SQLite write-ahead record of every order (intent before the POST)
+* ``session``   what the parts share, and the one retry policy for exchange calls
+* ``link``      the ZeroMQ DEALER to the supervisor (Hello, seq, coalescing, heartbeat)
+* ``states``    the process's phases and their allowed edges
+* ``stopping``  drain / now flags; ``guard`` the volatility guard; ``tuning`` process knobs
+"""
