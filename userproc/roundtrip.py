@@ -325,6 +325,11 @@ class RoundTrip:
             )
             try:
                 oid = await self.s.client.place_limit(req)
+            except (SessionExpired, RiskChallenge) as exc:
+                self.s.journal.record_not_placed(
+                    tid, "refused", self.s.clock.now_ms(), type(exc).__name__
+                )
+                raise
             except OrderRejected as exc:
                 self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
                 self.s.emit(
