@@ -31,6 +31,7 @@ from exchange.errors import (
     OrderNotOpen,
     OrderRejected,
     OutcomeUnknown,
+    RateLimited,
     RiskChallenge,
     SessionExpired,
     TransportError,
@@ -124,6 +125,11 @@ class RoundTrip:
                 tid, "refused", self.s.clock.now_ms(), type(exc).__name__
             )
             raise
+        except RateLimited as exc:  # refused before it was processed: wait as told
+            self.s.journal.record_not_placed(tid, "rate_limited", self.s.clock.now_ms(), str(exc))
+            log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
+            await self.s.stop.sleep(exc.retry_after)
+            return TradeResult(tid, "not_placed", error=str(exc))
         except TransportError as exc:  # the client knows the request never left
             self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
             log.warning("oto_not_sent", trade_id=tid, error=str(exc))
@@ -336,8 +342,10 @@ class RoundTrip:
                     m.ErrorReport(user_id=self.s.user_id, kind="order_rejected", message=str(exc))
                 )
                 continue
-            except TransportError as exc:
+            except (TransportError, RateLimited) as exc:
                 self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
+                if isinstance(exc, RateLimited):
+                    await self.s.clock.sleep(exc.retry_after)
                 continue
             except OutcomeUnknown:
                 from userproc.recovery import lookup_sell

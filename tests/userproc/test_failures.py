@@ -242,3 +242,20 @@ async def test_unknown_token_is_a_config_error(sim_factory, supervisor, tmp_path
         spec = make_spec(sim, supervisor, tmp_path, [make_settings(target_token="NOPE")])
         assert await run_user(spec) == Exit.BAD_CONFIG
         assert "NOPE" in (await supervisor.summary()).reason
+
+
+async def test_rate_limited_order_is_not_counted_as_placed(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(rate_limit_next=1, retry_after=0.05, paths=["oto-order/place"])
+        code = await run_user(
+            make_spec(sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(60))])
+        )
+        assert code == Exit.OK
+        acc = await _acc(sim)
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert len(j._rows("kind='oto' AND placed=1")) == acc["oto_count"]
+        assert len(j._rows("kind='oto' AND outcome='rate_limited'")) == 1
+        j.close()
+        assert acc["open_orders"] == 0 and Decimal(acc["volume_now"]["KOGE"]) >= 60
