@@ -28,7 +28,7 @@ from exchange.clock import SYSTEM_CLOCK, Clock
 from exchange.errors import OrderRejected, RiskChallenge, SessionExpired
 from protocol import messages as m
 from protocol.exitcodes import Exit
-from userproc.errors import BadSetup, LeftoverError, UserStop
+from userproc.errors import BadSetup, ExchangeDown, LeftoverError, UserStop
 from userproc.journal import Journal, JournalBusy, lock_user
 from userproc.link import SupervisorLink
 from userproc.recovery import reconcile
@@ -312,8 +312,6 @@ async def _body(
     if not s.stream_up.is_set():
         if s.stop.requested:
             return
-        from userproc.errors import ExchangeDown
-
         raise ExchangeDown("user stream could not be connected")
     del ok
     phases.to(Phase.RECONCILING)

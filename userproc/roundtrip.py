@@ -136,7 +136,7 @@ class RoundTrip:
             return TradeResult(tid, "not_placed", error=str(exc))
         except OutcomeUnknown as exc:
             log.warning("oto_outcome_unknown", trade_id=tid, error=str(exc))
-            from userproc.recovery import lookup_oto
+            from userproc.recovery import lookup_oto  # recovery builds on this module
 
             found = await lookup_oto(self.s, self.s.journal.get(tid))
             if found is None:
@@ -348,7 +348,7 @@ class RoundTrip:
                     await self.s.clock.sleep(exc.retry_after)
                 continue
             except OutcomeUnknown:
-                from userproc.recovery import lookup_sell
+                from userproc.recovery import lookup_sell  # recovery builds on this module
 
                 found = await lookup_sell(self.s, self.s.journal.get(tid))
                 if found is None:

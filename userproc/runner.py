@@ -12,6 +12,7 @@ cap are checked before every buy.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import msgspec
@@ -105,8 +106,6 @@ class StrategyRunner:
         if self.s.stream_up.is_set():
             return True
         self.phases.to(Phase.WAITING_STREAM, "user stream down")
-        import asyncio
-
         waiter = asyncio.ensure_future(self.s.stream_up.wait())
         stopper = asyncio.ensure_future(self.s.stop.any_event.wait())
         try:
