@@ -308,12 +308,11 @@ async def _body(
     link: SupervisorLink,
 ) -> None:
     tu = s.tuning
-    ok = await _wait_first(s.stream_up, s.stop.any_event, tu.stream_connect_timeout)
+    await _wait_first(s.stream_up, s.stop.any_event, tu.stream_connect_timeout)
     if not s.stream_up.is_set():
         if s.stop.requested:
             return
         raise ExchangeDown("user stream could not be connected")
-    del ok
     phases.to(Phase.RECONCILING)
     await reconcile(s, {})
     settings = list(spec.settings)
@@ -330,7 +329,6 @@ async def _body(
         runner = StrategyRunner(s, phases, st)
         summaries.append(runner.summary)
         await runner.run()
-        runner.summary.trades = max(runner.summary.trades, 0)
         if s.stop.requested:
             return
         idx += 1
