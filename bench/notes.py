@@ -143,6 +143,15 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
                 "from a thread that does not depend on the loop; a child could also count "
                 "its heartbeat timeout only from its first Ping."
             )
+        if s["users"] < 300 and lost:
+            st = s.get("status_ms", {})
+            out.append(
+                f"- Not a bar, same cause: at {s['users']} users the supervisor started "
+                f"{lg.get('process_starts')} processes for {s['users']} users ({lost} exits "
+                f"with status 16 = SUPERVISOR_LOST; {lg.get('process_starts')} starts over "
+                f"{lg.get('process_starts_span_seconds')} s) and status p99 was {st.get('p99')}"
+                " ms: the blocking spawn loop described below already bites at this size."
+            )
         if s["users"] >= 300:
             st = s.get("status_ms", {})
             if st.get("p99") is None or st["p99"] >= 100:

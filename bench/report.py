@@ -246,6 +246,7 @@ def scale_md(sc: list[dict[str, Any]]) -> list[str]:
             + "; ".join(
                 f"{v['cmd'][:60]} {v['pss']} MiB"
                 for v in last.get("other_children_pss_mib", {}).values()
+                if v.get("pss") is not None
             )
             + ".",
         ]
