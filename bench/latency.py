@@ -12,6 +12,7 @@ apart from the gaps inside a batch; both are in the overall figures.
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 import time
 from decimal import Decimal
@@ -128,6 +129,8 @@ async def run_latency(quick: bool, log=print) -> dict[str, Any]:
         await sink.close()
         await sim.stop()
     res = analyse(view, sink.trades.get(user, []))
+    if run["exit"] == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
     med = res["sell_fill_to_next_oto"]["median_ms"]
     rpt = res["rest_calls_per_round_trip"]
     res.update(

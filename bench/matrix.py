@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import math
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -342,6 +343,8 @@ async def run_matrix(quick: bool, log=print) -> dict[str, Any]:
         for s in sims.values():
             await s.stop()
     ordered = [results[c.key] for c in todo if c.key in results]
+    if len(ordered) == len(todo):  # keep the journals and stderr files only after a failure
+        shutil.rmtree(workdir, ignore_errors=True)
     ours_ok = [
         r["ours"]["reached"]
         and r["ours"]["over_trades"] is not None

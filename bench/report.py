@@ -262,6 +262,12 @@ def render(r: dict[str, Any], notes: list[str]) -> str:
         "",
         _machine(r),
         "",
+        "Run it: `.venv/bin/python -m bench` (everything, under 15 minutes; writes "
+        "bench/RESULTS.md and bench/results.json), `--quick` (fewer cells, 10 users, under "
+        "2 minutes; writes RESULTS-quick.md / results-quick.json), `--only "
+        "matrix,latency,scale` for a part. Loopback only; every process it starts is "
+        "stopped by pid and checked for.",
+        "",
         "## Bars",
         "",
         "| bar | measured | |",
