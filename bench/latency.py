@@ -11,6 +11,7 @@ apart from the gaps inside a batch; both are in the overall figures.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import shutil
 import tempfile
@@ -27,11 +28,16 @@ from bench.matrix import (
     BUY_OFFSET,
     SELL_PROFIT,
     STARTING_USDT,
+    Cell,
     full_trade_quote,
+    run_seeds,
     run_user_process,
 )
 from config.settings import EffectiveSettings
-from exchange.sim.testing import SimAdmin
+from exchange.client import AlphaClient
+from exchange.models import ExecutionReport
+from exchange.sim.testing import SimAdmin, SimHarness
+from exchange.stream import UserStream
 
 
 def _stats(xs: list[float]) -> dict[str, Any]:
@@ -43,7 +49,45 @@ def _stats(xs: list[float]) -> dict[str, Any]:
     }
 
 
-def analyse(view: dict[str, Any], batches: list[tuple[int, int]]) -> dict[str, Any]:
+class Observer:
+    """A second user-stream connection of the same account, in this process: the local
+    arrival time (perf_counter, sub-millisecond) of every executionReport. The sell's
+    FILLED report and the next OTO's NEW report travel the same path, so the difference
+    of their arrival times is the sell fill -> next OTO gap at sub-ms resolution (a
+    cross-check of the sim's whole-millisecond stamps). Its own REST calls (listen keys)
+    are subtracted from the account's request counts."""
+
+    def __init__(self, sim: SimProcess, account: str) -> None:
+        self.client = AlphaClient(
+            base_url=sim.base_url, credentials=SimHarness().credentials(account)
+        )
+        self.stream = UserStream(self.client, ws_url=sim.ws_url, initial_backoff=0.05)
+        self.first: dict[tuple[str, str], float] = {}  # (order id, status) -> arrival
+        self._task: asyncio.Task | None = None
+        self.requests = 0
+
+    async def _on(self, ev: object) -> None:
+        if isinstance(ev, ExecutionReport):
+            self.first.setdefault((ev.order_id, ev.status), time.perf_counter())
+
+    async def __aenter__(self) -> Observer:
+        self._task = asyncio.create_task(self.stream.run(self._on))
+        if not await self.stream.wait_connected(10):
+            raise RuntimeError("observer stream not connected")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stream.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.requests = self.client.request_count
+        await self.client.close()
+
+
+def analyse(
+    view: dict[str, Any], batches: list[tuple[int, int]], obs: Observer | None = None
+) -> dict[str, Any]:
     orders = {int(o["order_id"]): o for o in view["orders"]}
     otos = sorted(
         (o for o in view["orders"] if o.get("position") == "OTO_WORKING"),
@@ -68,9 +112,25 @@ def analyse(view: dict[str, Any], batches: list[tuple[int, int]]) -> dict[str, A
         gaps_all.append(gap)
         same = k + 1 < len(batches) and batches[k][0] == batches[k + 1][0]
         (gaps_in if same else gaps_boundary).append(gap)
+    fine_all: list[float] = []
+    fine_in: list[float] = []
+    if obs is not None:
+        for k in range(len(otos) - 1):
+            t_fill = obs.first.get((str(int(otos[k]["order_id"]) + 1), "FILLED"))
+            t_next = obs.first.get((str(otos[k + 1]["order_id"]), "NEW"))
+            if t_fill is None or t_next is None:
+                continue
+            gap = (t_next - t_fill) * 1000
+            fine_all.append(gap)
+            if k + 1 < len(batches) and batches[k][0] == batches[k + 1][0]:
+                fine_in.append(gap)
     n = len(otos)
     span = (max(sell_fill) - otos[0]["created_ms"]) / 1000 if otos and sell_fill else None
-    reqs = view.get("requests", {})
+    reqs = dict(view.get("requests", {}))
+    if obs is not None:  # the observer's own listen-key calls are not the user's
+        for p in reqs:
+            if p.endswith("/get-listen-key"):
+                reqs[p] -= obs.requests
     total = sum(reqs.values())
     per_path = {p.rsplit("/", 1)[-1]: round(c / n, 3) for p, c in sorted(reqs.items())} if n else {}
     in_loop = sum(
@@ -85,6 +145,8 @@ def analyse(view: dict[str, Any], batches: list[tuple[int, int]]) -> dict[str, A
         "sell_fill_to_next_oto": _stats(gaps_all),
         "sell_fill_to_next_oto_within_batch": _stats(gaps_in),
         "sell_fill_to_next_oto_batch_boundary": _stats(gaps_boundary),
+        "observer_sell_fill_to_next_oto": _stats(fine_all),
+        "observer_sell_fill_to_next_oto_within_batch": _stats(fine_in),
         "rest_calls_total": total,
         "rest_calls_per_round_trip": round(total / n, 3) if n else None,
         "rest_calls_per_round_trip_in_trade_loop": round(in_loop / n, 3) if n else None,
@@ -123,12 +185,23 @@ async def run_latency(quick: bool, log=print) -> dict[str, Any]:
                 volume_check_delay_seconds=0.3,
                 retry_delay_seconds=0.1,
             )
-            run = await run_user_process(st, sim, sink, workdir, user, 60 if quick else 240)
+            async with Observer(sim, user) as obs:
+                run = await run_user_process(st, sim, sink, workdir, user, 60 if quick else 240)
             view = await admin.account(user)
+            # the seeds' baseline on the same sim, same target, for comparison
+            seed_cell = Cell(
+                mul=1, counting="buy_mul", lag=0.0, target=int(target), basis="reported"
+            )
+            seed_run = await run_seeds(
+                seed_cell, sim, "lat-seeds", 60 if quick else 240, trades + 50
+            )
+            seed_view = await admin.account("lat-seeds")
     finally:
         await sink.close()
         await sim.stop()
-    res = analyse(view, sink.trades.get(user, []))
+    res = analyse(view, sink.trades.get(user, []), obs)
+    seeds = analyse(seed_view, [(1, i) for i in range(len(seed_view["orders"]))])
+    seeds["run"] = seed_run
     if run["exit"] == 0:
         shutil.rmtree(workdir, ignore_errors=True)
     med = res["sell_fill_to_next_oto"]["median_ms"]
@@ -136,6 +209,7 @@ async def run_latency(quick: bool, log=print) -> dict[str, Any]:
     res.update(
         {
             "target_volume": float(target),
+            "seeds_baseline": seeds,
             "run": run,
             "seconds": round(time.monotonic() - t0, 1),
             "bar_median_gap_lt_5ms": {"met": med is not None and med < 5, "value_ms": med},
