@@ -177,6 +177,7 @@ async def run_user(
                 )
 
         tracker.add_listener(_order_update)
+        tracker.add_fill_listener(sess.observe_fill)
         stream = UserStream(
             client,
             ws_url=spec.exchange.ws_url,
@@ -192,9 +193,11 @@ async def run_user(
 
         async def on_event(ev: object) -> None:
             if isinstance(ev, StreamConnected):
+                sess.stream_epoch += 1
                 sess.stream_up.set()
                 tasks.append(asyncio.get_running_loop().create_task(_reconcile_in_flight()))
             elif isinstance(ev, StreamDisconnected):
+                sess.stream_epoch += 1
                 sess.stream_up.clear()
                 log.warning("stream_down", reason=ev.reason)
             else:

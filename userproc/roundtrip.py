@@ -13,7 +13,10 @@ Order of events, each step written down before it matters:
    pauses (``LeftoverError`` names token and quantity). Amounts below the lot step or the
    minimum notional are dust: reported, not paused for;
 5. cost from the exchange's own fills: quote paid - quote received + the fees taken in
-   USDT. The buy fee is taken in the token: it is already inside the cost as the tokens
+   USDT. The figures come from the stream's reports when the stream stayed up through
+   the whole trade and reported every fill consistently (``OrderState.stream_exact``),
+   else from REST user trades (a reconnect, a missed report, a trade adopted after a
+   restart). The buy fee is taken in the token: it is already inside the cost as the tokens
    that could not be sold, so valuing it again would count it twice.
 
 ``finish`` is shared with recovery, which adopts orders found after a restart.
@@ -113,6 +116,7 @@ class RoundTrip:
             amount=str(req.payment_amount),
         )
         t0 = self.s.clock.monotonic()
+        epoch: int | None = self.s.stream_epoch if self.s.stream_up.is_set() else None
         try:
             placed = await self.s.client.place_oto(req)
             working, pending = placed.working_order_id, placed.pending_order_id
@@ -145,9 +149,10 @@ class RoundTrip:
                 )
                 return TradeResult(tid, "not_placed", error=str(exc))
             working, pending = found
+            epoch = None  # looked up: take the fills from REST
         self.s.journal.record_ids(tid, working, pending)
         log.info("oto_placed", trade_id=tid, working_order_id=working, pending_order_id=pending)
-        return await self.finish(self.s.journal.get(tid), started_mono=t0)
+        return await self.finish(self.s.journal.get(tid), started_mono=t0, stream_epoch=epoch)
 
     # ------------------------------------------------------------------ waiting
     async def _wait(
@@ -187,8 +192,19 @@ class RoundTrip:
             await self.s.clock.sleep(self.s.tuning.lookup_delay_seconds)
 
     # ------------------------------------------------------------------ finishing
-    async def finish(self, row: TradeRow, started_mono: float | None = None) -> TradeResult:
-        """Drive a placed OTO to the end: both legs filled, or cancelled and sold."""
+    def _stream_trusted(self, epoch: int | None) -> bool:
+        """The stream was up from before the POST until now, without a reconnect."""
+        return epoch is not None and epoch == self.s.stream_epoch and self.s.stream_up.is_set()
+
+    async def finish(
+        self,
+        row: TradeRow,
+        started_mono: float | None = None,
+        stream_epoch: int | None = None,
+    ) -> TradeResult:
+        """Drive a placed OTO to the end: both legs filled, or cancelled and sold.
+        ``stream_epoch``: ``Session.stream_epoch`` before the POST (None after a restart
+        or a look-up: the fills then come from REST)."""
         assert row.working_id is not None
         working, pending = row.working_id, row.pending_id
         timeout = self.settings.order_timeout_seconds
@@ -240,9 +256,16 @@ class RoundTrip:
                 res.sell_fill_seconds = self.s.clock.monotonic() - t1
                 self.s.last_fill_mono = self.s.clock.monotonic()
         self.s.untrack(working, pending)
+        bst, pst = self.s.tracker.get(working), self.s.tracker.get(pending)
+        if not (bst is not None and bst.filled and (not pending or (pst and pst.filled))):
+            self.s.forget_price(self.market.symbol)  # it did not fill as priced
 
-        res.buy = await self.s.fills(working, self.market)
-        res.sell = await self.s.fills(pending, self.market) if pending else Fills()
+        trust = self._stream_trusted(stream_epoch)
+        res.buy = await self.s.fills(working, self.market, trust_stream=trust)
+        res.sell = (
+            await self.s.fills(pending, self.market, trust_stream=trust) if pending else Fills()
+        )
+        self.s.tracker.forget(working, pending)
         # earlier leftover sells of this trade (after a restart) count as sold too
         for child in self.s.journal.children(row.id):
             if child.working_id and child.outcome is not None:
@@ -323,6 +346,7 @@ class RoundTrip:
                 sell_price=req.price,
                 intent_ms=self.s.clock.now_ms(),
             )
+            epoch = self.s.stream_epoch if self.s.stream_up.is_set() else None
             log.info(
                 "leftover_selling",
                 attempt=attempt,
@@ -355,15 +379,16 @@ class RoundTrip:
                     self.s.journal.record_not_placed(tid, "not_placed", self.s.clock.now_ms())
                     continue
                 oid = found
+                epoch = None
             self.s.journal.record_ids(tid, oid)
-            sold = await self.finish_sell(self.s.journal.get(tid))
+            sold = await self.finish_sell(self.s.journal.get(tid), stream_epoch=epoch)
             _add(res.sell, sold)
             left -= sold.qty + sold.fee_base
             if left <= 0 or self._is_dust(left):
                 return left
         return left
 
-    async def finish_sell(self, row: TradeRow) -> Fills:
+    async def finish_sell(self, row: TradeRow, stream_epoch: int | None = None) -> Fills:
         """Wait for a plain leftover sell, cancel it if it does not fill; its fills."""
         oid = row.working_id
         assert oid is not None
@@ -375,7 +400,10 @@ class RoundTrip:
         if st is None:
             await self._cancel(oid)
         self.s.untrack(oid)
-        fills = await self.s.fills(oid, self.market)
+        fills = await self.s.fills(
+            oid, self.market, trust_stream=self._stream_trusted(stream_epoch)
+        )
+        self.s.tracker.forget(oid)
         fee = fills.fee_usdt
         self.s.journal.record_fills(
             row.id, sell_qty=fills.qty, sell_quote=fills.quote, sell_fee_usdt=fee

@@ -123,15 +123,25 @@ class StrategyRunner:
             raise ExchangeDown("user stream could not be (re)connected")
         return True
 
+    def _observe_fill_price(self, symbol: str, mono: float, price: Decimal) -> None:
+        if self.market is not None and symbol == self.market.symbol:
+            self.guard.observe(mono, price)
+
     async def _price_ok(self) -> Decimal | None:
-        """The market price if calm enough to buy; waits (WAITING_PRICE) otherwise."""
+        """The market price if calm enough to buy; waits (WAITING_PRICE) otherwise.
+
+        The price is our own last fill's (seen on the stream, already in the guard) while
+        it is younger than ``fill_price_max_age_seconds``; else the ticker's."""
         assert self.market is not None
         limit = self.st.max_price_volatility_percentage
         while True:
-            t = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
-            self.guard.observe(self.s.clock.monotonic(), t.last_price)
+            price = self.s.fresh_price(self.market.symbol)
+            if price is None:
+                t = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
+                price = t.last_price
+                self.guard.observe(self.s.clock.monotonic(), price)
             if not self.guard.too_volatile(limit):
-                return t.last_price
+                return price
             moved = self.guard.moved_percentage()
             if self.phases.phase != Phase.WAITING_PRICE:
                 log.warning(
@@ -140,6 +150,7 @@ class StrategyRunner:
                     limit_percentage=str(limit),
                 )
             self.phases.to(Phase.WAITING_PRICE, f"price moved {round(moved, 2)}%")
+            self.s.forget_price(self.market.symbol)  # look again at the market, not our fills
             if await self.s.stop.sleep(self.s.tuning.volatility_wait_seconds):
                 return None
 
@@ -194,6 +205,7 @@ class StrategyRunner:
         self.phases.strategy_id = st.strategy_id
         self.phases.to(Phase.CHECKING, f"strategy {st.strategy_id}")
         market = await self.resolve_market()
+        self.s.on_price = self._observe_fill_price
         min_amount = min_trade_amount(
             market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
         )

@@ -89,9 +89,39 @@ class Session:
         self.stream_up = asyncio.Event()
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
+        # bumped on every stream connect and disconnect: a trade that saw it change may
+        # have missed reports, so its fills come from REST
+        self.stream_epoch = 0
+        # symbol -> (monotonic time, price) of our own latest fill seen on the stream
+        self._fill_price: dict[str, tuple[float, Decimal]] = {}
+        self.on_price: Callable[[str, float, Decimal], None] | None = None
         self.request_timeout = 10.0  # the REST client's; bounds when a lost POST can land
         # the latest UpdateSettings (raw dicts) from the supervisor, if any
         self.pending_settings: Callable[[], list[dict[str, Any]] | None] = lambda: None
+
+    # ------------------------------------------------------------------ prices
+    def observe_fill(self, st: OrderState) -> None:
+        """Tracker fill listener: our own fills are market prices (a crossing limit order
+        fills at the market), so they price the next buy and feed the volatility guard."""
+        if st.symbol and st.last_price > 0:
+            now = self.clock.monotonic()
+            self._fill_price[st.symbol] = (now, st.last_price)
+            if self.on_price is not None:
+                self.on_price(st.symbol, now, st.last_price)
+
+    def fresh_price(self, symbol: str) -> Decimal | None:
+        """Our latest fill price if younger than ``tuning.fill_price_max_age_seconds``."""
+        seen = self._fill_price.get(symbol)
+        if (
+            seen is None
+            or self.clock.monotonic() - seen[0] > self.tuning.fill_price_max_age_seconds
+        ):
+            return None
+        return seen[1]
+
+    def forget_price(self, symbol: str) -> None:
+        """A trade did not fill as priced: the next buy asks the ticker."""
+        self._fill_price.pop(symbol, None)
 
     # ------------------------------------------------------------------ calls
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
@@ -167,15 +197,37 @@ class Session:
                 break
             page += 1
 
-    async def fills(self, order_id: str | None, market: Market) -> Fills:
-        """The order's fills from the exchange's user trades (exact quote and fees even
-        when stream reports were lost); the tracker's figures if REST fails."""
+    def stream_fills(self, order_id: str | None, market: Market) -> Fills | None:
+        """The order's fills as the stream reported them, if every fill was seen
+        (``OrderState.stream_exact``); else None."""
+        st = self.tracker.get(order_id)
+        if st is None or not st.stream_exact:
+            return None
+        f = Fills(qty=st.stream_qty, quote=st.stream_quote, last_ms=st.last_trade_ms)
+        if st.stream_fee_asset in (market.base_asset, market.token):
+            f.fee_base = st.stream_fee
+        else:
+            f.fee_quote = st.stream_fee
+        return f
+
+    async def fills(
+        self, order_id: str | None, market: Market, *, trust_stream: bool = False
+    ) -> Fills:
+        """The order's fills. With ``trust_stream`` (the stream stayed up through the
+        whole trade) and a complete stream chain: the stream's own figures, no request.
+        Otherwise from the exchange's user trades (exact quote and fees even when stream
+        reports were lost); the tracker's figures if REST fails."""
         f = Fills()
         if not order_id:
             return f
         st = self.tracker.get(order_id)
         if st is not None and st.cum_qty == 0 and st.terminal:
             return f
+        if trust_stream:
+            sf = self.stream_fills(order_id, market)
+            if sf is not None:
+                return sf
+            log.info("fills_from_rest", order_id=order_id, why="stream chain incomplete")
         try:
             trades = await self.call(
                 "user_trades", self.client.user_trades, order_id, market.symbol

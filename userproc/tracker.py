@@ -11,11 +11,22 @@ rules that make the result independent of arrival order:
 Reports about ids we have not learnt yet (the stream can beat the place response) are
 simply kept under their id: when the ids become known the state is already there.
 Waiters sleep on one ``asyncio.Condition`` and are woken on every change; nobody polls.
+
+Besides the merged view, each order keeps the *stream chain*: the fills the user stream
+reported one by one, each checked against the cumulative figures (``z`` must grow by
+exactly the fill's ``l``, ``Z`` must grow with it, a fee must name its asset). When the
+chain covers everything the order ever filled (``stream_exact``), its quantity, quote and
+fees are the exchange's own and need no REST look-up; one missed or out-of-order event
+breaks the chain for good and the caller asks REST (``Session.fills``).
+
+Orders of finished trades are dropped (``forget``) so the tracker does not grow per
+trade; late reports about them are ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,6 +55,51 @@ class OrderState:
     order_list_id: str | None = None
     position: str | None = None  # OTO_WORKING / OTO_PENDING / None
     sources: set[str] = field(default_factory=set)
+    # the stream chain (see the module docstring)
+    stream_qty: Decimal = Decimal(0)
+    stream_quote: Decimal = Decimal(0)
+    stream_fee: Decimal = Decimal(0)
+    stream_fee_asset: str | None = None
+    stream_ok: bool = True
+    last_price: Decimal = Decimal(0)  # price of the last fill seen on the stream
+    last_trade_ms: int | None = None
+
+    @property
+    def stream_exact(self) -> bool:
+        """The stream reported every fill of this (finished) order, consistently."""
+        return (
+            self.terminal
+            and self.stream_ok
+            and self.stream_qty == self.cum_qty
+            and self.stream_quote == self.cum_quote
+        )
+
+    def _chain(self, r: Any) -> None:
+        """Extend the stream chain with one execution report."""
+        z = _dec(getattr(r, "cum_qty", None)) or Decimal(0)
+        if z <= self.stream_qty:
+            return  # nothing new (a repeat, an older report, or no fill)
+        last = _dec(getattr(r, "last_qty", None)) or Decimal(0)
+        quote = _dec(getattr(r, "cum_quote", None)) or Decimal(0)
+        fee = _dec(getattr(r, "fee", None)) or Decimal(0)
+        asset = getattr(r, "fee_asset", None)
+        if (
+            last <= 0
+            or self.stream_qty + last != z  # a fill in between was not reported to us
+            or quote <= self.stream_quote  # a fill without its quote
+            or (fee > 0 and not asset)
+            or (fee > 0 and self.stream_fee_asset not in (None, asset))
+        ):
+            self.stream_ok = False
+            return
+        self.stream_qty, self.stream_quote = z, quote
+        if fee > 0:
+            self.stream_fee += fee
+            self.stream_fee_asset = asset
+        price = _dec(getattr(r, "last_price", None)) or Decimal(0)
+        if price > 0:
+            self.last_price = price
+        self.last_trade_ms = getattr(r, "trade_time_ms", None) or self.last_trade_ms
 
     @property
     def terminal(self) -> bool:
@@ -69,10 +125,26 @@ class OrderTracker:
         self._orders: dict[str, OrderState] = {}
         self._cond = asyncio.Condition()
         self._listeners: list[Callable[[OrderState], None]] = []
+        self._fill_listeners: list[Callable[[OrderState], None]] = []
+        self._forgotten: deque[str] = deque(maxlen=64)
         self.version = 0
 
     def add_listener(self, fn: Callable[[OrderState], None]) -> None:
         self._listeners.append(fn)
+
+    def add_fill_listener(self, fn: Callable[[OrderState], None]) -> None:
+        """Called for every fill the stream reports (chain intact): the freshest market
+        price this process can know without asking."""
+        self._fill_listeners.append(fn)
+
+    def forget(self, *order_ids: str | None) -> None:
+        """Drop finished orders; later reports about them are ignored."""
+        for oid in order_ids:
+            if oid and self._orders.pop(oid, None) is not None:
+                self._forgotten.append(oid)
+
+    def __len__(self) -> int:
+        return len(self._orders)
 
     def get(self, order_id: str | None) -> OrderState | None:
         return None if order_id is None else self._orders.get(str(order_id))
@@ -156,6 +228,15 @@ class OrderTracker:
 
     async def apply_report(self, r: Any) -> bool:
         """An ``exchange.models.ExecutionReport`` from the user stream."""
+        oid = str(r.order_id)
+        if oid in self._forgotten and oid not in self._orders:
+            return False
+        st = self.ensure(oid)
+        filled_before = st.stream_qty
+        st._chain(r)
+        if st.stream_qty > filled_before:
+            for fn in self._fill_listeners:
+                fn(st)
         changed = self._merge(
             source="stream",
             order_id=r.order_id,

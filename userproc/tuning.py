@@ -28,6 +28,9 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     # volatility guard
     volatility_window_seconds: float = 60.0
     volatility_wait_seconds: float = 5.0  # how long to pause before looking again
+    # the next buy is priced from our own last fill if it is younger than this (seconds);
+    # older, or after a trade that did not fill as priced, the ticker is asked
+    fill_price_max_age_seconds: float = 3.0
     # leftovers
     leftover_sell_attempts: int = 3
     leftover_sell_discount_percentage: Decimal = Decimal("2")  # below market: marketable

@@ -1,0 +1,100 @@
+"""REST calls per round trip: in steady state a round trip costs the exchange one request
+(the OTO); fills, quote and fees come from the user stream's reports and the next buy is
+priced from our own last fill. When reports are lost the figures still come out exact,
+from REST user trades."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+
+import msgspec
+
+from protocol.exitcodes import Exit
+from userproc.main import run_user
+
+from .conftest import FAST, make_settings, make_spec
+from .test_kill_restart import _spawn
+
+START_USDT = Decimal(10000)
+
+
+def _journal_fills(path) -> dict[str, tuple[Decimal, Decimal]]:
+    """working order id -> (buy_qty, buy_quote) as the journal recorded them, and the
+    same for the OTO sells under their pending ids."""
+    db = sqlite3.connect(path)
+    try:
+        out = {}
+        for w, p, bq, bz, sq, sz in db.execute(
+            "SELECT working_id, pending_id, buy_qty, buy_quote, sell_qty, sell_quote"
+            " FROM trades WHERE kind='oto' AND placed=1"
+        ):
+            out[w] = (Decimal(bq or 0), Decimal(bz or 0))
+            out[p] = (Decimal(sq or 0), Decimal(sz or 0))
+        return out
+    finally:
+        db.close()
+
+
+def _exact_against_sim(acc: dict, journal_path) -> None:
+    """Every OTO leg's quantity and quote in the journal is the exchange's own."""
+    rec = _journal_fills(journal_path)
+    legs = [o for o in acc["orders"] if o["position"] in ("OTO_WORKING", "OTO_PENDING")]
+    assert legs
+    for o in legs:
+        assert rec[o["order_id"]] == (Decimal(o["executed_qty"]), Decimal(o["cum_quote"])), o[
+            "order_id"
+        ]
+
+
+async def test_steady_state_round_trip_costs_at_most_two_rest_calls(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        # ~40 round trips of 30 USDT in a real user process
+        st = make_settings(target_volume=Decimal(1190))
+        spec = make_spec(sim, supervisor, tmp_path, [st])
+        proc = await _spawn(spec, tmp_path / "child.log")
+        assert await asyncio.wait_for(proc.wait(), 60) == Exit.OK
+        summary = await supervisor.summary()
+        acc = await sim.admin.account("u1")
+        n = acc["oto_count"]
+        assert n >= 40 and acc["open_orders"] == 0
+        req = acc["requests"]
+        per_trip = {path.rsplit("/", 1)[-1]: round(c / n, 3) for path, c in req.items()}
+        total = sum(req.values())
+        # everything, setup and volume reads included, stays within the bar
+        assert total <= 2 * n, per_trip
+        # and the round trips themselves: the OTO, no user-trades look-ups, a ticker
+        # only when our own fill price is stale (the first buy of the run)
+        trading = {k: v for k, v in req.items() if "user-volume" not in k and "token" not in k}
+        assert sum(trading.values()) - n <= 5, per_trip
+        assert not any("get-user-trades" in k for k in req), per_trip
+        # with no request for them, the figures are still the exchange's to the last digit
+        spent = START_USDT - Decimal(acc["balances"]["USDT"]["free"])
+        assert summary.cost_today == spent
+        _exact_against_sim(acc, spec.journal_path)
+
+
+async def test_dropped_stream_events_still_give_exact_fills(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        # a third of the reports never arrive; fills come in two parts, so a lost report
+        # in the middle of an order shows as a jump in its cumulative quantity
+        await sim.admin.set_faults(drop_events=0.33, partial_fills=2)
+        tuning = msgspec.structs.replace(FAST, rest_check_seconds=0.05)
+        st = make_settings(target_volume=Decimal(300), order_timeout_seconds=2.0)
+        spec = make_spec(sim, supervisor, tmp_path, [st], tuning=tuning)
+        assert await run_user(spec) == Exit.OK
+        acc = await sim.admin.account("u1")
+        state = await sim.admin.state()
+        assert state["stream"]["dropped"] > 0
+        assert acc["open_orders"] == 0
+        assert Decimal(acc["volume_now"]["KOGE"]) >= 300
+        # the lost reports were made up for by asking REST for the trades
+        assert any("get-user-trades" in k for k in acc["requests"])
+        spent = START_USDT - Decimal(acc["balances"]["USDT"]["free"])
+        assert (await supervisor.summary()).cost_today == spent
+        _exact_against_sim(acc, spec.journal_path)
