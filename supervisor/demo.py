@@ -315,6 +315,8 @@ def demo(as_json: bool, keep: bool) -> None:
     configure_logging("WARNING", "console", stream=sys.stderr)  # stdout is for the summary
     workdir = Path(tempfile.mkdtemp(prefix="alphavol-demo-", dir="/tmp"))
     say = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    interrupts = Interrupts()
+    signal.signal(signal.SIGINT, interrupts)  # from here on Ctrl+C is forwarded, not raised
     sim = SimProcess(workdir)
     sup: subprocess.Popen | None = None
     try:
@@ -344,10 +346,11 @@ def demo(as_json: bool, keep: bool) -> None:
             env=env,
             start_new_session=True,
         )
-        final = _watch(sup, workdir / "run", LiveView(sys.stderr.isatty()))
+        final = _watch(sup, workdir / "run", LiveView(sys.stderr.isatty()), interrupts)
         code = sup.wait()
         summary = build_summary(sim, before, final, time.monotonic() - started)
         summary["supervisor_exit"] = code
+        summary["interrupted"] = interrupts.count > 0
         if as_json:
             click.echo(json.dumps(summary, indent=2))
         else:
@@ -369,27 +372,41 @@ def demo(as_json: bool, keep: bool) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _watch(sup: subprocess.Popen, runtime: Path, view: LiveView) -> m.StatusReply | None:
+class Interrupts:
+    """Ctrl+C during the demo: the handler only counts; the watch loop forwards each one
+    to the supervisor as a SIGINT (first: drain, second: stop now)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.forwarded = 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+
+def _watch(
+    sup: subprocess.Popen, runtime: Path, view: LiveView, interrupts: Interrupts
+) -> m.StatusReply | None:
     """Poll status until the day's work is done (then shut the supervisor down) or the
-    supervisor exits; Ctrl+C is forwarded as one SIGINT each."""
+    supervisor exits; forward every Ctrl+C as one SIGINT."""
     from supervisor.client import ControlClient, SupervisorNotRunning
 
     last: m.StatusReply | None = None
     while sup.poll() is None:
-        try:
-            reply = _status(runtime)
-            if reply is not None:
-                last = reply
-                view.show(_progress_lines(reply))
-                if reply.phase == "waiting_next_day":  # every user finished: final figures
-                    with contextlib.suppress(SupervisorNotRunning):
-                        ControlClient(runtime).request(m.ShutdownRequest(), timeout=2.0)
-                    sup.wait(30)
-                    break
-            sup.wait(0.25)
-        except subprocess.TimeoutExpired:
-            continue
-        except KeyboardInterrupt:
-            click.echo("\nCtrl+C: asking the supervisor to drain (again to stop now)", err=True)
+        while interrupts.forwarded < interrupts.count:
+            interrupts.forwarded += 1
+            word = "drain" if interrupts.forwarded == 1 else "stop now"
+            click.echo(f"\nCtrl+C: asking the supervisor to {word}", err=True)
             sup.send_signal(signal.SIGINT)
+        reply = _status(runtime)
+        if reply is not None:
+            last = reply
+            view.show(_progress_lines(reply))
+            if reply.phase == "waiting_next_day":  # every user finished: final figures
+                with contextlib.suppress(SupervisorNotRunning):
+                    ControlClient(runtime).request(m.ShutdownRequest(), timeout=2.0)
+                sup.wait(30)
+                break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sup.wait(0.25)
     return last

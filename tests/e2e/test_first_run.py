@@ -62,6 +62,11 @@ def test_demo_json_meets_targets_and_matches_the_exchange_record() -> None:
         target = Decimal(r["target_volume"])
         final = Decimal(r["final_volume"])
         assert r["open_orders"] == 0
+        # what the user process last read from user-volume is the exchange's own figure
+        assert r["reported_volume"] is not None
+        assert Decimal(r["reported_volume"]) == final, r
+        # only dust stays: less than the exchange's minimum order (0.1 USDT) can be sold
+        assert Decimal(r["dust_usdt"]) < Decimal("0.1"), r
         # alphavol's own count of round trips equals the OTOs the exchange recorded
         assert r["trades"] == r["exchange_otos"], r
         if r["state"] == "SKIPPED":
@@ -77,7 +82,8 @@ def test_demo_json_meets_targets_and_matches_the_exchange_record() -> None:
     account_spent = {r["user_id"]: Decimal(r["account_usdt_spent"]) for r in rows}
     for uid, cost in spent_by_user.items():
         assert abs(cost - account_spent[uid]) <= Decimal("0.00000001"), (uid, cost, account_spent)
-    assert "3" not in spent_by_user and ACCOUNTS["3"]
+    assert set(spent_by_user) == {"1", "2"}  # user 3 was skipped and spent nothing
+    assert Decimal(account_spent["3"]) == 0 and ACCOUNTS["3"] == "demo-carol"
 
 
 def test_check_on_the_example_config_then_users_add(tmp_path: Path, sim_process) -> None:
@@ -175,3 +181,42 @@ def test_sim_users_add_run_once_and_status(tmp_path: Path, sim_process) -> None:
 
     after = alphavol("status", cwd=tmp_path, env=env)
     assert after.returncode == 1 and "no supervisor" in after.stderr.lower()
+
+
+def test_ctrl_c_during_the_demo_drains_and_leaves_nothing_open() -> None:
+    """Ctrl+C (SIGINT) once the first round trip is under way: the supervisor drains its
+    users, the demo still prints its summary, and the exchange shows nothing open."""
+    import signal
+    import urllib.request
+
+    demo = subprocess.Popen(
+        [ALPHAVOL, "demo", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert demo.stderr is not None
+        line = demo.stderr.readline()
+        assert "simulated exchange at " in line, line
+        base_url = line.split("simulated exchange at ", 1)[1].split()[0]
+
+        def otos() -> int:
+            url = f"{base_url}/sim/v1/accounts/{ACCOUNTS['1']}"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return json.loads(resp.read())["data"]["oto_count"]
+
+        deadline = time.monotonic() + 30
+        while otos() == 0:  # wait for the condition "trading has started", bounded
+            assert time.monotonic() < deadline, "no OTO was placed within 30 s"
+            time.sleep(0.02)
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 0, err[-3000:]
+    assert "asking the supervisor to drain" in err
+    summary = json.loads(out)
+    assert summary["interrupted"] is True and summary["supervisor_exit"] == 0
+    assert summary["nothing_left_open"] is True
+    traded = [r for r in summary["rows"] if r["state"] != "SKIPPED"]
+    assert any(not r["reached"] for r in traded), "the drain should have stopped the run early"
+    assert all(Decimal(r["dust_usdt"]) < Decimal("0.1") for r in traded)
