@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import loadavg, machine
+from bench.common import loadavg, machine, tree_state
 from bench.notes import missed_notes
 from bench.report import render
 
@@ -65,10 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma list of: matrix, latency, scale")
     ap.add_argument("--out", default=str(HERE), help="directory for RESULTS.md / results.json")
     args = ap.parse_args(argv)
+    from config.logsetup import configure_logging
+
+    configure_logging("WARNING", "console", stream=sys.stderr)  # the bench's own clients
     t0 = time.monotonic()
     mc = machine()
+    tree0 = tree_state()
     res = asyncio.run(run(args))
     res["machine"] = mc
+    res["tree"] = {"start": tree0, "end": tree_state()}
     res["command"] = "python -m bench" + (
         " " + shlex.join(sys.argv[1:] if argv is None else argv)
         if (sys.argv[1:] if argv is None else argv)

@@ -51,6 +51,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+def tree_state() -> dict[str, Any]:
+    """The code under test: HEAD and the files changed but not committed (outside
+    bench/). The tree is shared with people still working in it: a run whose tree
+    changed between start and end measured a mix."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.rstrip("\n")
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [
+        line[3:]
+        for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+        if not line[3:].startswith("bench/")
+    ]
+    return {"head": git("rev-parse", "--short", "HEAD").strip(), "dirty": dirty}
+
+
 def loadavg() -> list[float]:
     """1, 5 and 15 minute load averages (other work on the machine skews timings)."""
     with contextlib.suppress(OSError, ValueError):

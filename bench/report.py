@@ -36,6 +36,23 @@ def _machine(r: dict[str, Any]) -> str:
     )
 
 
+def _tree(r: dict[str, Any]) -> str:
+    t = r.get("tree")
+    if not t:
+        return ""
+    a, b = t["start"], t["end"]
+    txt = f"Code under test: commit {a['head']}"
+    txt += (", with uncommitted changes in " + ", ".join(a["dirty"])) if a["dirty"] else ""
+    if a != b:
+        txt += (
+            f". **The tree changed during the run** (others are still committing): at the "
+            f"end commit {b['head']}"
+            + ((", uncommitted " + ", ".join(b["dirty"])) if b["dirty"] else "")
+            + "; user processes started later ran the newer code."
+        )
+    return txt + "."
+
+
 def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     out: list[tuple[str, str, bool | None]] = []
     mx = r.get("matrix")
@@ -285,6 +302,8 @@ def render(r: dict[str, Any], notes: list[str]) -> str:
         "are in the JSON file beside this one.",
         "",
         _machine(r),
+        "",
+        _tree(r),
         "",
         "Run it: `.venv/bin/python -m bench` (everything, under 15 minutes; writes "
         "bench/RESULTS.md and bench/results.json), `--quick` (fewer cells, 10 users, under "

@@ -68,6 +68,60 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+def run_queue_wait(pid: int) -> float | None:
+    """Seconds the process has waited on a run queue (``/proc/PID/schedstat``, 2nd field):
+    time it was ready to run but did not get a CPU."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    return sum(f) - idle, sum(f)
+
+
+class StateSampler:
+    """Samples the supervisor's main thread every ``every`` seconds from a thread: its
+    scheduler state (R = running or waiting for a CPU) and, when asleep, the kernel
+    function it sleeps in (``/proc/PID/wchan``: ``do_epoll_wait`` = its event loop is
+    idle; a read/poll on a pipe or socket = blocked in a synchronous call)."""
+
+    def __init__(self, pid: int, every: float = 0.02) -> None:
+        self.pid, self.every = pid, every
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                st = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                key = "R (running or runnable)"
+                if st != "R":
+                    wchan = Path(f"/proc/{self.pid}/wchan").read_text().strip() or "?"
+                    key = f"{st} {wchan}"
+            except OSError:
+                return
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self._stop.wait(self.every)
+
+    def start(self) -> StateSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join(2)
+        n = sum(self.counts.values()) or 1
+        return {
+            k: round(v / n * 100, 1) for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])
+        }
+
+
 def children_of(pid: int) -> list[int]:
     out: list[int] = []
     with contextlib.suppress(OSError):
@@ -197,12 +251,13 @@ def user_pids(sup_pid: int) -> list[int]:
     return [p for p, pp in parents.items() if pp in servers and alive(p)]
 
 
-def log_summary(path: Path) -> dict[str, Any]:
+def log_summary(path: Path, launched: float | None = None) -> dict[str, Any]:
     """What the supervisor logged (JSON lines): exits by code, warnings/errors by event."""
     exits: dict[str, int] = {}
     events: dict[str, int] = {}
     samples: list[str] = []
     starts: list[str] = []
+    lost_at: list[str] = []
     with contextlib.suppress(OSError):
         for line in path.read_text(errors="replace").splitlines():
             try:
@@ -215,15 +270,25 @@ def log_summary(path: Path) -> dict[str, Any]:
             if ev == "user_process_exited":
                 k = str(rec.get("exitcode"))
                 exits[k] = exits.get(k, 0) + 1
+                if k == "16":
+                    lost_at.append(str(rec.get("timestamp", "")))
             if rec.get("level") in ("warning", "error", "critical"):
                 events[ev] = events.get(ev, 0) + 1
                 if len(samples) < 5:
                     samples.append(line[:300])
     span = None
+    lost_rel: list[float] = []
     with contextlib.suppress(ValueError, IndexError):
         ts = [dt.datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp() for x in starts]
         span = round(ts[-1] - ts[0], 3) if ts else None
+        lost = [dt.datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp() for x in lost_at]
+        lost_rel = sorted(round(t - launched, 1) for t in lost) if launched else []
     return {
+        "supervisor_lost_exit_seconds_after_launch": {
+            "first": lost_rel[0] if lost_rel else None,
+            "median": percentile(lost_rel, 50),
+            "last": lost_rel[-1] if lost_rel else None,
+        },
         "process_starts": len(starts),
         "process_starts_span_seconds": span,
         "exits_by_code": exits,
@@ -246,12 +311,14 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
     dep = Deployment(n, sim, interval)
     res: dict[str, Any] = {"users": n, "trade_interval_seconds": interval, "window": window}
     stray: list[int] = []
+    t_launch_ms = time.time() * 1000
     try:
         t_launch_ms = time.time() * 1000
         t0 = time.monotonic()
         dep.start()
         assert dep.proc is not None
         sup_pid = dep.proc.pid
+        startup_states = StateSampler(sup_pid).start()
         # until every user has traded once (then the first orders are all in the sim)
         deadline = t0 + 30 + n * 0.2
         running: list[m.UserStatus] = []
@@ -265,6 +332,7 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
                     break
             await asyncio.sleep(0.25)
         res["all_traded_seconds"] = round(time.monotonic() - t0, 2)
+        res["supervisor_states_startup_percent"] = startup_states.stop()
         states: dict[str, int] = {}
         for u in running:
             states[u.state] = states.get(u.state, 0) + 1
@@ -285,7 +353,10 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
                 round((percentile(firsts, 50) - t_launch_ms) / 1000, 3) if firsts else None
             )
             # measurement window: everyone trading
+            window_states = StateSampler(sup_pid).start()
             cpu0, w0 = cpu_seconds(sup_pid), time.monotonic()
+            wait0, busy0 = run_queue_wait(sup_pid), machine_busy()
+            sample0 = {p: run_queue_wait(p) for p in user_pids(sup_pid)}
             lat: list[float] = []
             failed: list[str] = []
             sampler = threading.Thread(
@@ -318,6 +389,14 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
             sup_pss = pss_kib(sup_pid)
             await asyncio.to_thread(sampler.join, window + 10)
             cpu1, w1 = cpu_seconds(sup_pid), time.monotonic()
+            res["supervisor_states_window_percent"] = window_states.stop()
+            wait1, busy1 = run_queue_wait(sup_pid), machine_busy()
+            user_waits = []
+            for p, a in sample0.items():
+                b = run_queue_wait(p)
+                if a is not None and b is not None:
+                    user_waits.append((b - a) / (w1 - w0))
+            machine_pct = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100
             users_now = await asyncio.to_thread(try_users_status, dep) or []
             trades = sum(u.trades for u in users_now)
             sim_otos = 0
@@ -343,6 +422,16 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
                         else None
                     ),
                     "supervisor_cpu_seconds_total": cpu1,
+                    "machine_cpu_busy_percent_window": round(machine_pct, 1),
+                    "supervisor_run_queue_wait_per_second": (
+                        round((wait1 - wait0) / (w1 - w0), 3)
+                        if wait0 is not None and wait1 is not None
+                        else None
+                    ),
+                    "user_run_queue_wait_per_second_median": (
+                        round(percentile(user_waits, 50), 3) if user_waits else None
+                    ),
+                    "user_processes_alive_whole_window": len(user_waits),
                     "status_ms": {
                         "n": len(lat),
                         "p50": _r(percentile(lat, 50)),
@@ -360,7 +449,7 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
     finally:
         stray = await _shutdown(dep, res)
         await sim.stop()
-        res["supervisor_log"] = log_summary(dep.dir / "stderr")
+        res["supervisor_log"] = log_summary(dep.dir / "stderr", t_launch_ms / 1000)
         res["stray_processes"] = stray
         if not stray:
             dep.cleanup()
