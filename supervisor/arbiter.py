@@ -232,7 +232,7 @@ class Arbiter:
                 self._handle_signals()
                 if self.stopping:
                     break
-                self._schedule()
+                await self._schedule()
                 await self._wait(self._next_due())
             if self.stopping:
                 return await self._shutdown()
@@ -347,21 +347,30 @@ class Arbiter:
         print(text, file=self.out, flush=True)
 
     # ---------------------------------------------------------------- spawning
-    def _schedule(self) -> None:
-        """Start queued users while slots are free; respawn users whose backoff is over."""
-        alive = sum(1 for r in self.records.values() if r.state in ALIVE)
+    async def _schedule(self) -> None:
+        """Start queued users while slots are free; respawn users whose backoff is over.
+
+        One fork at a time, awaited (``Spawner.start`` forks in a worker thread), so Pings,
+        events and control requests keep flowing while hundreds of users start. Returns
+        early when a signal or a shutdown request is queued: the loop acts on it first."""
         limit = max(1, self.config.max_concurrent_users)
-        for rec in self.records.values():
-            if alive >= limit:
-                break
+        alive = self._alive_count()
+        for rec in list(self.records.values()):
+            if self._signals or self.stopping or alive >= limit:
+                return
+            if self.records.get(rec.user_id) is not rec:
+                continue  # removed by a reload while we were forking
             due = rec.state == State.BACKOFF and self.mono() >= rec.next_start_at
             if (rec.state == State.PENDING and rec.checked) or due:
                 if due:
                     rec.restarts += 1
-                if self._spawn(rec):
-                    alive += 1
+                await self._spawn(rec)
+                alive = self._alive_count()  # others may have exited or stopped meanwhile
 
-    def _spawn(self, rec: UserRecord) -> bool:
+    def _alive_count(self) -> int:
+        return sum(1 for r in self.records.values() if r.state in ALIVE)
+
+    async def _spawn(self, rec: UserRecord) -> bool:
         from userproc.spec import UserSpec
 
         try:
@@ -379,20 +388,41 @@ class Arbiter:
                 restarts=rec.restarts,
                 **self._tuning(),
             )
-            rec.summary = None
-            rec.settings_changed = None  # the spec carries the latest settings
-            rec.summary_seen = asyncio.Event()
-            rec.stop_command = None
-            rec.phase = None
-            rec.child = self.spawner.start(
-                spec, on_exit=lambda c, code, rec=rec: self._on_exit(rec, c, code), now=self.mono()
-            )
         except Exception as exc:
             reason = self._redact(f"could not start: {type(exc).__name__}: {exc}")
             rec.sm.to(State.FATAL, at=self.clock.time(), reason=reason)
             return False
-        edge_reason = f"pid {rec.child.pid}" + (f", restart {rec.restarts}" if rec.restarts else "")
+        rec.summary = None
+        rec.settings_changed = None  # the spec carries the latest settings
+        rec.summary_seen = asyncio.Event()
+        rec.stop_command = None
+        rec.phase = None
+        # STARTING before the fork: while it is in flight the user counts against the
+        # limit, and a stop or a reload meanwhile takes the ALIVE path (the stop command
+        # reaches the child with its first Ping).
+        edge_reason = "forking" + (f", restart {rec.restarts}" if rec.restarts else "")
         rec.sm.to(State.STARTING, at=self.clock.time(), reason=edge_reason)
+        try:
+            child = await self.spawner.start(
+                spec, on_exit=lambda c, code, rec=rec: self._on_exit(rec, c, code), now=self.mono()
+            )
+        except Exception as exc:
+            reason = self._redact(f"could not start: {type(exc).__name__}: {exc}")
+            at = self.clock.time()
+            if rec.state == State.STOPPING:
+                rec.sm.to(State.STOPPED, at=at, reason=f"stopped before it started ({reason})")
+            else:
+                rec.sm.to(State.FATAL, at=at, reason=reason)
+            if rec.remove_after_exit:
+                self.records.pop(rec.user_id, None)
+            self.wake()
+            return False
+        child.started = self.mono()
+        rec.child = child
+        if rec.state == State.STARTING:
+            rec.sm.reason = f"pid {child.pid}" + (
+                f", restart {rec.restarts}" if rec.restarts else ""
+            )
         return True
 
     def _tuning(self) -> dict[str, Any]:
@@ -490,6 +520,9 @@ class Arbiter:
 
     def _on_event(self, rec: UserRecord, ev: m.Msg) -> None:
         if isinstance(ev, m.Hello):
+            # A Ping at once: the child's heartbeat clock runs from its own start, and the
+            # next round of Pings may be up to a heartbeat away.
+            self.send(rec.user_id, m.Ping(at=self.clock.time()))
             if rec.state == State.STARTING:
                 rec.sm.to(State.RUNNING, at=self.clock.time(), reason=f"pid {ev.pid}")
             if rec.stop_command is not None:
