@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.spawn
 import os
 import signal
 from collections.abc import Callable
@@ -57,6 +58,7 @@ SCRUBBED_ENV = (
 # glibc reads it at process start. Without it each thread that mallocs (zmq's I/O thread,
 # the resolver's) gets its own arena of private, mostly idle pages in every user process.
 CHILD_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
+MAIN_PATH_ENV = "ALPHAVOL_FORKSERVER_MAIN"
 
 
 @contextlib.contextmanager
@@ -77,9 +79,18 @@ def _scrubbed_environment():
 def ensure_fork_server() -> None:
     """Start the fork server (and multiprocessing's resource tracker) if they are not
     running, from a scrubbed environment. Cheap when they run: call it on the loop thread
-    before each start, so the worker thread never starts them with the secrets in view."""
+    before each start, so the worker thread never starts them with the secrets in view.
+
+    ``MAIN_PATH_ENV`` tells the template which script is our ``__main__`` (see
+    ``supervisor.template``), so children do not run it again."""
+    main_path = multiprocessing.spawn.get_preparation_data("alphavol").get("init_main_from_path")
     with _scrubbed_environment():
-        multiprocessing.forkserver.ensure_running()
+        if main_path:
+            os.environ[MAIN_PATH_ENV] = main_path
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            os.environ.pop(MAIN_PATH_ENV, None)
 
 
 @dataclass

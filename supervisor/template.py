@@ -1,8 +1,11 @@
 """Imported once by the fork server, before any user process is forked from it.
 
 Every user process is a fork of that template, so the code (aiohttp, msgspec, zmq, our
-modules) is imported once and its memory stays shared; ``gc.freeze()`` keeps the garbage
-collector from touching (and so copying) those pages in the children.
+modules) is imported once and its memory stays shared. As the ``gc`` docs advise: the
+collector is off while importing (no freed holes that children would fill, copying the
+page), ``gc.freeze()`` afterwards keeps the children's collections away from the template's
+objects, and each child turns collection back on. A child imports nothing the template has
+not imported (checked by comparing ``sys.modules``), so modules are never private copies.
 
 ``run_child`` is the function a forked child runs: it ignores SIGINT (a Ctrl-C in the
 terminal reaches the whole process group; only the supervisor decides how children stop,
@@ -13,11 +16,24 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import signal
 import sys
 from typing import Any
 
 PRELOAD = ("userproc.main", "exchange.client", "exchange.stream", "aiohttp", "zmq.asyncio")
+
+gc.disable()  # no collections while importing: they would leave freed holes in the pages
+
+# The supervisor usually runs as a console script (``.venv/bin/alphavol``). multiprocessing
+# re-runs the parent's main script in every child (as ``__mp_main__``) unless ``__main__``
+# already is that file: that imported the whole CLI (click, yaml, cryptography, the sim,
+# the demo) into each user process, privately (about 11 MiB each). Children need nothing
+# from it (``run_child`` and the spec are importable by name), so say ``__main__`` is that
+# file. ``supervisor.spawn.ensure_fork_server`` passes its path.
+_main_path = os.environ.pop("ALPHAVOL_FORKSERVER_MAIN", None)
+if _main_path and getattr(sys.modules["__main__"], "__file__", None) is None:
+    sys.modules["__main__"].__file__ = _main_path
 
 for _name in PRELOAD:
     try:
@@ -35,6 +51,7 @@ def resolve(ref: str) -> Any:
 
 def run_child(target_ref: str, spec: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.enable()
     target = resolve(target_ref)
     rc = target(spec)
     sys.exit(rc if isinstance(rc, int) else 0)
