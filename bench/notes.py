@@ -78,10 +78,16 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
     out: list[str] = []
     pss_bad = [s for s in sc if s.get("user_pss_mib", {}).get("max") is not None]
     pss_bad = [s for s in pss_bad if s["user_pss_mib"]["max"] * 1.048576 > 12]
+    pss_ok = [
+        s for s in sc if s.get("user_pss_mib", {}).get("max") is not None and s not in pss_bad
+    ]
     if pss_bad:
         worst = max(pss_bad, key=lambda s: s["user_pss_mib"]["max"])
         b = worst.get("user_median_rollup_mib", {})
         mb = worst["user_pss_mib"]["max"] * 1.048576
+        private = (b.get("Private_Dirty") or 0) + (b.get("Private_Clean") or 0)
+        shared = (b.get("Shared_Dirty") or 0) + (b.get("Shared_Clean") or 0)
+        share_part = (b.get("Pss") or 0) - private
         out.append(
             "- **PSS per user process**: "
             + ", ".join(
@@ -89,28 +95,31 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
                 f"{s['user_pss_mib']['max']} MiB"
                 for s in pss_bad
             )
-            + f" against a bar of 12 MB (worst {mb:.1f} MB, {mb - 12:.1f} MB over). "
-            f"Why: PSS counts a process's private pages in full and its shared pages "
-            f"divided by the number of sharers. The median process at {worst['users']} "
-            f"users has Rss {b.get('Rss')} MiB, of which Private_Dirty {b.get('Private_Dirty')}"
-            f" MiB and Shared_Dirty {b.get('Shared_Dirty')} MiB + Shared_Clean "
-            f"{b.get('Shared_Clean')} MiB: the shared part costs little, the private part "
-            "is the PSS. Before it runs, a fresh fork of the fork server's template (which "
-            "already imports userproc.main and calls gc.freeze(), supervisor/template.py) "
-            "has about 1 MiB private (measured with a bare fork of supervisor.template: "
-            "Private_Dirty 1.0 MiB, rising to 5 MiB after creating a zmq context, an event "
-            "loop and an aiohttp session). While it trades, CPython writes reference counts "
-            "into every object it uses, so pages of the ~24 MiB template heap get copied "
-            "one by one (gc.freeze only keeps the collector away, not refcounting), and the "
-            "process adds its own heap (aiohttp connections and websocket buffers, the "
-            "SQLite journal's page cache, structlog, msgspec buffers). Fix (supervisor/"
-            "userproc; candidates, each to be re-measured with `python -m bench --only "
-            "scale`): a smaller template heap (import only what a child runs), a capped "
-            "SQLite cache for the journal (`PRAGMA cache_size`), `MALLOC_ARENA_MAX=2` for "
-            "the children (zmq's I/O thread gets its own malloc arena otherwise), fewer "
-            "live objects per trade; a CPython with immortal objects (3.12+) copies fewer "
-            "shared objects. The bar needs about "
-            f"{b.get('Private_Dirty', 0) - 11:.0f} MiB less private memory per process."
+            + f" against a bar of 12 MB (worst {mb:.2f} MB, {mb - 12:.2f} MB over"
+            + (
+                "; met at "
+                + ", ".join(f"{s['users']} users ({s['user_pss_mib']['max']} MiB)" for s in pss_ok)
+                if pss_ok
+                else ""
+            )
+            + f"). Why: PSS is a process's private pages plus its shared pages divided by "
+            f"the number of processes sharing them. The median process at {worst['users']} "
+            f"users has {private:.2f} MiB private (Private_Dirty {b.get('Private_Dirty')}) "
+            f"and {shared:.2f} MiB shared with the fork server and its siblings, of which "
+            f"{share_part:.2f} MiB count towards its PSS. With few users the shared pages are "
+            "split among few processes, so the same process costs more PSS than at 100 or "
+            "300 users. Fix (supervisor/userproc; re-measure with `python -m bench --only "
+            "scale`): "
+            + (
+                f"about {mb - 12:.2f} MB less per process, e.g. fewer private pages per "
+                "child (a smaller template heap that children copy on write as CPython "
+                "updates reference counts; a capped SQLite cache for the journal)."
+                if mb - 12 < 3
+                else "much less private memory per child: a smaller template heap "
+                "(children copy it on write as CPython updates reference counts; "
+                "gc.freeze() only keeps the collector away), a capped SQLite cache for "
+                "the journal, MALLOC_ARENA_MAX=2 for the children."
+            )
         )
     for s in sc:
         if "error" in s:
@@ -155,16 +164,43 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
         if s["users"] >= 300:
             st = s.get("status_ms", {})
             if st.get("p99") is None or st["p99"] >= 100:
-                out.append(
+                wait = s.get("supervisor_run_queue_wait_per_second")
+                states = s.get("supervisor_states_window_percent", {})
+                runnable = states.get("R (running or runnable)")
+                busy = s.get("machine_cpu_busy_percent_window")
+                txt = (
                     f"- **status p99 with {s['users']} users**: {st.get('p99')} ms against a "
-                    f"bar of 100 ms (p50 {st.get('p50')} ms, max {st.get('max')} ms; "
-                    f"{s.get('status_failures')} of {st.get('n')} requests got no answer "
-                    f"within 5 s; supervisor CPU {s.get('supervisor_cpu_percent_window')} % in"
-                    " the window: waiting, not busy). Why: the control socket is served by the "
-                    "same event loop that blocks in `Process.start()` while users are "
-                    "(re)spawned (see the point above); the unanswered requests fall in the "
-                    "churn. Fix: the same: never block the supervisor's loop on forking."
+                    f"bar of 100 ms ({round(st['p99'] - 100, 1) if st.get('p99') else '-'} ms "
+                    f"over; p50 {st.get('p50')} ms, max {st.get('max')} ms, "
+                    f"{s.get('status_failures')} of {st.get('n')} unanswered within 5 s). "
+                    f"Measured in the window: the machine's CPUs were {busy} % busy (user "
+                    f"processes {s.get('user_processes_cpu_percent_window')} %, the sim "
+                    f"{s.get('sim_cpu_percent_window')} %, the supervisor "
+                    f"{s.get('supervisor_cpu_percent_window')} % of one CPU; 100 % = one "
+                    f"CPU); the supervisor's main thread was runnable or running in "
+                    f"{runnable} % of the samples and spent {wait} s per second waiting on "
+                    "a run queue (/proc/PID/schedstat). "
                 )
+                if wait is not None and wait > 0.1 and (busy or 0) > 80:
+                    txt += (
+                        "Why: the CPUs are saturated, and the supervisor, one process among "
+                        f"{s['users']} busy user processes and the sim, waits for a CPU "
+                        "before it can answer: the latency is queueing for the CPU, not "
+                        "work done per request (p50 stays low). Fix: give the supervisor "
+                        "priority over its children (children lower their own priority "
+                        "after the fork, e.g. `os.nice(5)` in the child entry point, or "
+                        "`CPUWeight=`/`Nice=` per process), and spend less CPU per trade in "
+                        "the user processes; on a real deployment the exchange does not "
+                        "share these 2 cores (here the sim uses "
+                        f"{s.get('sim_cpu_percent_window')} %)."
+                    )
+                elif s.get("status_failures"):
+                    txt += (
+                        "Why: requests went unanswered while the supervisor was not busy: "
+                        "its event loop was blocked (see the process starts and exits "
+                        "above). Fix: never block the supervisor's loop."
+                    )
+                out.append(txt)
     return out
 
 

@@ -357,6 +357,8 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
             cpu0, w0 = cpu_seconds(sup_pid), time.monotonic()
             wait0, busy0 = run_queue_wait(sup_pid), machine_busy()
             sample0 = {p: run_queue_wait(p) for p in user_pids(sup_pid)}
+            ucpu0 = {p: cpu_seconds(p) for p in sample0}
+            simcpu0 = cpu_seconds(sim.pid) if sim.pid else None
             lat: list[float] = []
             failed: list[str] = []
             sampler = threading.Thread(
@@ -397,6 +399,12 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
                 if a is not None and b is not None:
                     user_waits.append((b - a) / (w1 - w0))
             machine_pct = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100
+            simcpu1 = cpu_seconds(sim.pid) if sim.pid else None
+            ucpu = 0.0
+            for p, a in ucpu0.items():
+                b = cpu_seconds(p)
+                if a is not None and b is not None:
+                    ucpu += b - a
             users_now = await asyncio.to_thread(try_users_status, dep) or []
             trades = sum(u.trades for u in users_now)
             sim_otos = 0
@@ -423,6 +431,12 @@ async def run_scale(n: int, window: float, log=print, interval: float = 2.0) -> 
                     ),
                     "supervisor_cpu_seconds_total": cpu1,
                     "machine_cpu_busy_percent_window": round(machine_pct, 1),
+                    "user_processes_cpu_percent_window": round(ucpu / (w1 - w0) * 100, 1),
+                    "sim_cpu_percent_window": (
+                        round((simcpu1 - simcpu0) / (w1 - w0) * 100, 1)
+                        if simcpu0 is not None and simcpu1 is not None
+                        else None
+                    ),
                     "supervisor_run_queue_wait_per_second": (
                         round((wait1 - wait0) / (w1 - w0), 3)
                         if wait0 is not None and wait1 is not None
