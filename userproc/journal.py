@@ -77,6 +77,14 @@ def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
 
 
+CACHE_KIB = 128  # SQLite page cache per journal (the default is 2000 KiB)
+
+# Initialise the SQLite library at import: the fork server's template imports this
+# module, so the library's own allocations are made once and shared by every user
+# process instead of copied into each (no connection is kept across the fork).
+sqlite3.connect(":memory:").close()
+
+
 class JournalBusy(RuntimeError):
     """Another live process holds this user's journal: two processes trading one account
     would place every order twice."""
@@ -103,6 +111,9 @@ class Journal:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(str(p), isolation_level=None)  # autocommit per statement
+        # a small page cache, set before the first page is read: the file keeps every
+        # day's trades, the hot part is the last pages and the indexes
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)

@@ -24,6 +24,9 @@ from typing import NoReturn
 import structlog
 import zmq.asyncio
 
+# imported here, not in the child: the fork server's template imports this module, so
+# what it imports is shared by every user process instead of copied into each
+from config.logsetup import add_secrets, configure_logging
 from exchange.clock import SYSTEM_CLOCK, Clock
 from exchange.errors import OrderRejected, RiskChallenge, SessionExpired
 from protocol import messages as m
@@ -43,10 +46,6 @@ log = structlog.get_logger(__name__)
 
 
 def _setup_logging(spec: UserSpec) -> None:
-    try:
-        from config.logsetup import add_secrets, configure_logging
-    except ImportError:  # pragma: no cover - written concurrently; plain structlog then
-        return
     add_secrets(spec.credentials.secret_values())
     configure_logging(spec.logging.level, spec.logging.format, stream=sys.stderr)
 

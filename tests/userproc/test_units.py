@@ -176,3 +176,65 @@ def test_a_second_process_of_the_same_user_is_refused(tmp_path) -> None:
         lock_user(path)
     os.close(fd)  # released (as on exit or kill -9): the next start gets it
     os.close(lock_user(path))
+
+
+def _fill(order_id: str, status: str, l: str, z: str, Z: str, n: str, L: str = "2"):  # noqa: E741
+    return ExecutionReport(
+        symbol="ALPHA_22USDT",
+        side="BUY",
+        status=status,
+        order_id=order_id,
+        qty=D(10),
+        last_qty=D(l),
+        last_price=D(L),
+        cum_qty=D(z),
+        cum_quote=D(Z),
+        fee=D(n),
+        fee_asset="ALPHA_22",
+    )
+
+
+async def test_stream_figures_are_trusted_only_when_every_fill_was_reported() -> None:
+    t = OrderTracker()
+    # all fills seen (a repeated report changes nothing): exact, fees summed per fill
+    await t.apply_report(_fill("1", "PARTIALLY_FILLED", "4", "4", "8", "0.0004"))
+    await t.apply_report(_fill("1", "PARTIALLY_FILLED", "4", "4", "8", "0.0004"))
+    assert not t.get("1").stream_exact  # not finished yet
+    await t.apply_report(_fill("1", "FILLED", "6", "10", "20", "0.0006"))
+    st = t.get("1")
+    assert st.stream_exact and (st.stream_qty, st.stream_quote) == (D(10), D(20))
+    assert st.stream_fee == D("0.001")
+    # the first fill's report was lost: the cumulative jump gives it away
+    await t.apply_report(_fill("2", "FILLED", "6", "10", "20", "0.0006"))
+    assert t.get("2").filled and not t.get("2").stream_exact
+    # the last report was lost and REST said FILLED: the stream saw only part of it
+    await t.apply_report(_fill("3", "PARTIALLY_FILLED", "4", "4", "8", "0.0004"))
+    await t.apply_rest(
+        HistoryOrder(
+            order_id="3",
+            symbol="ALPHA_22USDT",
+            side="BUY",
+            status="FILLED",
+            price=D(2),
+            orig_qty=D(10),
+            executed_qty=D(10),
+            cum_quote=D(20),
+        )
+    )
+    assert t.get("3").filled and not t.get("3").stream_exact
+    # finished orders are dropped; late reports about them do not bring them back
+    t.forget("1", "2", "3")
+    await t.apply_report(_fill("1", "FILLED", "6", "10", "20", "0.0006"))
+    assert len(t) == 0
+
+
+def test_volatility_guard_sees_the_spread_of_its_window_only() -> None:
+    from userproc.guard import PriceGuard
+
+    g = PriceGuard(10.0)
+    for i, p in enumerate(["100", "101", "99", "100"]):
+        g.observe(float(i), D(p))
+    assert g.moved_percentage() == (D(101) - D(99)) / D(99) * 100
+    assert g.too_volatile(D(2)) and not g.too_volatile(D(3))
+    g.observe(12.5, D("100"))  # 101 and 99 have left the 10 s window
+    assert g.moved_percentage() == 0
