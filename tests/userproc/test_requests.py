@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import msgspec
 
+from protocol import messages as m
 from protocol.exitcodes import Exit
 from userproc.main import run_user
 
@@ -98,3 +99,28 @@ async def test_dropped_stream_events_still_give_exact_fills(
         spent = START_USDT - Decimal(acc["balances"]["USDT"]["free"])
         assert (await supervisor.summary()).cost_today == spent
         _exact_against_sim(acc, spec.journal_path)
+
+
+async def test_a_price_jump_costs_at_most_one_order_priced_from_our_old_fill(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        # no volatility pause: the next buys see the jump only through their own prices
+        st = make_settings(
+            target_volume=Decimal(900),
+            order_timeout_seconds=0.3,
+            max_price_volatility_percentage=Decimal(100),
+        )
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        await sim.admin.set_price("KOGE", Decimal("60"))  # +25%: old-priced buys cannot fill
+        assert await asyncio.wait_for(run, 30) == Exit.OK
+        acc = await sim.admin.account("u1")
+        buys = [o for o in acc["orders"] if o["position"] == "OTO_WORKING"]
+        unfilled = [o for o in buys if o["status"] != "FILLED"]
+        # the buy priced from our last fill before the jump times out and is cancelled;
+        # the next one asks the ticker instead of repeating the stale price
+        assert len(unfilled) <= 1, unfilled
+        assert any(Decimal(o["price"]) > 60 and o["status"] == "FILLED" for o in buys)
+        assert acc["open_orders"] == 0
+        assert Decimal(acc["volume_now"]["KOGE"]) >= 900
