@@ -14,10 +14,11 @@ Waiters sleep on one ``asyncio.Condition`` and are woken on every change; nobody
 
 Besides the merged view, each order keeps the *stream chain*: the fills the user stream
 reported one by one, each checked against the cumulative figures (``z`` must grow by
-exactly the fill's ``l``, ``Z`` must grow with it, a fee must name its asset). When the
-chain covers everything the order ever filled (``stream_exact``), its quantity, quote and
-fees are the exchange's own and need no REST look-up; one missed or out-of-order event
-breaks the chain for good and the caller asks REST (``Session.fills``).
+exactly the fill's ``l``, ``Z`` must grow with it, a fee must name its asset), and the stream's own
+terminal report must close it at the chain's totals. When the chain covers everything the
+order ever filled (``stream_exact``), its quantity, quote and fees are the exchange's own
+and need no REST look-up; one missed or out-of-order event, or an end learnt only from
+REST, and the caller asks REST (``Session.fills``).
 
 Orders of finished trades are dropped (``forget``) so the tracker does not grow per
 trade; late reports about them are ignored.
@@ -61,6 +62,7 @@ class OrderState:
     stream_fee: Decimal = Decimal(0)
     stream_fee_asset: str | None = None
     stream_ok: bool = True
+    stream_final: bool = False  # the stream itself reported the end, at the chain's total
     last_price: Decimal = Decimal(0)  # price of the last fill seen on the stream
     last_trade_ms: int | None = None
 
@@ -69,6 +71,7 @@ class OrderState:
         """The stream reported every fill of this (finished) order, consistently."""
         return (
             self.terminal
+            and self.stream_final
             and self.stream_ok
             and self.stream_qty == self.cum_qty
             and self.stream_quote == self.cum_quote
@@ -77,6 +80,18 @@ class OrderState:
     def _chain(self, r: Any) -> None:
         """Extend the stream chain with one execution report."""
         z = _dec(getattr(r, "cum_qty", None)) or Decimal(0)
+        if getattr(r, "status", None) in TERMINAL:
+            # the exchange's last word on the order: its cumulative must be the chain's
+            # (after this report's own fill, if it carries one)
+            self._extend(r, z)
+            quote = _dec(getattr(r, "cum_quote", None)) or Decimal(0)
+            self.stream_final = (
+                self.stream_ok and z == self.stream_qty and (z == 0 or quote == self.stream_quote)
+            )
+            return
+        self._extend(r, z)
+
+    def _extend(self, r: Any, z: Decimal) -> None:
         if z <= self.stream_qty:
             return  # nothing new (a repeat, an older report, or no fill)
         last = _dec(getattr(r, "last_qty", None)) or Decimal(0)

@@ -222,8 +222,26 @@ async def test_stream_figures_are_trusted_only_when_every_fill_was_reported() ->
         )
     )
     assert t.get("3").filled and not t.get("3").stream_exact
+    # a part-filled order whose end only REST has told us about: ask REST for its fills,
+    # until the stream's own last report closes the chain
+    await t.apply_report(_fill("4", "PARTIALLY_FILLED", "4", "4", "8", "0.0004"))
+    await t.apply_rest(
+        HistoryOrder(
+            order_id="4",
+            symbol="ALPHA_22USDT",
+            side="BUY",
+            status="CANCELED",
+            price=D(2),
+            orig_qty=D(10),
+            executed_qty=D(4),
+            cum_quote=D(8),
+        )
+    )
+    assert t.get("4").terminal and not t.get("4").stream_exact
+    await t.apply_report(_fill("4", "CANCELED", "0", "4", "8", "0"))
+    assert t.get("4").stream_exact and t.get("4").stream_qty == D(4)
     # finished orders are dropped; late reports about them do not bring them back
-    t.forget("1", "2", "3")
+    t.forget("1", "2", "3", "4")
     await t.apply_report(_fill("1", "FILLED", "6", "10", "20", "0.0006"))
     assert len(t) == 0
 
