@@ -364,7 +364,52 @@ async def run_matrix(quick: bool, log=print) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # pragma: no cover - manual runs
-    import sys
+async def run_one(key: str, reps: int, settle_poll: float | None, log=print) -> list[dict]:
+    """One cell of ours, ``reps`` times on one fresh sim (for reproducing a cell)."""
+    global BENCH_TUNING
+    cell = next(c for c in cells(False) if c.key == key)
+    if settle_poll is not None:
+        BENCH_TUNING = msgspec.structs.replace(BENCH_TUNING, settle_poll_seconds=settle_poll)
+    workdir = Path(tempfile.mkdtemp(prefix="avbench-c-", dir="/tmp"))
+    sink = EventSink(f"ipc://{workdir / 'events.ipc'}")
+    await sink.start()
+    sim = await SimProcess(
+        seed=1,
+        fill_delay=0,
+        volume_lag=cell.lag,
+        counting=cell.counting,
+        volatility=0,
+        starting_usdt=str(STARTING_USDT),
+    ).start()
+    rows = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            admin = SimAdmin(sim.base_url, http)
+            for i in range(reps):
+                user = f"r{i}-{cell.key}"
+                run = await run_ours(cell, sim, sink, workdir, user, 420)
+                price = Decimal((await admin.state())["prices"][cell.token])
+                row = {**analyse(await admin.account(user), cell, price), "run": run}
+                rows.append(row)
+                log(
+                    f"{key} #{i}: {row['trades']} trades (min {row['min_trades']}), over "
+                    f"{row['over_usdt']} = {row['over_trades']} trades' credit, exit {run['exit']}"
+                )
+    finally:
+        await sink.close()
+        await sim.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rows
 
-    print(json.dumps(asyncio.run(run_matrix("--quick" in sys.argv)), indent=1))
+
+if __name__ == "__main__":  # python -m bench.matrix --cell KEY [--reps N] [--settle-poll S]
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.matrix")
+    ap.add_argument("--cell", required=True, help="e.g. m4-buy_nomul-l1-t16384-tra")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--settle-poll", type=float, default=None, help="Tuning.settle_poll_seconds of ours"
+    )
+    a = ap.parse_args()
+    asyncio.run(run_one(a.cell, a.reps, a.settle_poll))
