@@ -60,6 +60,23 @@ SCRUBBED_ENV = (
 CHILD_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
 MAIN_PATH_ENV = "ALPHAVOL_FORKSERVER_MAIN"
 
+# User processes lower their own priority by this much right after the fork (0 keeps the
+# supervisor's): with hundreds of busy children on a few cores, the supervisor would
+# otherwise wait its turn behind them, and status replies and heartbeats with it.
+NICE_ENV = "ALPHAVOL_CHILD_NICE"
+DEFAULT_CHILD_NICE = 5
+
+
+def child_nice_from_env() -> int:
+    raw = os.environ.get(NICE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CHILD_NICE
+    try:
+        return int(raw)
+    except ValueError:
+        log.warning("bad_child_nice", value=raw, using=DEFAULT_CHILD_NICE)
+        return DEFAULT_CHILD_NICE
+
 
 @contextlib.contextmanager
 def _scrubbed_environment():
@@ -112,8 +129,9 @@ class Child:
 
 
 class Spawner:
-    def __init__(self, *, target: str = DEFAULT_TARGET) -> None:
+    def __init__(self, *, target: str = DEFAULT_TARGET, nice: int | None = None) -> None:
         self.target = target
+        self.nice = child_nice_from_env() if nice is None else nice
         self._worker: ThreadPoolExecutor | None = None
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -136,7 +154,7 @@ class Spawner:
         loop = loop or asyncio.get_running_loop()
         proc = _ctx.Process(
             target=run_child,
-            args=(self.target, spec),
+            args=(self.target, spec, self.nice),
             name=f"alphavol-user-{spec.user_id}",
             daemon=False,
         )

@@ -7,9 +7,12 @@ page), ``gc.freeze()`` afterwards keeps the children's collections away from the
 objects, and each child turns collection back on. A child imports nothing the template has
 not imported (checked by comparing ``sys.modules``), so modules are never private copies.
 
-``run_child`` is the function a forked child runs: it ignores SIGINT (a Ctrl-C in the
-terminal reaches the whole process group; only the supervisor decides how children stop,
-by Drain/StopNow) and then calls the real entry point.
+``run_child`` is the function a forked child runs: first it lowers its own CPU priority
+(``os.nice(increment)``, ``ALPHAVOL_CHILD_NICE``, read by ``supervisor.spawn.Spawner``), so
+the supervisor, with its control socket and heartbeats, gets the CPU before hundreds of
+busy children; then it ignores SIGINT (a Ctrl-C in the terminal reaches the whole process
+group; only the supervisor decides how children stop, by Drain/StopNow) and calls the real
+entry point.
 """
 
 from __future__ import annotations
@@ -49,7 +52,12 @@ def resolve(ref: str) -> Any:
     return getattr(importlib.import_module(mod), attr or "child_main")
 
 
-def run_child(target_ref: str, spec: Any) -> None:
+def run_child(target_ref: str, spec: Any, nice: int = 0) -> None:
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:  # a negative increment without CAP_SYS_NICE: keep the inherited one
+            pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.enable()
     target = resolve(target_ref)

@@ -201,6 +201,23 @@ def pids_alive(pids: list[int]) -> list[int]:
     return alive
 
 
+def nice_of(pid: int) -> int:
+    """The nice value of a process: field 19 of /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(") ", 1)[1].split()  # fields from 3 (state) on
+    return int(fields[19 - 3])
+
+
+async def time_status(d: Deployment, n: int) -> list[float]:
+    """Seconds each of ``n`` consecutive status requests took, sorted."""
+    took = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await d.request(m.StatusRequest(), within=1)
+        took.append(time.perf_counter() - t0)
+    return sorted(took)
+
+
 def strategy(
     sid: str,
     users: list[str],
