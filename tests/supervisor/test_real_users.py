@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import time
 from decimal import Decimal
 
-from tests.supervisor.harness import strategy, wait_gone
+from tests.supervisor.harness import strategy, time_status, wait_gone
 
 FAST = json.dumps(
     {
@@ -24,6 +25,28 @@ FAST = json.dumps(
 
 def acct(u: str) -> str:
     return f"acct{u}"
+
+
+def token_value(account: dict) -> Decimal:
+    """USDT value (at the sim's KOGE price, about 48) of the KOGE tokens an account holds."""
+    koge = account["balances"].get("ALPHA_22", {"free": "0", "locked": "0"})
+    return (Decimal(koge["free"]) + Decimal(koge["locked"])) * Decimal("48")
+
+
+def journal_otos(path) -> tuple[list[str], int]:
+    """(working order ids of the round trips the journal recorded as placed, number of
+    round-trip intents still unsettled) from a user's journal (``userproc/journal.py``)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        placed = [
+            r[0] for r in db.execute("SELECT working_id FROM trades WHERE kind='oto' AND placed=1")
+        ]
+        (unsettled,) = db.execute(
+            "SELECT COUNT(*) FROM trades WHERE kind='oto' AND placed=0"
+        ).fetchone()
+    finally:
+        db.close()
+    return placed, unsettled
 
 
 async def test_three_users_one_at_target_is_skipped_two_trade_to_target(deploy, sim):
@@ -44,6 +67,8 @@ async def test_three_users_one_at_target_is_skipped_two_trade_to_target(deploy, 
     )
     assert users[("koge", "3")].state == "SKIPPED"
     assert users[("koge", "3")].pid is None
+    took = await time_status(d, 10)  # while real user processes trade
+    assert took[-1] < 0.1, took
     res = await d.acli("status")
     assert "SKIPPED" in res.stdout and "RUNNING" in res.stdout and "%" in res.stdout
     assert await d.wait_exit(60) == 0, d.diagnose()
@@ -84,20 +109,37 @@ async def test_a_user_killed_mid_trade_restarts_and_still_meets_its_target(deplo
         a = await sim.admin.account(acct(u))
         vol = Decimal(a["volume_now"]["KOGE"])
         assert vol >= 120
-        assert vol < 120 + 2 * 10 + 1  # no duplicated OTO: at most one trade of overshoot
         assert a["open_orders"] == 0
+        # no OTO placed twice, none unaccounted for: the journal's placed OTOs are exactly
+        # the sim's, and every intent was settled (placed or certainly not placed)
+        placed, unsettled = journal_otos(d.data / "journals" / f"user-{u}.sqlite")
+        on_sim = [o["order_id"] for o in a["orders"] if o["position"] == "OTO_WORKING"]
+        assert unsettled == 0
+        assert len(placed) == len(set(placed)) == len(on_sim) == a["oto_count"]
+        assert set(placed) == set(on_sim)
 
 
 async def test_sigint_with_orders_open_drains_everyone_cleanly(deploy, sim):
     await sim.admin.set_config(fill_delay=0.3)
     d = deploy()
-    d.store({u: sim.credentials(acct(u)) for u in ("1", "2")})
-    d.write_config([strategy("koge", ["1", "2"], target=100000, amount=10)])
+    d.store({u: sim.credentials(acct(u)) for u in ("1", "2", "3")})
+    d.write_config([strategy("koge", ["1", "2", "3"], target=100000, amount=10)])
     d.start(child=None, ALPHAVOL_TUNING=FAST)
     await d.wait_ready()
     users = await d.wait_users(
-        lambda us: all(u.trades >= 1 for u in us.values()), 30, "both trading"
+        lambda us: all(u.trades >= 1 for u in us.values()), 30, "all three trading"
     )
+    # a reload that removes user 3: it drains (STOPPING), is gone, and leaves nothing open
+    removed = users.pop(("koge", "3")).pid
+    d.write_config([strategy("koge", ["1", "2"], target=100000, amount=10)])
+    d.signal(signal.SIGHUP)
+    await d.wait_users(lambda us: ("koge", "3") not in us, 20, "user 3 removed")
+    assert await wait_gone([removed], 5) == []
+    user3 = [e["dst"] for e in d.events("user_state_changed") if e["user_id"] == "3"]
+    assert user3[-1] == "STOPPING" and "BACKOFF" not in user3, user3
+    a = await sim.admin.account(acct("3"))
+    assert a["open_orders"] == 0 and token_value(a) < Decimal("0.1")
+    assert all(u.state == "RUNNING" for u in (await d.users()).values())
     pids = [u.pid for u in users.values()]
     d.signal(signal.SIGINT)
     assert await d.wait_exit(30) == 0, d.diagnose()
@@ -105,8 +147,7 @@ async def test_sigint_with_orders_open_drains_everyone_cleanly(deploy, sim):
     for u in ("1", "2"):
         a = await sim.admin.account(acct(u))
         assert a["open_orders"] == 0
-        koge = a["balances"].get("ALPHA_22", {"free": "0", "locked": "0"})
-        assert Decimal(koge["free"]) * Decimal("48") < Decimal("0.1")  # dust at most
+        assert token_value(a) < Decimal("0.1")  # dust at most
     assert "STOPPED" in d.stdout
 
 
@@ -127,6 +168,7 @@ async def test_second_sigint_stops_at_once_and_still_cleanly(deploy, sim):
     for u in ("1", "2"):
         a = await sim.admin.account(acct(u))
         assert a["open_orders"] == 0
+        assert token_value(a) < Decimal("0.1")  # dust at most
 
 
 async def test_supervisor_sigkill_real_users_stop_trading_within_5_s(deploy, sim):

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from protocol.addresses import CONTROL_SOCKET, control_endpoint
 from supervisor.spawn import DEFAULT_CHILD_NICE
-from tests.supervisor.harness import ALPHAVOL, nice_of, strategy, time_status
+from tests.supervisor.harness import ALPHAVOL, nice_of, strategy, time_status, wait_gone
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -151,11 +151,18 @@ async def test_cli_without_supervisor_says_so(deploy, sim):
 
 async def test_reload_adds_a_user_applies_settings_and_refuses_a_broken_config(deploy, sim):
     d = deploy()
-    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})
-    d.write_config([strategy("s1", ["1"], target=100000, amount=10)])
-    d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}')
+    d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2", "3")})
+    d.write_config([strategy("s1", ["1", "3"], target=100000, amount=10)])
+    d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}', ALPHAVOL_CHILD_NICE="3")
     await d.wait_ready()
-    await d.wait_users(lambda us: us[("s1", "1")].trades >= 1, 20, "user 1 trading")
+    users = await d.wait_users(
+        lambda us: all(us[("s1", u)].trades >= 1 and us[("s1", u)].pid for u in "13"),
+        20,
+        "users 1 and 3 trading",
+    )
+    # the increment is configurable
+    assert nice_of(users[("s1", "3")].pid) == min(nice_of(d.proc.pid) + 3, 19)
+    removed_pid = users[("s1", "3")].pid
     # a broken config is refused, with the problem named; the old one keeps running
     d.config_path.write_text(
         d.config_path.read_text().replace("target_volume: 100000", "target_volume: -5")
@@ -164,10 +171,17 @@ async def test_reload_adds_a_user_applies_settings_and_refuses_a_broken_config(d
     assert res.returncode == 1
     assert "target_volume" in res.stderr and "old one kept" in res.stderr
     assert (await d.users())[("s1", "1")].state == "RUNNING"
-    # a good one: user 2 joins, and user 1's new (lower) target applies to its running process
+    # a good one: user 2 joins, user 3 leaves (drains, then is gone), and user 1's new
+    # (lower) target applies to its running process
     d.write_config([strategy("s1", ["1", "2"], target=300, amount=10)])
     res = await d.acli("reload")
     assert res.returncode == 0, res.stderr
+    await d.wait_users(lambda us: ("s1", "3") not in us, 10, "user 3 gone from status")
+    assert await wait_gone([removed_pid], 5) == []
+    user3 = [e["dst"] for e in d.events("user_state_changed") if e["user_id"] == "3"]
+    assert user3[-1] == "STOPPING", user3  # drained, then removed (no restart, no DONE)
+    assert "STOPPING" not in user3[:-1] and "BACKOFF" not in user3, user3
+    assert [e["user_id"] for e in d.events("user_removed")] == ["3"]
     users = await d.wait_users(
         lambda us: (
             ("s1", "2") in us
@@ -208,7 +222,5 @@ async def test_a_process_ignoring_every_stop_is_killed_after_the_hard_limit(depl
     d.signal(signal.SIGTERM)
     assert await d.wait_exit(20) == 0
     assert 1.5 <= time.monotonic() - t0 < 6  # drain grace + margin, then stop-now limit, then kill
-    from tests.supervisor.harness import wait_gone
-
     assert await wait_gone([pid], 1) == []
     assert [e["user_id"] for e in d.events("killing_user_process")] == ["1"]
