@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,12 +18,15 @@ def _systemd_analyze() -> str | None:
     if exe:
         return exe
     if shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "systemd"],
-            capture_output=True,
-            timeout=240,
-            check=False,
-        )
+        # a fresh machine has empty package lists: install would find nothing
+        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "systemd"]):
+            subprocess.run(
+                cmd,
+                capture_output=True,
+                timeout=240,
+                check=False,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
     return shutil.which("systemd-analyze")
 
 
