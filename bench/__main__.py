@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import loadavg, machine, tree_state
 from bench.notes import missed_notes
-from bench.report import render
+from bench.report import history_entry, render
 
 HERE = Path(__file__).resolve().parent
 
@@ -83,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "-quick" if args.quick else ""
     out = Path(args.out)
     (out / f"results{suffix}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
-    (out / f"RESULTS{suffix}.md").write_text(render(res, missed_notes(res)))
+    hist: list[dict[str, Any]] = []
+    if not args.quick and not args.only:  # full runs only: one line each
+        hpath = out / "history.jsonl"
+        with hpath.open("a") as fh:
+            fh.write(json.dumps(history_entry(res), default=str) + "\n")
+        hist = [json.loads(line) for line in hpath.read_text().splitlines() if line.strip()]
+    (out / f"RESULTS{suffix}.md").write_text(render(res, missed_notes(res), hist))
     log(f"done in {res['seconds']} s: {out / f'RESULTS{suffix}.md'}")
     return 0
 

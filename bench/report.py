@@ -48,7 +48,7 @@ def _tree(r: dict[str, Any]) -> str:
             f". **The tree changed during the run** (others are still committing): at the "
             f"end commit {b['head']}"
             + ((", uncommitted " + ", ".join(b["dirty"])) if b["dirty"] else "")
-            + "; user processes started later ran the newer code."
+            + "; user processes started later ran the newer code"
         )
     return txt + "."
 
@@ -294,7 +294,57 @@ def scale_md(sc: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render(r: dict[str, Any], notes: list[str]) -> str:
+def history_entry(r: dict[str, Any]) -> dict[str, Any]:
+    """One line of bench/history.jsonl: when, on what code, under what load, each bar."""
+    tree = r.get("tree") or {}
+    loads = [x.get("loadavg_before") for x in [r.get("matrix") or {}, *(r.get("scale") or [])]]
+    loads = [la[0] for la in loads if la]
+    return {
+        "date_utc": r["machine"]["date_utc"],
+        "command": r.get("command"),
+        "head": (tree.get("start") or {}).get("head"),
+        "tree_changed": (tree.get("start") != tree.get("end")) if tree else None,
+        "seconds": r.get("seconds"),
+        "max_load1_before_parts": max(loads) if loads else None,
+        "bars": [[name, value, ok] for name, value, ok in bars(r)],
+    }
+
+
+def history_md(hist: list[dict[str, Any]]) -> list[str]:
+    if not hist:
+        return []
+    names: list[str] = []
+    for h in hist:
+        for name, _v, _ok in h["bars"]:
+            if name not in names:
+                names.append(name)
+    lines = [
+        "## Full runs so far (bench/history.jsonl)",
+        "",
+        "The same benchmark on the same machine at different times: the tree was still "
+        "changing and other test suites shared the CPUs (load = the highest 1-minute load "
+        "average seen before a part), so timing figures vary from run to run.",
+        "",
+        "| run (UTC) | commit | tree changed | load | " + " | ".join(names) + " |",
+        "|---|---|---|---|" + "---|" * len(names),
+    ]
+    for h in hist:
+        got = {name: (value, ok) for name, value, ok in h["bars"]}
+        cells = []
+        for name in names:
+            if name in got:
+                v, ok = got[name]
+                cells.append(f"{'met' if ok else 'MISSED'}: {v}")
+            else:
+                cells.append("-")
+        lines.append(
+            f"| {h['date_utc']} | {h['head']} | {_f(h['tree_changed'])} "
+            f"| {_f(h['max_load1_before_parts'], 1)} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | None = None) -> str:
     lines = [
         "# alphavol benchmarks",
         "",
@@ -327,5 +377,7 @@ def render(r: dict[str, Any], notes: list[str]) -> str:
         lines += ["", *latency_md(r["latency"])]
     if r.get("scale"):
         lines += ["", *scale_md(r["scale"])]
+    if hist:
+        lines += ["", *history_md(hist)]
     lines.append("")
     return "\n".join(lines)
