@@ -17,6 +17,14 @@ class UserStop(Exception):
         self.reason = reason
 
 
+class StopInterrupted(UserStop):
+    """A stop "now" came while the exchange made us wait (Retry-After, retry backoff):
+    stop at once instead of waiting; what is still open is cancelled on the way out (best
+    effort) or left in the journal for the next start to reconcile."""
+
+    exit = Exit.OK
+
+
 class ExchangeDown(UserStop):
     exit = Exit.EXCHANGE_DOWN
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from config.logsetup import redact
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trades (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -165,10 +167,11 @@ class Journal:
         )
 
     def record_not_placed(self, trade_id: int, outcome: str, now_ms: int, note: str = "") -> None:
-        """The POST certainly placed nothing (refused, or looked up and not found)."""
+        """The POST certainly placed nothing (refused, or looked up and not found).
+        ``note`` (often an exchange error's text) is redacted before it is stored."""
         self._db.execute(
             "UPDATE trades SET placed=-1, outcome=?, note=?, finished_ms=? WHERE id=?",
-            (outcome, note[:500], now_ms, trade_id),
+            (outcome, redact(note)[:500], now_ms, trade_id),
         )
 
     def record_fills(

@@ -369,7 +369,7 @@ class RoundTrip:
             except (TransportError, RateLimited) as exc:
                 self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
                 if isinstance(exc, RateLimited):
-                    await self.s.clock.sleep(exc.retry_after)
+                    await self.s.stop.sleep_unless_now(exc.retry_after)
                 continue
             except OutcomeUnknown:
                 from userproc.recovery import lookup_sell  # recovery builds on this module

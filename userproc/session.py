@@ -5,7 +5,8 @@ handling must be the same everywhere.
 ``call`` is the one retry policy: session expiry and risk challenges go straight up (never
 retried), rate limits wait as long as the exchange asked, transport failures and 5xx get
 ``max_retry_attempts`` retries with exponential backoff from ``retry_delay_seconds`` and
-then become ``ExchangeDown``. Order-placing calls never go through it (a placing POST is
+then become ``ExchangeDown``. Those waits end at once on a stop "now" (a drain past its
+grace becomes one): ``call`` then raises ``StopInterrupted`` rather than wait or retry. Order-placing calls never go through it (a placing POST is
 never re-sent; see ``roundtrip``).
 """
 
@@ -24,7 +25,7 @@ from exchange.clock import Clock
 from exchange.errors import BadResponse, RateLimited, TransportError
 from exchange.models import SymbolFilters
 from protocol import messages as m
-from userproc.errors import ExchangeDown
+from userproc.errors import ExchangeDown, StopInterrupted
 from userproc.journal import Journal
 from userproc.stopping import StopControl
 from userproc.tracker import OrderState, OrderTracker
@@ -138,7 +139,7 @@ class Session:
                 self.emit(
                     m.ErrorReport(user_id=self.user_id, kind="rate_limited", message=str(exc))
                 )
-                await self.clock.sleep(exc.retry_after)
+                await self._wait_or_stop(what, exc.retry_after)
             except (TransportError, BadResponse) as exc:
                 attempt += 1
                 if attempt > self.settings.max_retry_attempts:
@@ -148,7 +149,13 @@ class Session:
                 log.warning(
                     "exchange_retry", call=what, attempt=attempt, delay=delay, error=str(exc)
                 )
-                await self.clock.sleep(delay)
+                await self._wait_or_stop(what, delay)
+
+    async def _wait_or_stop(self, what: str, seconds: float) -> None:
+        """A wait the exchange imposes, cut short by a stop "now"."""
+        if await self.stop.sleep_unless_now(seconds):
+            log.info("exchange_wait_interrupted", call=what, seconds=seconds)
+            raise StopInterrupted(f"{self.stop.reason or 'stop now'} (while waiting on {what})")
 
     # ------------------------------------------------------------------ orders
     def track(self, order_id: str, intent_ms: int, **known: Any) -> OrderState:

@@ -27,8 +27,21 @@ class StopControl:
         self.any_event = asyncio.Event()  # set by either: "stop buying"
         self.reason: str | None = None
         self.exit: Exit | None = None  # exit status forced by the stop (e.g. SUPERVISOR_LOST)
-        self.grace_seconds = 30.0
+        self._grace_seconds = 30.0
+        self._grace_changed: asyncio.Event | None = None
         self._grace_task: asyncio.Task | None = None
+
+    @property
+    def grace_seconds(self) -> float:
+        return self._grace_seconds
+
+    @grace_seconds.setter
+    def grace_seconds(self, seconds: float) -> None:
+        """The running strategy's ``stop_grace_seconds``; a drain already under way keeps
+        its start time and ends at start + the new grace."""
+        self._grace_seconds = seconds
+        if self._grace_changed is not None:
+            self._grace_changed.set()
 
     @property
     def requested(self) -> bool:
@@ -53,7 +66,17 @@ class StopControl:
             pass
 
     async def _grace(self) -> None:
-        await self.clock.sleep(self.grace_seconds)
+        self._grace_changed = changed = asyncio.Event()
+        start = self.clock.monotonic()
+        while True:
+            left = start + self._grace_seconds - self.clock.monotonic()
+            if left <= 0:
+                break
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=left)
+            except TimeoutError:
+                pass
         if not self.now_event.is_set():
             self.now("drain took longer than stop_grace_seconds")
 
@@ -80,6 +103,20 @@ class StopControl:
             return False
         try:
             await asyncio.wait_for(self.any_event.wait(), timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+
+    async def sleep_unless_now(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` unless a stop "now" comes (a drain turns into one when
+        its grace runs out); returns True if "now" was requested. For waits the exchange
+        imposes (Retry-After, retry backoff): a drain still honours them, "now" does not."""
+        if self.now_event.is_set():
+            return True
+        if seconds <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self.now_event.wait(), timeout=seconds)
             return True
         except TimeoutError:
             return False

@@ -4,6 +4,8 @@ and never retries what must not be retried."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from decimal import Decimal
 
 import msgspec
@@ -210,15 +212,33 @@ async def test_session_expiring_mid_run_stops_without_hammering(
         assert summary.exit_code == Exit.SESSION_EXPIRED and "log in again" in summary.reason
 
 
+class _StampedCounter(Counter):
+    """The sim's per-account request counter, also noting when each request came."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        super().__init__()
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self.times.setdefault(key, []).append(time.monotonic())
+        super().__setitem__(key, value)
+
+
 async def test_rate_limits_are_waited_out(sim_factory, supervisor, tmp_path) -> None:
     async with sim_factory() as sim:
-        await sim.admin.set_faults(rate_limit_next=3, retry_after=0.05, paths=["user-volume"])
+        stamps = _StampedCounter()
+        sim.sim.account("u1").requests = stamps
+        await sim.admin.set_faults(rate_limit_next=1, retry_after=0.5, paths=["user-volume"])
         code = await run_user(
             make_spec(sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(60))])
         )
         assert code == Exit.OK
         await supervisor.summary()
         assert any(e.kind == "rate_limited" for e in supervisor.of(m.ErrorReport))
+        (path,) = [p for p in stamps.times if p.endswith("user-volume")]
+        first, retry = stamps.times[path][:2]  # the 429, then the next ask of that path
+        assert retry - first >= 0.5, retry - first
+        assert Decimal((await _acc(sim))["volume_now"]["KOGE"]) >= 60
 
 
 async def test_unusable_credentials_are_a_config_error_naming_the_field(

@@ -203,3 +203,61 @@ async def test_sigkill_during_a_leftover_sell_then_restart(
         assert j.open_trades() == []
         j.close()
         assert Decimal(acc["volume_now"]["KOGE"]) >= 50
+
+
+async def test_sigkill_between_the_two_fills_then_restart(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """Killed while an OTO's buy has filled and its sell is open (NEW) on the exchange,
+    twice: the restarted process adopts the trade and records the sell's real fill."""
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    log_path = tmp_path / "child.log"
+    target = Decimal(120)
+    async with sim_factory(fill_delay=0.2) as sim:
+        engine = sim.sim
+        spec = make_spec(sim, supervisor, tmp_path, [make_settings(target_volume=target)])
+        killed: set[str] = set()
+
+        def open_sell() -> str | None:
+            acc = engine.accounts.get("u1")
+            for o in acc.orders if acc else ():
+                oid = str(o.order_id)
+                if o.position == "OTO_PENDING" and o.status == "NEW" and oid not in killed:
+                    return oid
+            return None
+
+        for _ in range(2):
+            proc = await _spawn(spec, log_path)
+            await _until(lambda: open_sell() is not None, 20)
+            oid = open_sell()
+            assert oid is not None and proc.returncode is None
+            proc.kill()
+            await proc.wait()
+            killed.add(oid)
+        proc = await _spawn(spec, log_path)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+
+        acc = await sim.admin.account("u1")
+        j = Journal(jpath)
+        assert j.open_trades() == []
+        rows = j._rows("kind='oto' AND placed=1")
+        sold = {
+            r.pending_id: Decimal(
+                j._db.execute("SELECT sell_qty FROM trades WHERE id=?", (r.id,)).fetchone()[0]
+                or "0"
+            )
+            for r in rows
+        }
+        leftover_sells = j._rows("kind='sell'")
+        j.close()
+        assert leftover_sells == []  # every OTO sell filled on its own
+        sim_otos = [o for o in acc["orders"] if o["position"] == "OTO_WORKING"]
+        assert len(rows) == len({r.working_id for r in rows}) == acc["oto_count"] == len(sim_otos)
+        pending = {o["order_id"]: o for o in acc["orders"] if o["position"] == "OTO_PENDING"}
+        assert set(sold) == set(pending) and killed <= set(pending)
+        for oid, o in pending.items():  # no fill lost, the killed trades' sells included
+            assert o["status"] == "FILLED" and sold[oid] == Decimal(o["executed_qty"]), oid
+        assert acc["open_orders"] == 0
+        held = Decimal(acc["balances"].get("ALPHA_22", {}).get("free", "0"))
+        assert held < Decimal("0.0001") * acc["oto_count"]
+        assert target <= Decimal(acc["volume_now"]["KOGE"]) <= target + Decimal(30)

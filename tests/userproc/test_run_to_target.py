@@ -3,6 +3,7 @@ trade's credit above it, whatever the multiplier, the lag or the counting rule."
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -73,3 +74,20 @@ async def test_reaches_target_within_one_trade(
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         hello = supervisor.of(m.Hello)[0]
         assert hello.user_id == "u1"
+
+
+async def test_mul_point_change_mid_run_is_picked_up(sim_factory, supervisor, tmp_path) -> None:
+    """AOP's multiplier drops from 4 to 1 mid-run (its listing bonus ended): the planner
+    reads mulPoint again at each batch and still lands within one trade (now 30 x 1)."""
+    async with sim_factory() as sim:
+        st = make_settings(strategy_id="aop-mul", target_token="AOP", target_volume=Decimal(600))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        await sim.admin.set_token("AOP", mul_point=1)
+        assert await asyncio.wait_for(run, 30) == Exit.OK
+        final = await _volume(sim, "u1", "AOP")
+        assert Decimal(600) <= final <= Decimal(600) + Decimal(30), final
+        await _assert_clean(sim, "u1", "ALPHA_382", Decimal("0.01"))
+        checks = supervisor.of(m.VolumeChecked)
+        assert checks[0].mul_point == 4 and checks[-1].mul_point == 1  # refreshed
+        assert (await supervisor.summary()).strategies[0].reached

@@ -5,6 +5,7 @@ lost is looked up instead of being sent twice."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from decimal import Decimal
 
@@ -111,26 +112,40 @@ async def test_lost_place_reply_is_looked_up_not_resent(sim_factory, supervisor,
         assert acc["open_orders"] == 0
 
 
-async def _stop_while_sell_hangs(sim_factory, supervisor, tmp_path, cmd: m.Command) -> dict:
+def _hanging_sell(**kw) -> object:
+    # the OTO sell sits 5% above the buy: it will not fill within the 30 s timeout
+    base = dict(
+        sell_profit_percentage=Decimal("-5"),
+        order_timeout_seconds=30.0,
+        stop_grace_seconds=0.3,
+        target_volume=Decimal(1000),
+    )
+    base.update(kw)
+    return make_settings(**base)
+
+
+async def _stop_while_sell_hangs(
+    sim_factory, supervisor, tmp_path, cmd: m.Command, *, grace: float = 0.3, first=None
+) -> dict:
     async with sim_factory() as sim:
-        # the OTO sell sits 5% above the buy: it will not fill within the 30 s timeout
-        st = make_settings(
-            sell_profit_percentage=Decimal("-5"),
-            order_timeout_seconds=30.0,
-            stop_grace_seconds=0.3,
-            target_volume=Decimal(1000),
-        )
-        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        st = _hanging_sell(stop_grace_seconds=grace)
+        settings = [first, st] if first is not None else [st]
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, settings)))
         await supervisor.wait_for(
-            lambda x: isinstance(x, m.OrderUpdate) and x.side == "SELL" and x.status == "NEW"
+            lambda x: (
+                isinstance(x, m.OrderUpdate)
+                and x.side == "SELL"
+                and x.status == "NEW"
+                and x.strategy_id == st.strategy_id
+            )
         )
         t0 = time.monotonic()
         await supervisor.send(cmd)
         assert await asyncio.wait_for(run, 10) == Exit.OK
         took = time.monotonic() - t0
         acc = await sim.admin.account("u1")
-        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
-        assert _held(acc, "ALPHA_22") < Decimal("0.0001")
+        assert acc["oto_count"] == len(settings) and acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001") * len(settings)
         return {"took": took, "summary": await supervisor.summary()}
 
 
@@ -143,6 +158,78 @@ async def test_drain_past_the_grace_period_cancels_and_sells(
 
 
 async def test_stop_now_cancels_and_sells_at_once(sim_factory, supervisor, tmp_path) -> None:
-    out = await _stop_while_sell_hangs(sim_factory, supervisor, tmp_path, m.StopNow())
-    assert out["took"] < 3
+    # a 10 s grace: "now" must not wait for it the way a drain would
+    out = await _stop_while_sell_hangs(sim_factory, supervisor, tmp_path, m.StopNow(), grace=10.0)
+    assert out["took"] < 2
     assert not out["summary"].leftovers
+
+
+async def test_the_running_strategys_grace_is_in_force(sim_factory, supervisor, tmp_path) -> None:
+    """The first strategy allows 30 s, the second (running when the drain comes) 0.3 s."""
+    first = make_settings(strategy_id="first", target_volume=Decimal(20), stop_grace_seconds=30.0)
+    out = await _stop_while_sell_hangs(
+        sim_factory, supervisor, tmp_path, m.Drain(), grace=0.3, first=first
+    )
+    assert 0.3 <= out["took"] < 5
+    assert [s.strategy_id for s in out["summary"].strategies] == ["first", "koge"]
+
+
+async def test_the_wait_between_trades_wakes_at_once_on_drain(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        st = make_settings(target_volume=Decimal(1000), trade_interval_seconds=30.0)
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.PhaseChanged) and x.phase == "interval")
+        t0 = time.monotonic()
+        await supervisor.send(m.Drain())
+        assert await asyncio.wait_for(run, 10) == Exit.OK
+        assert time.monotonic() - t0 < 2
+        acc = await sim.admin.account("u1")
+        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001")
+
+
+async def test_a_long_retry_after_ends_at_once_on_stop_now(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(rate_limit_next=1000, retry_after=30, paths=["user-volume"])
+        run = asyncio.create_task(
+            run_user(make_spec(sim, supervisor, tmp_path, [make_settings(stop_grace_seconds=30)]))
+        )
+        await supervisor.wait_for(
+            lambda x: isinstance(x, m.ErrorReport) and x.kind == "rate_limited"
+        )
+        t0 = time.monotonic()
+        await supervisor.send(m.StopNow())
+        assert await asyncio.wait_for(run, 10) == Exit.OK
+        assert time.monotonic() - t0 < 2
+        acc = await sim.admin.account("u1")
+        assert acc["oto_count"] == 0 and acc["open_orders"] == 0
+        assert (await supervisor.summary()).open_orders == 0
+
+
+async def test_two_sigterms_stop_a_real_process_now(sim_factory, supervisor, tmp_path) -> None:
+    """First SIGTERM = drain (with a 10 s grace and a sell that will not fill), the second
+    = now: cancelled and sold at once, long before the grace would have run out."""
+    from .test_kill_restart import _spawn
+
+    async with sim_factory() as sim:
+        st = _hanging_sell(stop_grace_seconds=10.0)
+        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [st]), tmp_path / "child.log")
+        await supervisor.wait_for(
+            lambda x: isinstance(x, m.OrderUpdate) and x.side == "SELL" and x.status == "NEW",
+            within=20,
+        )
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await supervisor.wait_for(lambda x: isinstance(x, m.PhaseChanged) and x.phase == "draining")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == Exit.OK
+        assert time.monotonic() - t0 < 3
+        acc = await sim.admin.account("u1")
+        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001")
+        summary = await supervisor.summary()
+        assert summary.open_orders == 0 and not summary.leftovers

@@ -256,3 +256,26 @@ def test_volatility_guard_sees_the_spread_of_its_window_only() -> None:
     assert g.too_volatile(D(2)) and not g.too_volatile(D(3))
     g.observe(12.5, D("100"))  # 101 and 99 have left the 10 s window
     assert g.moved_percentage() == 0
+
+
+def test_journal_notes_are_redacted(tmp_path) -> None:
+    from config.logsetup import add_secrets
+
+    secret = "journal-test-secret-4f1c9a"
+    add_secrets([secret])
+    j = Journal(tmp_path / "j.sqlite")
+    tid = j.record_intent(
+        kind="oto",
+        strategy_id="s",
+        day="2026-01-01",
+        symbol="ALPHA_22USDT",
+        base_asset="ALPHA_22",
+        token="KOGE",
+        qty=D(1),
+        intent_ms=1,
+    )
+    j.record_not_placed(tid, "rejected", 2, f"refused: session {secret}; cookie p20t=abc123def")
+    (note,) = j._db.execute("SELECT note FROM trades WHERE id=?", (tid,)).fetchone()
+    j.close()
+    assert note.startswith("refused:")
+    assert secret not in note and "abc123def" not in note
