@@ -5,8 +5,9 @@ handling must be the same everywhere.
 ``call`` is the one retry policy: session expiry and risk challenges go straight up (never
 retried), rate limits wait as long as the exchange asked, transport failures and 5xx get
 ``max_retry_attempts`` retries with exponential backoff from ``retry_delay_seconds`` and
-then become ``ExchangeDown``. Those waits end at once on a stop "now" (a drain past its
-grace becomes one): ``call`` then raises ``StopInterrupted`` rather than wait or retry. Order-placing calls never go through it (a placing POST is
+then become ``ExchangeDown``. A stop "now" (a drain past its grace becomes one) that comes
+during one of those waits ends it: ``call`` raises ``StopInterrupted`` rather than retry.
+Calls begun after "now" (the cancel-and-sell clean-up) keep the normal bounded policy. Order-placing calls never go through it (a placing POST is
 never re-sent; see ``roundtrip``).
 """
 
@@ -128,6 +129,7 @@ class Session:
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         attempt = 0
         limited = 0
+        interruptible = not self.stop.is_now  # the clean-up after "now" is not cut short
         while True:
             try:
                 return await fn(*args, **kw)
@@ -139,7 +141,7 @@ class Session:
                 self.emit(
                     m.ErrorReport(user_id=self.user_id, kind="rate_limited", message=str(exc))
                 )
-                await self._wait_or_stop(what, exc.retry_after)
+                await self._wait_or_stop(what, exc.retry_after, interruptible)
             except (TransportError, BadResponse) as exc:
                 attempt += 1
                 if attempt > self.settings.max_retry_attempts:
@@ -149,11 +151,13 @@ class Session:
                 log.warning(
                     "exchange_retry", call=what, attempt=attempt, delay=delay, error=str(exc)
                 )
-                await self._wait_or_stop(what, delay)
+                await self._wait_or_stop(what, delay, interruptible)
 
-    async def _wait_or_stop(self, what: str, seconds: float) -> None:
-        """A wait the exchange imposes, cut short by a stop "now"."""
-        if await self.stop.sleep_unless_now(seconds):
+    async def _wait_or_stop(self, what: str, seconds: float, interruptible: bool) -> None:
+        """A wait the exchange imposes, cut short by a stop "now" that comes during it."""
+        if not interruptible:
+            await self.clock.sleep(seconds)
+        elif await self.stop.sleep_unless_now(seconds):
             log.info("exchange_wait_interrupted", call=what, seconds=seconds)
             raise StopInterrupted(f"{self.stop.reason or 'stop now'} (while waiting on {what})")
 
