@@ -261,9 +261,33 @@ async def run_user(
     if session is not None:
         if cleanup and session.in_flight and tuning.cancel_on_exit:
             await _cancel_in_flight(session)
+        if cleanup and tuning.cancel_on_exit and journal is not None and journal.open_trades():
+            await _finish_on_exit(session)
         open_count = sum(
             1 for oid in session.in_flight if (st := session.tracker.get(oid)) and st.open
         )
+        unfinished = journal.open_trades() if journal is not None else []
+        ours = cleanup or code in (Exit.SESSION_EXPIRED, Exit.RISK_CHALLENGE)
+        if unfinished and ours:
+            # never end quietly with tokens or orders we cannot account for: say so loudly
+            held = _bought_not_sold(session, unfinished)
+            leftovers.extend(held)
+            if cleanup:
+                code = Exit.LEFTOVER
+            what = ", ".join(f"{lo.quantity} {lo.token}" for lo in held) or "unknown amounts"
+            reason = (
+                f"{reason}; {len(unfinished)} round trip(s) could not be finished before exit"
+                f" (bought and not sold: {what}); the next start reconciles them"
+            )
+            link.send(
+                m.ErrorReport(
+                    user_id=spec.user_id,
+                    kind="leftover",
+                    message=reason,
+                    fatal=True,
+                    strategy_id=phases.strategy_id,
+                )
+            )
     stop.cancel_timers()
     for t in tasks:
         t.cancel()
@@ -351,6 +375,35 @@ async def _watch_stop(stop: StopControl, phases: PhaseMachine) -> None:
     _stop_phase(phases, stop)
     await stop.now_event.wait()
     _stop_phase(phases, stop)
+
+
+FINISH_ON_EXIT_SECONDS = 15.0  # well inside the supervisor's hard-kill limit
+
+
+async def _finish_on_exit(s: Session) -> None:
+    """A stop (or an error) cut a round trip short and its orders were just cancelled:
+    finish it now, as a restart would (``recovery.reconcile``: fills read back, tokens
+    sold), so its tokens are sold in this run. Bounded in time; what is left stays in the
+    journal, and the caller reports it."""
+    try:
+        await asyncio.wait_for(reconcile(s, {}), FINISH_ON_EXIT_SECONDS)
+    except Exception as exc:  # whatever it was: the caller reports what is left
+        log.warning("finish_on_exit_failed", error=type(exc).__name__, detail=str(exc))
+
+
+def _bought_not_sold(s: Session, rows: list) -> list[m.Leftover]:
+    """Tokens the unfinished trades bought and did not sell, as far as the tracker knows."""
+    held: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        qty = Decimal(0)
+        for oid in (row.working_id, row.pending_id):
+            st = s.tracker.get(oid) if oid else None
+            if st is not None:
+                qty += st.cum_qty if st.side == "BUY" else -st.cum_qty
+        if qty > 0:
+            key = (row.base_asset, row.token)
+            held[key] = held.get(key, Decimal(0)) + qty
+    return [m.Leftover(asset=a, token=t, quantity=q) for (a, t), q in held.items()]
 
 
 async def _cancel_in_flight(s: Session) -> None:

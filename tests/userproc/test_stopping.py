@@ -233,3 +233,29 @@ async def test_two_sigterms_stop_a_real_process_now(sim_factory, supervisor, tmp
         assert _held(acc, "ALPHA_22") < Decimal("0.0001")
         summary = await supervisor.summary()
         assert summary.open_orders == 0 and not summary.leftovers
+
+
+async def test_stop_now_during_an_imposed_wait_still_sells_what_the_trade_bought(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """The sell times out, its cancel is answered 429 with a 30 s Retry-After, and StopNow
+    comes during that wait: the process must not leave with the round trip's tokens
+    unsold and unreported; it finishes the trade on the way out."""
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(rate_limit_next=1, retry_after=30, paths=["order/cancel"])
+        st = _hanging_sell(order_timeout_seconds=0.3, stop_grace_seconds=10.0)
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(
+            lambda x: isinstance(x, m.ErrorReport) and x.kind == "rate_limited"
+        )
+        acc = await sim.admin.account("u1")
+        assert _held(acc, "ALPHA_22") > Decimal("0.1")  # the buy filled: tokens at stake
+        t0 = time.monotonic()
+        await supervisor.send(m.StopNow())
+        assert await asyncio.wait_for(run, 20) == Exit.OK
+        assert time.monotonic() - t0 < 5
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001")  # sold, only dust left
+        summary = await supervisor.summary()
+        assert summary.open_orders == 0 and not summary.leftovers
