@@ -17,6 +17,9 @@ is always read back from the exchange, no volume counted twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import structlog
 
 from userproc.journal import TradeRow
@@ -61,70 +64,79 @@ async def _until_landed(s: Session, row: TradeRow) -> None:
         await s.clock.sleep(wait)
 
 
-async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
-    """The (working, pending) ids of the OTO this intent row placed, or None."""
+async def _find(s: Session, row: TradeRow, is_ours: Callable[[Any], bool]) -> tuple[Any, list]:
+    """The earliest order on the exchange that this intent row placed (``is_ours`` checks
+    side, kind, price and quantity), asked after the POST can no longer land, a few times;
+    ids the journal already owns and orders older than the intent are never taken.
+    Returns (order or None, every row seen in the last look)."""
     await _until_landed(s, row)
     known = s.journal.known_order_ids()
     slack = s.tuning.lookup_slack_ms
+    rows: list = []
     for attempt in range(max(1, s.tuning.lookup_attempts)):
         rows = await _candidates(s, row)
-        matches = [
-            o
-            for o in rows
-            if o.symbol == row.symbol
-            and o.side == "BUY"
+        found = _earliest(
+            [
+                o
+                for o in rows
+                if o.symbol == row.symbol
+                and o.order_id not in known
+                and (o.time_ms is None or o.time_ms >= row.intent_ms - slack)
+                and is_ours(o)
+            ]
+        )
+        if found is not None:
+            return found, rows
+        if attempt + 1 < s.tuning.lookup_attempts:
+            await s.clock.sleep(s.tuning.lookup_delay_seconds)
+    return None, rows
+
+
+async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
+    """The (working, pending) ids of the OTO this intent row placed, or None."""
+    w, rows = await _find(
+        s,
+        row,
+        lambda o: (
+            o.side == "BUY"
             and o.contingency_position in ("OTO_WORKING", None)
             and o.price == row.buy_price
             and o.orig_qty == row.qty
-            and o.order_id not in known
-            and (o.time_ms is None or o.time_ms >= row.intent_ms - slack)
-        ]
-        w = _earliest(matches)
-        if w is not None:
-            pending = None
-            if w.order_list_id:
-                for o in rows:
-                    if o.order_list_id == w.order_list_id and o.order_id != w.order_id:
-                        pending = o.order_id
-            if pending is None and w.order_id.isdigit():
-                pending = str(int(w.order_id) + 1)  # the exchange numbers them so
-            for o in rows:
-                if o.order_id in (w.order_id, pending):
-                    await s.tracker.apply_rest(o)
-            log.info(
-                "oto_found", trade_id=row.id, working_order_id=w.order_id, pending_order_id=pending
-            )
-            return w.order_id, pending or ""
-        if attempt + 1 < s.tuning.lookup_attempts:
-            await s.clock.sleep(s.tuning.lookup_delay_seconds)
-    log.info("oto_not_found", trade_id=row.id)
-    return None
+        ),
+    )
+    if w is None:
+        log.info("oto_not_found", trade_id=row.id)
+        return None
+    pending = None
+    if w.order_list_id:
+        for o in rows:
+            if o.order_list_id == w.order_list_id and o.order_id != w.order_id:
+                pending = o.order_id
+    if pending is None and w.order_id.isdigit():
+        pending = str(int(w.order_id) + 1)  # the exchange numbers them so
+    for o in rows:
+        if o.order_id in (w.order_id, pending):
+            await s.tracker.apply_rest(o)
+    log.info("oto_found", trade_id=row.id, working_order_id=w.order_id, pending_order_id=pending)
+    return w.order_id, pending or ""
 
 
 async def lookup_sell(s: Session, row: TradeRow) -> str | None:
-    await _until_landed(s, row)
-    known = s.journal.known_order_ids()
-    slack = s.tuning.lookup_slack_ms
-    for attempt in range(max(1, s.tuning.lookup_attempts)):
-        rows = await _candidates(s, row)
-        matches = [
-            o
-            for o in rows
-            if o.symbol == row.symbol
-            and o.side == "SELL"
+    """The id of the plain limit sell this intent row placed, or None."""
+    o, _ = await _find(
+        s,
+        row,
+        lambda o: (
+            o.side == "SELL"
             and not o.contingency_position
             and o.price == row.sell_price
             and o.orig_qty == row.qty
-            and o.order_id not in known
-            and (o.time_ms is None or o.time_ms >= row.intent_ms - slack)
-        ]
-        o = _earliest(matches)
-        if o is not None:
-            await s.tracker.apply_rest(o)
-            return o.order_id
-        if attempt + 1 < s.tuning.lookup_attempts:
-            await s.clock.sleep(s.tuning.lookup_delay_seconds)
-    return None
+        ),
+    )
+    if o is None:
+        return None
+    await s.tracker.apply_rest(o)
+    return o.order_id
 
 
 async def reconcile(s: Session, markets: dict[str, Market]) -> list:
