@@ -177,6 +177,23 @@ class RoundTrip:
             if self.s.clock.monotonic() >= deadline:
                 return None
 
+    async def _leg(self, trade_id: int, order_id: str, leg: str) -> None:
+        """Wait for the end of one leg ("buy" or "sell"), not just a fill: one cancelled
+        or expired by the exchange (or by hand) must not keep us waiting until the
+        timeout. A leg still open after ``order_timeout_seconds`` (or on a stop "now") is
+        cancelled."""
+        timeout = self.settings.order_timeout_seconds
+        st = await self._wait(order_id, _is_terminal, timeout, stoppable=True)
+        if st is not None and st.filled:
+            return
+        if st is not None:
+            why = f"{leg} ended {st.status}"
+        else:
+            why = "stop requested" if self.s.stop.is_now else f"{leg} not filled in time"
+        log.warning(f"{leg}_not_filled", trade_id=trade_id, order_id=order_id, reason=why)
+        if st is None:
+            await self._cancel(order_id)
+
     async def _cancel(self, order_id: str) -> None:
         """Cancel and learn the final state (the cancel may race a fill)."""
         try:
@@ -207,25 +224,13 @@ class RoundTrip:
         or a look-up: the fills then come from REST)."""
         assert row.working_id is not None
         working, pending = row.working_id, row.pending_id
-        timeout = self.settings.order_timeout_seconds
         t0 = started_mono if started_mono is not None else self.s.clock.monotonic()
         self.s.track(working, row.intent_ms, symbol=row.symbol, side="BUY")
         if pending:
             self.s.track(pending, row.intent_ms, symbol=row.symbol, side="SELL")
         res = TradeResult(row.id, "done")
 
-        # wait for the end of the buy, not just a fill: one cancelled or expired by the
-        # exchange (or by hand) must not keep us waiting until the timeout
-        buy = await self._wait(working, _is_terminal, timeout, stoppable=True)
-        if buy is None or not buy.filled:
-            why = (
-                f"buy ended {buy.status}"
-                if buy is not None
-                else ("stop requested" if self.s.stop.is_now else "buy not filled in time")
-            )
-            log.warning("buy_not_filled", trade_id=row.id, order_id=working, reason=why)
-            if buy is None:
-                await self._cancel(working)
+        await self._leg(row.id, working, "buy")
         bst = self.s.tracker.get(working)
         if bst is not None and bst.cum_qty > 0:
             res.buy_fill_seconds = self.s.clock.monotonic() - t0
@@ -233,16 +238,7 @@ class RoundTrip:
         t1 = self.s.clock.monotonic()
         if pending:
             if bst is not None and bst.filled:
-                sell = await self._wait(pending, _is_terminal, timeout, stoppable=True)
-                if sell is None or not sell.filled:
-                    why = (
-                        f"sell ended {sell.status}"
-                        if sell is not None
-                        else ("stop requested" if self.s.stop.is_now else "sell not filled in time")
-                    )
-                    log.warning("sell_not_filled", trade_id=row.id, order_id=pending, reason=why)
-                    if sell is None:
-                        await self._cancel(pending)
+                await self._leg(row.id, pending, "sell")
             else:
                 # the buy was cancelled: its pending sell goes with it; make sure
                 pst = self.s.tracker.get(pending)
