@@ -325,13 +325,13 @@ def demo(as_json: bool, keep: bool) -> None:
 
         key = new_key()  # the demo encrypts its made-up sessions, as a real setup should
         config_path = write_deployment(workdir, sim, key)
-        before = {
-            acct: {
-                "volume_now": sim.admin(f"/accounts/{acct}")["volume_now"],
-                "usdt": sim.admin(f"/accounts/{acct}")["balances"]["USDT"]["free"],
+        before = {}
+        for acct in ACCOUNTS.values():
+            rec = sim.admin(f"/accounts/{acct}")
+            before[acct] = {
+                "volume_now": rec["volume_now"],
+                "usdt": rec["balances"]["USDT"]["free"],
             }
-            for acct in ACCOUNTS.values()
-        }
         say("supervisor: alphavol run (3 users, 2 strategies; user 3 is already at target)")
         env = {
             **os.environ,
