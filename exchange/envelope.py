@@ -97,7 +97,7 @@ def envelope_error(
     ``OrderNotOpen``), ``"read"`` otherwise.
     """
     code = env.code_str
-    message = (env.message or env.message_detail or "exchange refused the request").strip()
+    message = env.text or "exchange refused the request"
     low = message.lower()
     kw = {"code": code, "http_status": status, "endpoint": endpoint}
     if code in SESSION_EXPIRED_CODES or any(w in low for w in SESSION_WORDS):

@@ -55,9 +55,10 @@ class Envelope(msgspec.Struct, rename="camel"):
     when the code is missing or ``000000``.
     """
 
+    # any field but code and success may be null, missing, a string or an object
     code: str | int | None = None
-    message: str | None = None
-    message_detail: str | None = None
+    message: Any = None
+    message_detail: Any = None
     data: msgspec.Raw = msgspec.Raw(b"null")
     success: bool | None = None
     total: int | None = None
@@ -71,6 +72,14 @@ class Envelope(msgspec.Struct, rename="camel"):
     @property
     def code_str(self) -> str | None:
         return None if self.code is None else str(self.code)
+
+    @property
+    def text(self) -> str | None:
+        """The exchange's own words: ``message``, else ``messageDetail``, when a string."""
+        for v in (self.message, self.message_detail):
+            if isinstance(v, str) and v.strip():
+                return v.strip()
+        return None
 
 
 # --------------------------------------------------------------------------- public
