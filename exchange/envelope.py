@@ -21,6 +21,7 @@ from exchange.errors import (
     SessionExpired,
 )
 from exchange.models import Envelope
+from exchange.untrusted import endpoint_name, tolerant_json
 
 SESSION_EXPIRED_CODES = frozenset({"100002001"})
 RISK_CODES = frozenset({"100001003"})
@@ -79,12 +80,26 @@ def status_error(status: int, headers: Mapping[str, str], endpoint: str) -> Exch
 
 
 def parse_envelope(body: bytes, status: int, endpoint: str) -> Envelope:
+    """The bapi envelope of a reply. A body that is JSON but for bare ``NaN`` /
+    ``Infinity`` tokens is read with those as strings, so the number check of the data
+    names the field; anything else unreadable is ``BadResponse``."""
     try:
         return _envelope.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadResponse(
-            f"reply is not a bapi envelope ({exc})", http_status=status, endpoint=endpoint
-        ) from None
+    except msgspec.DecodeError as exc:
+        fixed = tolerant_json(body)
+        problem: Exception = exc
+        if fixed is not None:
+            try:
+                return _envelope.decode(fixed)
+            except (msgspec.ValidationError, msgspec.DecodeError) as again:
+                problem = again
+    except msgspec.ValidationError as exc:
+        problem = exc
+    raise BadResponse(
+        f"{endpoint_name(endpoint)}: reply is not a bapi envelope ({problem})",
+        http_status=status,
+        endpoint=endpoint,
+    ) from None
 
 
 def envelope_error(
