@@ -284,6 +284,10 @@ class UserVolume(msgspec.Struct, frozen=True):
         return sum((v for k, v in self.per_token.items() if k.upper() == t), ZERO)
 
 
+OrderId = Annotated[int | str, u.ID]
+"""The ``data`` of a plain order's reply: its id, a number or a string."""
+
+
 class OtoPlaced(msgspec.Struct, rename="camel"):
     working_order_id: Id
     pending_order_id: Id
@@ -579,7 +583,7 @@ def decode_data(raw: bytes | msgspec.Raw, tp: Any, endpoint: str) -> Any:
     except msgspec.DecodeError as exc:
         raise BadResponse(f"{name}: data is not JSON ({exc})", endpoint=endpoint) from None
     try:
-        u.check_numbers(value, "data")
+        u.check_numbers(value, "data", u.kind_of(tp))
     except u.BadNumber as exc:
         raise BadResponse(f"{name}: {exc}", endpoint=endpoint) from None
     return value

@@ -129,14 +129,14 @@ class _Field:
 _plans: dict[type, tuple[_Field, ...]] = {}
 
 
-def _kind_in(tp: Any) -> Kind | None:
+def kind_of(tp: Any) -> Kind | None:
     """The ``Kind`` an annotation carries (``Annotated[Decimal, PRICE] | None`` ...)."""
     if typing.get_origin(tp) is typing.Annotated:
         for meta in tp.__metadata__:
             if isinstance(meta, Kind):
                 return meta
     for arg in typing.get_args(tp):
-        k = _kind_in(arg)
+        k = kind_of(arg)
         if k is not None:
             return k
     return None
@@ -146,7 +146,7 @@ def _plan(cls: type) -> tuple[_Field, ...]:
     plan = _plans.get(cls)
     if plan is None:
         plan = _plans[cls] = tuple(
-            _Field(f.name, f.encode_name, _kind_in(f.type)) for f in msgspec.structs.fields(cls)
+            _Field(f.name, f.encode_name, kind_of(f.type)) for f in msgspec.structs.fields(cls)
         )
     return plan
 
@@ -183,11 +183,11 @@ def _check_value(value: object, kind: Kind | None, name: str) -> None:
             raise BadNumber(name, problem)
 
 
-def check_numbers(obj: object, path: str = "data") -> None:
+def check_numbers(obj: object, path: str = "data", kind: Kind | None = None) -> None:
     """Raise ``BadNumber`` for the first number of ``obj`` (a decoded reply: a model
-    struct, a list of them, or a plain value) that is outside its kind's range."""
+    struct, a list of them, or a plain value of ``kind``) outside its kind's range."""
     if not isinstance(obj, msgspec.Struct):
-        _check_value(obj, None, path)
+        _check_value(obj, kind, path)
         return
     for f in _plan(type(obj)):
         value = getattr(obj, f.attr)

@@ -43,7 +43,7 @@ def test_every_decimal_field_of_a_reply_model_has_a_number_kind():
     missing = []
     for cls in structs:
         for f in msgspec.structs.fields(cls):
-            if "Decimal" in repr(f.type) and u._kind_in(f.type) is None:
+            if "Decimal" in repr(f.type) and u.kind_of(f.type) is None:
                 missing.append(f"{cls.__name__}.{f.name}")
     assert structs and not missing
 
