@@ -319,37 +319,29 @@ class AlphaClient:
         """Place an OTO. Never retried: see ``OutcomeUnknown``. A refusal is an
         ``OrderRejected`` (subclass by code); a risk challenge on a reply that placed the
         OTO anyway is a ``RiskChallenge`` whose ``placed`` is the ``OtoPlaced``."""
-        try:
-            data = await self._call(
-                "POST", P_OTO_PLACE, body=req.to_body(), mode="order", private=True
-            )
-        except RiskChallenge as exc:
-            _adopt_ids(exc, OtoPlaced, P_OTO_PLACE)
-            raise
-        try:
-            return decode_data(data, OtoPlaced, P_OTO_PLACE)
-        except BadResponse as exc:
-            raise OutcomeUnknown(
-                f"OTO accepted but its ids are unreadable ({exc.message})", endpoint=P_OTO_PLACE
-            ) from None
+        return await self._place(
+            P_OTO_PLACE, req.to_body(), OtoPlaced, "OTO accepted but its ids are unreadable"
+        )
 
     async def place_limit(self, req: LimitOrderRequest) -> str:
         """Place a plain limit order; returns its order id. Never retried. Refusals and
         risk challenges as for ``place_oto`` (``RiskChallenge.placed`` is the id)."""
+        oid = await self._place(
+            P_LIMIT_PLACE, req.to_body(), OrderId, "order accepted but its id is unreadable"
+        )
+        return str(oid)
+
+    async def _place(self, path: str, body: bytes, tp: object, unreadable: str):
+        """POST an order once; its reply decoded as ``tp`` (ids unreadable: OutcomeUnknown)."""
         try:
-            data = await self._call(
-                "POST", P_LIMIT_PLACE, body=req.to_body(), mode="order", private=True
-            )
+            data = await self._call("POST", path, body=body, mode="order", private=True)
         except RiskChallenge as exc:
-            _adopt_ids(exc, OrderId, P_LIMIT_PLACE)
+            _adopt_ids(exc, tp, path)
             raise
         try:
-            oid = decode_data(data, OrderId, P_LIMIT_PLACE)
+            return decode_data(data, tp, path)
         except BadResponse as exc:
-            raise OutcomeUnknown(
-                f"order accepted but its id is unreadable ({exc.message})", endpoint=P_LIMIT_PLACE
-            ) from None
-        return str(oid)
+            raise OutcomeUnknown(f"{unreadable} ({exc.message})", endpoint=path) from None
 
     async def cancel(self, order_id: str, symbol: str) -> None:
         """Cancel an open order (for an OTO: its working order cancels both legs).

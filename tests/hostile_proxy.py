@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import re
-import signal
 import sys
 from collections import Counter
 from decimal import Decimal
@@ -42,6 +41,8 @@ from typing import Any
 import aiohttp
 import msgspec
 from aiohttp import web
+
+from exchange.sim.cli import serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_COOKIE = "p20t"
@@ -240,23 +241,7 @@ class HostileProxy:
 
 
 async def serve(upstream: str, host: str, port: int, rules: Path) -> None:
-    proxy = HostileProxy(upstream, rules)
-    runner = web.AppRunner(proxy.app(), handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    sys.stdout.write(f"base_url=http://{bound_host}:{bound_port}\n")
-    sys.stdout.write(f"ws_url=ws://{bound_host}:{bound_port}/w3w/stream\n")
-    sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_app(HostileProxy(upstream, rules).app(), host, port, shutdown_timeout=0.5)
 
 
 class ProxyProcess:

@@ -101,12 +101,12 @@ async def test_hostile_volume_ticker_and_token_list_are_bad_responses_naming_the
     assert sum((await proxy.stats()).values()) == len(cases) * len(HOSTILE_VALUES)
 
 
-def pair(user: str, target: int, *, token: str = "KOGE") -> EffectiveSettings:
+def pair(user: str, target: int) -> EffectiveSettings:
     return EffectiveSettings(
         strategy_id="s1",
         strategy_name="S1",
         user_id=user,
-        target_token=token,
+        target_token="KOGE",
         target_volume=Decimal(target),
     )
 
