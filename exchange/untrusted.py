@@ -21,7 +21,9 @@ FEE             0 <= f < 1e15              fees may be in token units (like QUAN
 MUL_POINT       0 <= m < 100               seen: 1, 2, 4
 FILTER          0 <= v < 1e20              symbol limits (maxQty, maxPrice ...), not money
 CHANGE          -1e15 < c < 1e15           24h price changes and percentages (signed)
+SCORE           0 <= s < 1e6               Alpha Points (a day's are about log2 of volume)
 ID              digits only, < 20 digits   order, list and trade ids (numbers or strings)
+UNANNOTATED     -1e20 < x < 1e20           a Decimal field a model forgot to annotate
 ==============  =========================  ==================================================
 
 JSON has no NaN or Infinity literal, but a hostile server writes them anyway (bare
@@ -56,7 +58,9 @@ FEE = Kind("fee", Decimal("1e15"))
 MUL_POINT = Kind("mulPoint", Decimal("100"))
 FILTER = Kind("filter value", Decimal("1e20"))
 CHANGE = Kind("change", Decimal("1e15"), signed=True)
+SCORE = Kind("score", Decimal("1e6"))
 ID = Kind("id", Decimal("1e19"))
+UNANNOTATED = Kind("number", Decimal("1e20"), signed=True)
 
 ID_MAX_DIGITS = 19
 LABEL_FIELDS = ("tokenName", "filterType", "orderId", "symbol")
@@ -177,9 +181,9 @@ def _check_value(value: object, kind: Kind | None, name: str) -> None:
         if value is not None and (problem := id_problem(value)):
             raise BadNumber(name, problem)
     elif isinstance(value, Decimal):
-        if kind is None:  # a model bug, not the exchange's: every number needs a kind
-            raise TypeError(f"{name} is a Decimal field without a number kind")
-        if problem := number_problem(value, kind):
+        # every model field should carry its kind (a test checks); a forgotten one still
+        # gets NaN, infinities and absurd sizes refused
+        if problem := number_problem(value, kind or UNANNOTATED):
             raise BadNumber(name, problem)
 
 

@@ -13,41 +13,34 @@ import pytest
 
 from exchange import market_models as mm
 from exchange import models as m
-from exchange.untrusted import check_numbers
+from exchange.untrusted import check_numbers, kind_of
 from tests.samples import SAMPLES
 
 
-def env(tp, *, checked: bool = True):
-    """Decode a bapi envelope, then its data as ``tp``; fail if the envelope is not ok.
-
-    ``checked``: the data goes through the client's own decoding, number checks included
-    (the market-data models outside the trading path carry no number kinds)."""
+def env(tp):
+    """Decode a bapi envelope, then its data as ``tp`` the way the client does (number
+    checks included); fail if the envelope is not ok."""
 
     def decode(raw: bytes):
         e = msgspec.json.decode(raw, type=m.Envelope)
         assert e.ok or tp is None, "sample envelope says not ok"
-        if tp is None:
-            return e
-        if checked:
-            return m.decode_data(e.data, tp, "/sample")
-        return msgspec.json.decode(e.data, type=tp)
+        return e if tp is None else m.decode_data(e.data, tp, "/sample")
 
     return decode
 
 
-def plain(tp, *, checked: bool = True):
+def plain(tp):
     def decode(raw: bytes):
         value = msgspec.json.decode(raw, type=tp)
-        if checked:
-            check_numbers(value)
+        check_numbers(value, "data", kind_of(tp))
         return value
 
     return decode
 
 
 SAMPLE_MODELS = {
-    "agg_klines_row.json": plain(mm.KlineRow, checked=False),
-    "agg_trade_row.json": plain(mm.AggTrade, checked=False),
+    "agg_klines_row.json": plain(mm.KlineRow),
+    "agg_trade_row.json": plain(mm.AggTrade),
     "aggticker24_koge_aop.json": env(list[m.TokenInfo]),
     "cancel_request.json": plain(m.CancelRequest),
     "cancel_request_sell_2026.json": plain(m.CancelRequest),
@@ -58,9 +51,9 @@ SAMPLE_MODELS = {
     "exchange_info.json": env(m.RawExchangeInfo),
     "execution_report.json": plain(m.StreamPush),
     "execution_report_oto_sequence.json": plain(list[m.StreamPush]),
-    "fee_rate.json": env(mm.FeeRate, checked=False),
-    "full_depth.json": env(mm.Depth, checked=False),
-    "klines.json": env(list[mm.KlineRow], checked=False),
+    "fee_rate.json": env(mm.FeeRate),
+    "full_depth.json": env(mm.Depth),
+    "klines.json": env(list[mm.KlineRow]),
     "limit_order_place_request_amount_mismatch.json": plain(dict),
     "limit_order_place_request_buy.json": plain(dict),
     "limit_order_place_request_buy_2026_b.json": plain(dict),
@@ -77,16 +70,16 @@ SAMPLE_MODELS = {
     "oto_place_response_2026_b.json": env(m.OtoPlaced),
     "ticker.json": env(m.Ticker),
     "token_list.json": env(list[m.TokenInfo]),
-    "user_score.json": env(mm.UserScore, checked=False),
+    "user_score.json": env(mm.UserScore),
     "user_trades.json": env(list[m.UserTrade]),
     "user_volume.json": env(m.RawUserVolume),
     "wallet_alpha.json": env(m.RawWallet),
-    "ws_aggtrade.json": plain(mm.Push[mm.AggTrade], checked=False),
-    "ws_depth_update.json": plain(mm.Push[mm.DepthUpdate], checked=False),
-    "ws_kline_1s.json": plain(mm.Push[mm.KlineEvent], checked=False),
+    "ws_aggtrade.json": plain(mm.Push[mm.AggTrade]),
+    "ws_depth_update.json": plain(mm.Push[mm.DepthUpdate]),
+    "ws_kline_1s.json": plain(mm.Push[mm.KlineEvent]),
     "ws_public_subscribe_ack.json": plain(m.SubscribeAck),
     "ws_public_subscribe_request.json": plain(m.SubscribeRequest),
-    "ws_ticker_list.json": plain(mm.Push[mm.TickerListEvent], checked=False),
+    "ws_ticker_list.json": plain(mm.Push[mm.TickerListEvent]),
     "ws_user_subscribe_ack.json": plain(m.SubscribeAck),
     "ws_user_subscribe_request.json": plain(m.SubscribeRequest),
 }

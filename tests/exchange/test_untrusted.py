@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from exchange import client as C
+from exchange import market_models as mm
 from exchange import models as m
 from exchange import untrusted as u
 from exchange.errors import BadResponse, OutcomeUnknown
@@ -34,10 +35,11 @@ NOT_FROM_THE_EXCHANGE = {
 def test_every_decimal_field_of_a_reply_model_has_a_number_kind():
     structs = [
         v
-        for v in vars(m).values()
+        for module in (m, mm)
+        for v in vars(module).values()
         if isinstance(v, type)
         and issubclass(v, msgspec.Struct)
-        and v.__module__ == m.__name__
+        and v.__module__ == module.__name__
         and v not in NOT_FROM_THE_EXCHANGE
     ]
     missing = []
@@ -177,7 +179,7 @@ async def test_hostile_order_ids_make_the_outcome_unknown_not_a_lie(client, fake
 def test_limits_are_documented_in_one_place():
     doc = u.__doc__ or ""
     kinds = [v for v in vars(u).values() if isinstance(v, u.Kind)]
-    assert len(kinds) == 8
+    assert len(kinds) == 10
     for k in kinds:
         name = next(n for n, v in vars(u).items() if v is k)
         assert name in doc
