@@ -98,7 +98,7 @@ def number_problem(value: Decimal, kind: Kind) -> str | None:
         return "is -Infinity" if value.is_signed() else "is Infinity"
     if value < 0 and not kind.signed:
         return f"is negative ({_quote(value)})"
-    if abs(value) >= kind.ceiling:
+    if value.copy_abs() >= kind.ceiling:  # no context: abs() can overflow on 1E+999999999
         return f"is absurdly large ({_quote(value)}; a {kind.name} is below {_bound(kind)})"
     return None
 

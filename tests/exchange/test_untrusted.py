@@ -66,6 +66,7 @@ HOSTILE = [
     ('"volume": Infinity', "is Infinity"),
     ('"volume": "-Infinity"', "is -Infinity"),
     ('"volume": 1e999', "is absurdly large"),
+    ('"volume": 1e999999999', "is absurdly large"),  # beyond Decimal's default Emax
     ('"volume": "1E+16"', "is absurdly large"),
     ('"volume": -500', "is negative (-500)"),
 ]
