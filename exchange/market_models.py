@@ -6,20 +6,24 @@ has a model (tests/exchange/test_samples.py) and for tools that want to read the
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
+from exchange.models import Amount, Change, Fee, Price, Qty
+from exchange.untrusted import SCORE
+
 T = TypeVar("T")
-Level = tuple[Decimal, Decimal]
+Level = tuple[Qty, Qty]
+"""(price, quantity); both checked against the wider quantity bound (one kind per field)."""
 
 
 class FeeRate(msgspec.Struct, rename="camel"):
     """Commission as the exchange writes it: 100 for the 1 bp fee seen in traffic (so in
     millionths); kept as given."""
 
-    buyer_commission: Decimal | None = None
-    seller_commission: Decimal | None = None
+    buyer_commission: Fee | None = None
+    seller_commission: Fee | None = None
 
 
 class Depth(msgspec.Struct):
@@ -33,8 +37,8 @@ class Depth(msgspec.Struct):
 
 class AggTrade(msgspec.Struct):
     a: int
-    p: Decimal
-    q: Decimal
+    p: Price
+    q: Qty
     T: int
     f: int | None = None
     l: int | None = None  # noqa: E741 (wire name)
@@ -44,7 +48,7 @@ class AggTrade(msgspec.Struct):
     s: str | None = None
 
 
-KlineRow = list[Decimal | int]
+KlineRow = list[Qty | int]
 """``[openTime, open, high, low, close, volume, closeTime, ...]`` (numbers as strings)."""
 
 
@@ -62,11 +66,11 @@ class DepthUpdate(msgspec.Struct):
 
 class KlineBar(msgspec.Struct):
     i: str
-    o: Decimal
-    h: Decimal
-    l: Decimal  # noqa: E741 (wire name)
-    c: Decimal
-    v: Decimal
+    o: Price
+    h: Price
+    l: Price  # noqa: E741 (wire name)
+    c: Price
+    v: Qty
     ot: int | None = None
     ct: int | None = None
 
@@ -79,9 +83,9 @@ class KlineEvent(msgspec.Struct):
 
 class TickerListItem(msgspec.Struct):
     ca: str
-    p: Decimal | None = None
-    pc24: Decimal | None = None
-    vol24: Decimal | None = None
+    p: Price | None = None
+    pc24: Change | None = None
+    vol24: Amount | None = None
     t: int | None = None
 
 
@@ -97,23 +101,26 @@ class Push(msgspec.Struct, Generic[T]):
     data: T
 
 
+Score = Annotated[Decimal, SCORE]
+
+
 class ScoreDay(msgspec.Struct, rename="camel"):
     date: str
-    total_score: Decimal | None = None
-    balance_score: Decimal | None = None
-    alpha_volume_score: Decimal | None = None
-    balance_snapshot: Decimal | None = None
-    alpha_volume: Decimal | None = None
+    total_score: Score | None = None
+    balance_score: Score | None = None
+    alpha_volume_score: Score | None = None
+    balance_snapshot: Amount | None = None
+    alpha_volume: Amount | None = None
 
 
 class ScoreSpend(msgspec.Struct, rename="camel"):
     id: int | str | None = None
     spend_time: int | None = None
-    spend_score: Decimal | None = None
+    spend_score: Score | None = None
     biz_type: str | None = None
 
 
 class UserScore(msgspec.Struct, rename="camel"):
-    sum_score: Decimal | None = None
+    sum_score: Change | None = None  # the 15 days' scores minus 15 per claim: may go below 0
     days: list[ScoreDay] = msgspec.field(default_factory=list, name="list")
     user_spend_list: list[ScoreSpend] = []

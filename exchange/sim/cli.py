@@ -18,8 +18,15 @@ from exchange.sim.engine import SimEngine
 
 
 async def serve(host: str, port: int, options: dict) -> None:
-    engine = SimEngine(**options)
-    runner = web.AppRunner(make_app(engine), handle_signals=False, shutdown_timeout=2.0)
+    await serve_app(make_app(SimEngine(**options)), host, port)
+
+
+async def serve_app(
+    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 2.0
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, after printing its ``base_url=`` / ``ws_url=``
+    lines (flushed) for whoever started the process."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

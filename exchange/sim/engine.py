@@ -302,14 +302,20 @@ class SimEngine:
 
     # -- placing --------------------------------------------------------------------------
 
-    def _check_order(self, acc: Account, t: TokenSpec, price: Decimal, qty: Decimal) -> Decimal:
+    def _check_order(
+        self, acc: Account, t: TokenSpec, price: Decimal, qty: Decimal, side: str = "BUY"
+    ) -> Decimal:
         if price <= 0 or qty <= 0:
             raise codes.bad_param("price and quantity must be positive")
-        if price < t.min_price or price > t.max_price or not is_multiple(price, t.tick_size):
-            raise codes.filter_failure("PRICE_FILTER", f"tickSize {t.tick_size}")
-        if qty < t.min_qty or qty > t.max_qty or not is_multiple(qty, t.step_size):
-            raise codes.filter_failure("LOT_SIZE", f"stepSize {t.step_size}")
+        if not is_multiple(price, t.tick_size) or not is_multiple(qty, t.step_size):
+            raise codes.incorrect_price_or_amount()
+        if price < t.min_price or price > t.max_price:
+            raise codes.filter_failure("PRICE_FILTER", f"minPrice {t.min_price}")
+        if qty < t.min_qty or qty > t.max_qty:
+            raise codes.filter_failure("LOT_SIZE", f"minQty {t.min_qty} maxQty {t.max_qty}")
         notional = trunc8(price * qty)
+        if notional < t.min_notional and side == "SELL":
+            raise codes.below_minimum(t.min_notional)
         if notional < t.min_notional:
             raise codes.filter_failure("MIN_NOTIONAL", f"minNotional {t.min_notional}")
         if notional > t.max_notional:
@@ -391,15 +397,13 @@ class SimEngine:
         qty = self._num(body, "workingQuantity")
         pending_price = self._num(body, "pendingPrice")
         notional = self._check_order(acc, t, price, qty)
-        if (
-            pending_price < t.min_price
-            or pending_price > t.max_price
-            or not is_multiple(pending_price, t.tick_size)
-        ):
+        if not is_multiple(pending_price, t.tick_size):
+            raise codes.incorrect_price_or_amount()
+        if pending_price < t.min_price or pending_price > t.max_price:
             raise codes.filter_failure("PRICE_FILTER", "pendingPrice")
         amount, _wallet = self._payment(body)
         if amount != notional:
-            raise codes.bad_param("paymentDetails.amount must be price x quantity (8 decimals)")
+            raise codes.payment_amount_mismatch()
         self._check_open_count(acc, t, 2)
         acc.lock("USDT", notional)
         now = self.now_ms()
@@ -435,10 +439,10 @@ class SimEngine:
             raise codes.bad_param("orderType")
         price = self._num(body, "price")
         qty = self._num(body, "quantity")
-        notional = self._check_order(acc, t, price, qty)
+        notional = self._check_order(acc, t, price, qty, side)
         amount, _wallet = self._payment(body)
         if side == "BUY" and amount != notional:
-            raise codes.bad_param("paymentDetails.amount must be price x quantity (8 decimals)")
+            raise codes.payment_amount_mismatch()
         if side == "SELL" and amount != qty:
             raise codes.bad_param("paymentDetails.amount must be the quantity")
         self._check_open_count(acc, t, 1)

@@ -32,6 +32,8 @@ class Faults:
     session_expired: list[str] = field(default_factory=list)  # accounts whose session is dead
     session_expired_http: int = 200  # the real envelope comes with 200; 401/403 also seen
     risk_challenge: list[str] = field(default_factory=list)  # next order of these accounts
+    # next order of these accounts is PLACED, but its reply carries the challenge headers
+    risk_challenge_accepted: list[str] = field(default_factory=list)
     # matching
     never_fill: bool = False  # no order fills (global)
     never_fill_accounts: list[str] = field(default_factory=list)

@@ -186,12 +186,23 @@ class BinanceRoutes:
     async def place_oto(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
         body = await self._body(request)
-        return envelope(self.engine.place_oto(acc, body))
+        return self._placed(acc.name, self.engine.place_oto(acc, body))
 
     async def place_limit(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
         body = await self._body(request)
-        return envelope(self.engine.place_limit(acc, body))
+        return self._placed(acc.name, self.engine.place_limit(acc, body))
+
+    def _placed(self, account: str, data: Any) -> web.Response:
+        """An accepted order's reply. The ``risk_challenge_accepted`` fault (one-shot per
+        account) adds the risk-challenge headers to it: the order stays placed, as on the
+        real exchange, where such a reply can still carry the order's ids."""
+        response = envelope(data)
+        challenged = self.engine.faults.risk_challenge_accepted
+        if account in challenged:
+            challenged.remove(account)
+            response.headers.update(codes.risk_headers())
+        return response
 
     async def cancel(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
