@@ -11,7 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from tests.samples import SAMPLES
+from tests.samples import ASSET_BALANCE_KEYS, SAMPLES
 from tests.sim.conftest import koge_oto
 
 
@@ -194,32 +194,12 @@ async def test_user_score_matches_the_sample(harness, alice) -> None:
     assert score["data"]["userSpendList"] == []  # no airdrop claims in the sim
 
 
-# GET /bapi/asset/v2/private/asset-service/wallet/asset?needAlphaAsset=1&quoteAsset=USDT:
-# no vendored sample yet; keys of the response in JustinShi/alpha-new's
-# docs/API_REQUESTS_REFERENCE.md ("钱包余额查询"), whose rows are real-looking captures.
-ASSET_ROW_KEYS = {
-    "asset",
-    "assetName",
-    "amount",
-    "logoUrl",
-    "valuationAmount",
-    "profit",
-    "profitRatio",
-    "avgCost",
-    "avgBuyCost",
-    "isCexAsset",
-    "coinBusinessType",
-    "chainId",
-    "contractAddress",
-}
-
-
 async def test_asset_balances_have_the_documented_keys(harness, alice) -> None:
     await harness.admin.set_balance("alice", "AOP", Decimal(100))
     reply = await alice.get("assets", needAlphaAsset="1", quoteAsset="USDT")
     same_keys(sample("user_score.json"), reply, "asset balances")  # the usual envelope
     usdt, aop = reply["data"]
-    assert set(usdt) == set(aop) == ASSET_ROW_KEYS
+    assert set(usdt) == set(aop) == ASSET_BALANCE_KEYS
     assert (usdt["asset"], usdt["isCexAsset"], usdt["amount"]) == ("USDT", True, "10000.00000000")
     assert (aop["asset"], aop["isCexAsset"], aop["coinBusinessType"]) == ("AOP", False, "ALPHA")
     without = await alice.get("assets", quoteAsset="USDT")
