@@ -144,6 +144,7 @@ async def test_the_shipped_example_scenario_loads() -> None:
         state = await h.admin.state()
         # extra_tokens add to the default universe
         assert set(state["prices"]) == {t.symbol for t in default_tokens()} | {"NEWB"}
+        assert state["tokens"]["NEWB"]["mul_point"] == 4  # listed 3 days ago on BSC
         assert state["config"]["fill_delay"] == 0.2
         acc = await h.admin.account("alice")
         assert acc["balances"]["ALPHA_22"]["free"] == "0.5"
