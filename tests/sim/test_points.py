@@ -43,7 +43,7 @@ async def test_mul_point_drops_from_4_to_1_at_the_midnight_after_day_30(harness,
     assert (goated["mulPoint"], goated["chainName"]) == (4, "BSC")
     assert today - utc_day(goated["listingTime"]) == timedelta(days=29)  # its 30th day
 
-    await advance_to_midnight(harness, -1.0)
+    await advance_to_midnight(harness, -5.0)
     assert (await tokens_of(alice))["GOATED"]["mulPoint"] == 4
     buy = await round_trip(alice, GOATED_OTO)
     assert await volume_today(alice, "GOATED") == buy * 4
@@ -113,9 +113,9 @@ async def test_user_score_follows_volumes_and_the_235959_balance(harness, browse
     volumes["rich"] += 4 * await round_trip(rich, GOATED_OTO)  # x4 on its 30th day
     await harness.admin.set_balance("topped", "USDT", D(500))  # before the day ends: counts
     await harness.admin.set_balance("drained", "USDT", D(50))  # withdrawn before midnight
-    await advance_to_midnight(harness, -1.0)
-    ends = {n: D((await harness.admin.account(n))["eligible_balance"]) for n in volumes}
+    await advance_to_midnight(harness, -5.0)
     day = harness.sim.clock.utc_day().isoformat()
+    ends = {n: D((await harness.admin.account(n))["eligible_balance"]) for n in volumes}
     await advance_to_midnight(harness, 5.0)
     await harness.admin.set_balance("drained", "USDT", D(10_000))  # too late for yesterday
 
