@@ -36,6 +36,13 @@ from exchange.errors import (
     TransportError,
     UnknownToken,
 )
+from exchange.market_models import (
+    AssetBalance,
+    Depth,
+    Kline,
+    KlineRow,
+    UserScore,
+)
 from exchange.models import (
     ExchangeInfo,
     HistoryOrder,
@@ -75,6 +82,10 @@ P_HISTORY = "/bapi/defi/v1/private/alpha-trade/order/get-order-history-merge"
 P_USER_TRADES = "/bapi/defi/v1/private/alpha-trade/order/get-user-trades"
 P_LISTEN_KEY = "/bapi/defi/v1/private/alpha-trade/get-listen-key"
 P_WALLET = "/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha"
+P_DEPTH = "/bapi/defi/v1/public/alpha-trade/fullDepth"
+P_KLINES = "/bapi/defi/v1/public/alpha-trade/klines"
+P_USER_SCORE = "/bapi/defi/v1/private/wallet-direct/buw/tge/common/user-score"
+P_BALANCES = "/bapi/asset/v2/private/asset-service/wallet/asset"
 
 Mode = Literal["read", "order", "cancel"]
 
@@ -295,6 +306,20 @@ class AlphaClient:
         raw: RawExchangeInfo = decode_data(data, RawExchangeInfo, P_EXCHANGE_INFO)
         return ExchangeInfo([SymbolFilters.from_raw(s) for s in raw.symbols or ()])
 
+    async def depth(self, symbol: str, limit: int = 20) -> Depth:
+        """The order book of ``symbol`` (``ALPHA_22USDT``): ``limit`` levels a side."""
+        params = {"symbol": symbol, "limit": str(limit)}
+        data = await self._call("GET", P_DEPTH, params=params)
+        depth = decode_data(data, Depth | None, P_DEPTH) or Depth(symbol=symbol)
+        return depth
+
+    async def klines(self, symbol: str, interval: str = "1m", limit: int = 60) -> list[Kline]:
+        """The last ``limit`` candles of ``symbol`` (``1m``, ``5m``, ``1h``, ``1d`` ...)."""
+        params = {"symbol": symbol, "interval": interval, "limit": str(limit)}
+        data = await self._call("GET", P_KLINES, params=params)
+        rows = decode_data(data, list[KlineRow] | None, P_KLINES) or []
+        return [Kline.from_row(row, P_KLINES, i) for i, row in enumerate(rows)]
+
     async def token(self, symbol_or_name: str) -> TokenInfo:
         """The token with this plain symbol (``KOGE``) or alphaId (``ALPHA_22``), fresh from
         the token list (mulPoint changes from day to day, so nothing is cached)."""
@@ -386,6 +411,19 @@ class AlphaClient:
         if not key:
             raise BadResponse("listen key missing in reply", endpoint=P_LISTEN_KEY)
         return key
+
+    async def user_score(self) -> UserScore:
+        """The Alpha points the exchange computed: the last 15 UTC days and their sum."""
+        data = await self._call("GET", P_USER_SCORE, private=True)
+        score = decode_data(data, UserScore | None, P_USER_SCORE) or UserScore()
+        return score
+
+    async def balances(self) -> list[AssetBalance]:
+        """Every asset with its USDT valuation: USDT and the Alpha tokens held."""
+        params = {"needAlphaAsset": "1", "quoteAsset": "USDT"}
+        data = await self._call("GET", P_BALANCES, params=params, private=True)
+        rows = decode_data(data, list[AssetBalance] | None, P_BALANCES) or []
+        return rows
 
     async def wallet(self) -> list[WalletBalance]:
         data = await self._call("GET", P_WALLET, params={"includeCex": "1"}, private=True)

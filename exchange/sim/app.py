@@ -14,6 +14,8 @@ from exchange.sim.admin import PREFIX, AdminRoutes
 from exchange.sim.codes import SimError
 from exchange.sim.engine import SimEngine
 from exchange.sim.rest import BinanceRoutes, error_response
+from exchange.sim.rest_account import AccountRoutes
+from exchange.sim.rest_market import MarketRoutes
 from exchange.sim.stream import StreamHub
 
 log = structlog.get_logger(__name__)
@@ -25,6 +27,7 @@ ENGINE_KEY: web.AppKey[SimEngine] = web.AppKey("sim_engine", SimEngine)
 def _fault_middleware(engine: SimEngine):
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        engine.roll_day()  # close a UTC day that ended before this request changes anything
         path = request.path
         if path.startswith(PREFIX):
             return await handler(request)
@@ -75,6 +78,8 @@ def make_app(engine: SimEngine) -> web.Application:
     hub = StreamHub(engine)
     engine.hub = hub
     BinanceRoutes(engine).add_to(app)
+    MarketRoutes(engine).add_to(app)
+    AccountRoutes(engine).add_to(app)
     AdminRoutes(engine).add_to(app)
     app.router.add_get(STREAM_PATH, hub.handle)
 

@@ -68,6 +68,12 @@ async def serve_app(
     help="how user-volume counts fills",
 )
 @click.option("--volatility", default=None, type=str, help="override every token's volatility")
+@click.option(
+    "--spread",
+    default=None,
+    type=str,
+    help="override every token's bid/ask spread, a fraction of the price (0.0004 = 4 bp)",
+)
 @click.option("--listen-key-ttl", default=None, type=float, help="seconds a listen key lives")
 def sim(
     host,
@@ -79,6 +85,7 @@ def sim(
     scenario,
     counting,
     volatility,
+    spread,
     listen_key_ttl,
 ) -> None:
     """Run the simulated Binance Alpha exchange in the foreground."""
@@ -90,6 +97,7 @@ def sim(
         "scenario": scenario,
         "counting": counting,
         "volatility": volatility,
+        "spread": spread,
         "listen_key_ttl": listen_key_ttl,
     }
     asyncio.run(serve(host, port, {k: v for k, v in options.items() if v is not None}))
