@@ -42,6 +42,7 @@ from exchange.errors import (
 from protocol import messages as m
 from userproc.errors import LeftoverError
 from userproc.journal import TradeRow
+from userproc.lifecycle import STRATEGY, StopMode
 from userproc.session import Fills, Market, Session
 from userproc.tracker import OrderState
 
@@ -53,7 +54,7 @@ ZERO = Decimal(0)
 @dataclass
 class TradeResult:
     trade_id: int
-    outcome: str  # done | no_fill | not_placed | rejected
+    outcome: str  # done | no_fill | not_placed | rejected | stopped (nothing sent)
     buy: Fills = field(default_factory=Fills)
     sell: Fills = field(default_factory=Fills)  # OTO sell + leftover sells together
     cost: Decimal = ZERO
@@ -80,6 +81,10 @@ class RoundTrip:
     def settings(self):  # the strategy being run
         return self.s.settings
 
+    @property
+    def sid(self) -> str | None:  # whose stop applies (None: the process, e.g. recovery)
+        return STRATEGY.get()
+
     # ------------------------------------------------------------------ placing
     async def run(self, amount: Decimal, market_price: Decimal) -> TradeResult:
         st = self.settings
@@ -92,6 +97,9 @@ class RoundTrip:
         except ordermath.OrderMathError as exc:  # e.g. a price of 0: nothing was sent
             log.warning("oto_not_planned", error=str(exc))
             return TradeResult(0, "rejected", error=str(exc))
+        if not self.s.life.may_place(st.strategy_id):  # nothing awaited since: no race
+            log.info("oto_not_placed_stopping", reason=self.s.life.reason(st.strategy_id))
+            return TradeResult(0, "stopped", error="stop requested")
         now_ms = self.s.clock.now_ms()
         tid = self.s.journal.record_intent(
             kind="oto",
@@ -132,7 +140,7 @@ class RoundTrip:
         except RateLimited as exc:  # refused before it was processed: wait as told
             self.s.journal.record_not_placed(tid, "rate_limited", self.s.clock.now_ms(), str(exc))
             log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
-            await self.s.stop.sleep(exc.retry_after)
+            await self.s.life.sleep(exc.retry_after, self.sid)
             return TradeResult(tid, "not_placed", error=str(exc))
         except TransportError as exc:  # the client knows the request never left
             self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
@@ -161,7 +169,7 @@ class RoundTrip:
         """Wait for ``pred`` on the order; REST is asked every ``rest_check_seconds`` and
         once more when the wait is about to time out."""
         deadline = self.s.clock.monotonic() + seconds
-        interrupt = self.s.stop.now_event if stoppable else None
+        interrupt = self.s.life.event(self.sid, StopMode.NOW) if stoppable else None
         while True:
             left = deadline - self.s.clock.monotonic()
             chunk = min(max(0.0, left), self.s.tuning.rest_check_seconds)
@@ -189,7 +197,7 @@ class RoundTrip:
         if st is not None:
             why = f"{leg} ended {st.status}"
         else:
-            why = "stop requested" if self.s.stop.is_now else f"{leg} not filled in time"
+            why = "stop requested" if self.s.life.is_now(self.sid) else f"{leg} not filled in time"
         log.warning(f"{leg}_not_filled", trade_id=trade_id, order_id=order_id, reason=why)
         if st is None:
             await self._cancel(order_id)
@@ -365,7 +373,7 @@ class RoundTrip:
             except (TransportError, RateLimited) as exc:
                 self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
                 if isinstance(exc, RateLimited):
-                    await self.s.stop.sleep_unless_now(exc.retry_after)
+                    await self.s.life.sleep_unless_now(exc.retry_after, self.sid)
                 continue
             except OutcomeUnknown:
                 from userproc.recovery import lookup_sell  # recovery builds on this module

@@ -28,7 +28,7 @@ from exchange.models import SymbolFilters
 from protocol import messages as m
 from userproc.errors import ExchangeDown, StopInterrupted
 from userproc.journal import Journal
-from userproc.stopping import StopControl
+from userproc.lifecycle import STRATEGY, Lifecycle
 from userproc.tracker import OrderState, OrderTracker
 from userproc.tuning import Tuning
 
@@ -73,7 +73,7 @@ class Session:
         client: Any,
         journal: Journal,
         tracker: OrderTracker,
-        stop: StopControl,
+        life: Lifecycle,
         emit: Callable[[m.Event], None],
         clock: Clock,
         tuning: Tuning,
@@ -83,7 +83,7 @@ class Session:
         self.client = client
         self.journal = journal
         self.tracker = tracker
-        self.stop = stop
+        self.life = life
         self.emit = emit
         self.clock = clock
         self.tuning = tuning
@@ -129,7 +129,8 @@ class Session:
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         attempt = 0
         limited = 0
-        interruptible = not self.stop.is_now  # the clean-up after "now" is not cut short
+        # the clean-up after "now" is not cut short
+        interruptible = not self.life.is_now(STRATEGY.get())
         while True:
             try:
                 return await fn(*args, **kw)
@@ -157,9 +158,10 @@ class Session:
         """A wait the exchange imposes, cut short by a stop "now" that comes during it."""
         if not interruptible:
             await self.clock.sleep(seconds)
-        elif await self.stop.sleep_unless_now(seconds):
+        elif await self.life.sleep_unless_now(seconds, STRATEGY.get()):
             log.info("exchange_wait_interrupted", call=what, seconds=seconds)
-            raise StopInterrupted(f"{self.stop.reason or 'stop now'} (while waiting on {what})")
+            why = self.life.reason(STRATEGY.get()) or "stop now"
+            raise StopInterrupted(f"{why} (while waiting on {what})")
 
     # ------------------------------------------------------------------ orders
     def track(self, order_id: str, intent_ms: int, **known: Any) -> OrderState:
