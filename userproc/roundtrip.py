@@ -24,6 +24,7 @@ Order of events, each step written down before it matters:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -70,6 +71,10 @@ class TradeResult:
 
 def _is_terminal(s: OrderState) -> bool:
     return s.terminal
+
+
+def _never() -> bool:
+    return False
 
 
 class RoundTrip:
@@ -164,18 +169,37 @@ class RoundTrip:
 
     # ------------------------------------------------------------------ waiting
     async def _wait(
-        self, order_id: str, pred, seconds: float, *, stoppable: bool
+        self,
+        order_id: str,
+        pred,
+        seconds: float,
+        *,
+        stoppable: bool,
+        ask_first: bool = False,
+        hint: Callable[[], bool] = lambda: False,
     ) -> OrderState | None:
-        """Wait for ``pred`` on the order; REST is asked every ``rest_check_seconds`` and
-        once more when the wait is about to time out."""
-        deadline = self.s.clock.monotonic() + seconds
+        """Wait for ``pred`` on the order. The stream tells first; REST is asked at once
+        when ``ask_first`` (an adopted order: its reports may have come and gone while no
+        one listened), as soon as the order is overdue compared with the fills this
+        process has been seeing (``Session.overdue_after``: a dropped report costs about
+        that, not ``rest_check_seconds``), then at doubling gaps up to
+        ``rest_check_seconds``, and once more when the wait is about to time out. ``hint``
+        asks REST at once when another order says this one must have ended (an OTO's sell
+        activated: its buy filled, even if that report was lost)."""
+        start = self.s.clock.monotonic()
+        deadline = start + seconds
         interrupt = self.s.life.event(self.sid, StopMode.NOW) if stoppable else None
+        gap = self.s.overdue_after()
+        if ask_first:
+            await self.s.refresh_orders([order_id])
         while True:
             left = deadline - self.s.clock.monotonic()
-            chunk = min(max(0.0, left), self.s.tuning.rest_check_seconds)
-            st = await self.s.tracker.wait(order_id, pred, chunk, interrupt)
+            chunk = min(max(0.0, left), gap)
+            st = await self.s.tracker.wait(order_id, pred, chunk, interrupt, hint)
             if st is not None:
+                self.s.observe_latency(self.s.clock.monotonic() - start)
                 return st
+            hinted = hint()
             await self.s.refresh_orders([order_id])
             st = self.s.tracker.get(order_id)
             if st is not None and pred(st):
@@ -184,14 +208,27 @@ class RoundTrip:
                 return None
             if self.s.clock.monotonic() >= deadline:
                 return None
+            if hinted:  # asked; the hint holds on: wait the usual way from here
+                hint = _never
+            gap = min(gap * 2, self.s.tuning.rest_check_seconds)
 
-    async def _leg(self, trade_id: int, order_id: str, leg: str) -> None:
+    async def _leg(
+        self,
+        trade_id: int,
+        order_id: str,
+        leg: str,
+        *,
+        ask_first: bool,
+        hint: Callable[[], bool] = lambda: False,
+    ) -> None:
         """Wait for the end of one leg ("buy" or "sell"), not just a fill: one cancelled
         or expired by the exchange (or by hand) must not keep us waiting until the
         timeout. A leg still open after ``order_timeout_seconds`` (or on a stop "now") is
         cancelled."""
         timeout = self.settings.order_timeout_seconds
-        st = await self._wait(order_id, _is_terminal, timeout, stoppable=True)
+        st = await self._wait(
+            order_id, _is_terminal, timeout, stoppable=True, ask_first=ask_first, hint=hint
+        )
         if st is not None and st.filled:
             return
         if st is not None:
@@ -201,6 +238,11 @@ class RoundTrip:
         log.warning(f"{leg}_not_filled", trade_id=trade_id, order_id=order_id, reason=why)
         if st is None:
             await self._cancel(order_id)
+
+    def _activated(self, pending: str | None) -> bool:
+        """The OTO's sell is live: the exchange activates it only once the buy filled."""
+        st = self.s.tracker.get(pending) if pending else None
+        return st is not None and st.status in ("NEW", "PARTIALLY_FILLED", "FILLED")
 
     async def _cancel(self, order_id: str) -> None:
         """Cancel and learn the final state (the cancel may race a fill)."""
@@ -238,7 +280,10 @@ class RoundTrip:
             self.s.track(pending, row.intent_ms, symbol=row.symbol, side="SELL")
         res = TradeResult(row.id, "done")
 
-        await self._leg(row.id, working, "buy")
+        adopted = stream_epoch is None  # after a restart or a look-up: ask REST at once
+        await self._leg(
+            row.id, working, "buy", ask_first=adopted, hint=lambda: self._activated(pending)
+        )
         bst = self.s.tracker.get(working)
         if bst is not None and bst.cum_qty > 0:
             res.buy_fill_seconds = self.s.clock.monotonic() - t0
@@ -246,7 +291,7 @@ class RoundTrip:
         t1 = self.s.clock.monotonic()
         if pending:
             if bst is not None and bst.filled:
-                await self._leg(row.id, pending, "sell")
+                await self._leg(row.id, pending, "sell", ask_first=adopted)
             else:
                 # the buy was cancelled: its pending sell goes with it; make sure
                 pst = self.s.tracker.get(pending)
@@ -400,7 +445,8 @@ class RoundTrip:
         timeout = self.s.tuning.leftover_sell_timeout_seconds
         if timeout is None:
             timeout = self.settings.order_timeout_seconds
-        st = await self._wait(oid, _is_terminal, timeout, stoppable=False)
+        adopted = stream_epoch is None
+        st = await self._wait(oid, _is_terminal, timeout, stoppable=False, ask_first=adopted)
         if st is None:
             await self._cancel(oid)
         self.s.untrack(oid)

@@ -14,6 +14,7 @@ never re-sent; see ``roundtrip``).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -91,6 +92,7 @@ class Session:
         self.stream_up = asyncio.Event()
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
+        self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
         self.stream_epoch = 0
@@ -124,6 +126,22 @@ class Session:
     def forget_price(self, symbol: str) -> None:
         """A trade did not fill as priced: the next buy asks the ticker."""
         self._fill_price.pop(symbol, None)
+
+    # ------------------------------------------------------------------ latency
+    def observe_latency(self, seconds: float) -> None:
+        """A leg ended as the stream told us, ``seconds`` after its wait began."""
+        self._latencies.append(seconds)
+
+    def overdue_after(self) -> float:
+        """When a leg's end is overdue, so REST is asked: ``overdue_factor`` times the 90th
+        percentile of the legs this process has seen, at least ``overdue_floor_seconds``
+        and at most ``rest_check_seconds``."""
+        tu = self.tuning
+        seen = sorted(self._latencies)
+        typical = seen[int(len(seen) * 0.9)] if seen else 0.0
+        return min(
+            max(tu.overdue_floor_seconds, tu.overdue_factor * typical), tu.rest_check_seconds
+        )
 
     # ------------------------------------------------------------------ calls
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:

@@ -261,3 +261,50 @@ async def test_sigkill_between_the_two_fills_then_restart(
         held = Decimal(acc["balances"].get("ALPHA_22", {}).get("free", "0"))
         assert held < Decimal("0.0001") * acc["oto_count"]
         assert target <= Decimal(acc["volume_now"]["KOGE"]) <= target + Decimal(30)
+
+
+def _otos_placed_unfinished(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    db = sqlite3.connect(journal)
+    try:
+        (n,) = db.execute(
+            "SELECT COUNT(*) FROM trades WHERE kind='oto' AND placed=1 AND outcome IS NULL"
+        ).fetchone()
+        return int(n)
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
+async def test_a_restart_asks_rest_at_once_for_a_round_trip_that_ended_while_down(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """Killed with an OTO open; both legs fill while no process runs. With the production
+    REST period (30 s), the restarted process still places its next order within 5 s:
+    it asks REST about the adopted orders at once instead of waiting for stream reports
+    that will never come."""
+    from .conftest import FAST
+
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    async with sim_factory(fill_delay=1.0) as sim:
+        engine = sim.sim
+        tuning = msgspec.structs.replace(FAST, rest_check_seconds=30.0)
+        spec = make_spec(
+            sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(300))], tuning=tuning
+        )
+        proc = await _spawn(spec, tmp_path / "c.log")
+        await _until(lambda: _otos_placed_unfinished(jpath) == 1, 20)
+        proc.kill()
+        await proc.wait()
+        acc = engine.accounts["u1"]
+        placed = acc.oto_count
+        await _until(lambda: not any(o.is_open for o in acc.orders), 10)  # filled while down
+        t0 = asyncio.get_running_loop().time()
+        proc = await _spawn(spec, tmp_path / "c.log")
+        await _until(lambda: acc.oto_count > placed, 10)
+        took = asyncio.get_running_loop().time() - t0
+        proc.kill()
+        await proc.wait()
+        assert took < 5.0, f"next order {took:.1f} s after the restart"
