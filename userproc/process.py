@@ -30,7 +30,7 @@ from userproc.errors import BadSetup, ExchangeDown, LeftoverError, UserStop
 from userproc.journal import Journal, JournalBusy, lock_user
 from userproc.lifecycle import Lifecycle, Phase, StopMode
 from userproc.link import SupervisorLink
-from userproc.recovery import reconcile
+from userproc.recovery import adopt_orphans, reconcile
 from userproc.runner import StrategyRunner, settings_from_update
 from userproc.session import Session
 from userproc.spec import UserSpec
@@ -280,6 +280,8 @@ class UserProcess:
             raise ExchangeDown("user stream could not be connected")
         life.to(Phase.RECONCILING)
         await reconcile(s, {})
+        first_owner = {st.target_token: st.strategy_id for st in reversed(self.spec.settings)}
+        await adopt_orphans(s, first_owner)
         settings = list(self.spec.settings)
         idx = 0
         while idx < len(settings) and not life.stopping():
