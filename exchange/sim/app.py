@@ -52,6 +52,14 @@ def _fault_middleware(engine: SimEngine):
                     text="<html><body>Service Unavailable</body></html>",
                     content_type="text/html",
                 )
+            if f.hold:
+                engine.held += 1
+                engine.hold_seen.set()
+                try:
+                    while engine.faults.hold and engine.faults.http_applies(path, account):
+                        await engine.faults_changed.wait()
+                finally:
+                    engine.held -= 1
             if f.hang_next > 0 or engine.draw(f.hang_rate):
                 f.hang_next = max(0, f.hang_next - 1)
                 if f.hang_after:

@@ -142,6 +142,9 @@ class SimEngine:
         self._book_seq = itertools.count()
         self.stuck: dict[int, Order] = {}
         self.anonymous_requests: Counter = Counter()  # requests without a session cookie
+        self.faults_changed = asyncio.Event()
+        self.held = 0  # requests waiting on ``Faults.hold`` right now
+        self.hold_seen = asyncio.Event()  # set once a request was held (in-process tests)
         self.hub: Any = None  # exchange.sim.stream.StreamHub, attached by the app
         self._tasks: list[asyncio.Task] = []
         self._handles: list[asyncio.TimerHandle] = []
@@ -213,6 +216,8 @@ class SimEngine:
 
     def set_faults(self, **changes: Any) -> None:
         self.faults.update(changes)
+        self.faults_changed.set()  # wakes held requests (``Faults.hold``)
+        self.faults_changed = asyncio.Event()
         if not self.faults.never_fill and self.stuck:
             for order in list(self.stuck.values()):
                 if order.account not in self.faults.never_fill_accounts:
@@ -780,6 +785,7 @@ class SimEngine:
             "accounts": {name: self.account_view(acc) for name, acc in self.accounts.items()},
             "stream": self.hub.stats() if self.hub is not None else {},
             "anonymous_requests": dict(self.anonymous_requests),
+            "held": self.held,
         }
 
     def draw(self, rate: float) -> bool:

@@ -22,6 +22,7 @@ class Faults:
     hang_next: int = 0
     hang_seconds: float = 30.0
     hang_after: bool = False  # hang AFTER handling (an order IS placed, the reply is late)
+    hold: bool = False  # matching requests wait (unanswered) until hold is set false again
     rate_limit_rate: float = 0.0  # fraction answered 429 with Retry-After
     rate_limit_next: int = 0
     retry_after: float = 1.0
