@@ -158,7 +158,7 @@ class Arbiter:
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
-        code = SupervisorExit.INTERNAL
+        code: int = SupervisorExit.INTERNAL
         try:
             if self.runtime.orphan_wait > 0:
                 log.warning("previous_supervisor_died", waiting_seconds=self.runtime.orphan_wait)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ class Fleet:
         try:
             child = await arb.spawner.start(
                 self._spec(rec),
-                on_exit=lambda c, code, rec=rec: self.on_exit(rec, c, code),
+                on_exit=functools.partial(self.on_exit, rec),
                 now=arb.mono(),
             )
         except Exception as exc:  # that user cannot start (fork, journal dir): FATAL

@@ -29,13 +29,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class UserRecord:
-    """One user's process, and every way it moves (supervisord's ``Subprocess``).
-
-    The arbiter never moves a user itself: it calls one of the methods below, each of
-    which checks its precondition (``IllegalTransition`` when it does not hold) and makes
-    the transition through ``StateMachine.to``, the one place transitions are logged.
-    Methods that need a command sent to the process return it; the caller sends it.
-    """
+    """One user's process. A method whose precondition does not hold raises
+    ``IllegalTransition``; one that needs a command sent to the process returns it (the
+    caller sends it)."""
 
     user_id: str
     rows: dict[str, Row]  # strategy_id -> Row, in config order
@@ -116,7 +112,7 @@ class UserRecord:
         elif res.error:
             row.last_error = redact(res.error)
         if res.session_expired and self.state == State.PENDING:
-            self.sm.to(State.FATAL, at=at, reason=row.last_error)
+            self.fail(row.last_error or "session expired", at=at)
 
     def row_error(self, strategy_id: str, text: str) -> None:
         row = self.rows.get(strategy_id)
@@ -132,8 +128,8 @@ class UserRecord:
         return False
 
     def fail(self, reason: str, *, at: float) -> None:
-        """FATAL before any process ran (an unusable spec, an expired session)."""
-        self._require(self.state in (State.PENDING, State.BACKOFF), "fail before a start")
+        """FATAL while queued (the volume check found its session expired)."""
+        self._require(self.state == State.PENDING, "fail while queued")
         self.sm.to(State.FATAL, at=at, reason=reason)
 
     # ------------------------------------------------------------ the process
