@@ -38,3 +38,13 @@ def describe(code: int | None) -> str:
         return Exit(code).name.lower()
     except ValueError:
         return f"exit status {code}"
+
+
+class SupervisorExit(enum.IntEnum):
+    """Exit statuses of the supervisor (``alphavol run``, ``quick``): what systemd and
+    scripts see. systemd restarts on anything but OK and OPERATOR."""
+
+    OK = 0  # stopped on request, or (--once) every user reached its target or was skipped
+    USERS_FAILED = 1  # --once: some user ended FATAL, with leftovers, or short of its target
+    OPERATOR = 2  # the operator's own mistake (config, credentials, a supervisor running)
+    INTERNAL = 70  # a supervisor task failed (sysexits' EX_SOFTWARE): users drained, then exit

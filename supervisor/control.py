@@ -26,13 +26,14 @@ def handle(arbiter, req: m.Msg) -> m.Reply:
         return command().execute(arbiter, req)
     except Exception as exc:  # a bug in one command must not take the supervisor down
         log.exception("control_command_failed", command=command.name)
-        return m.ErrorReply(message=arbiter._redact(f"{command.name} failed: {exc}"))
+        return m.ErrorReply(message=arbiter.redact(f"{command.name} failed: {exc}"))
 
 
 async def serve_control(arbiter) -> None:
-    sock = arbiter.control
+    sock = arbiter.runtime.control
     while True:
         frames = await sock.recv_multipart()
+        arbiter.faults.hit("control")
         if len(frames) < 2:
             continue
         envelope, payload = frames[:-1], frames[-1]

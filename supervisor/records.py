@@ -1,22 +1,22 @@
 """What the supervisor knows about each user and each (strategy, user) pair.
 
-``UserRecord`` is one user process (state machine, pid, restarts, crash history);
+``UserRecord`` (``supervisor.user_record``) is one user process and its transitions;
 ``Row`` is the progress of one strategy of that user, fed by the process's events.
 ``apply_event`` is the one place events from a child change what ``status`` shows.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
-from supervisor.restart import CrashHistory, RestartPolicy
-from supervisor.spawn import Child
-from supervisor.states import State, StateMachine
+from supervisor.states import State
+
+if TYPE_CHECKING:
+    from supervisor.user_record import UserRecord
 
 
 @dataclass
@@ -52,38 +52,9 @@ class Row:
         return float(remaining) / rate if rate > 0 else None
 
 
-@dataclass
-class UserRecord:
-    user_id: str
-    rows: dict[str, Row]  # strategy_id -> Row, in config order
-    policy: RestartPolicy
-    sm: StateMachine = field(init=False)
-    crashes: CrashHistory = field(init=False)
-    child: Child | None = None
-    restarts: int = 0
-    phase: str | None = None
-    next_start_at: float = 0.0  # monotonic; BACKOFF waits for this
-    stop_command: m.Command | None = None  # Drain/StopNow to (re)send while STOPPING
-    stop_sent_at: float | None = None
-    summary: m.Summary | None = None
-    summary_seen: asyncio.Event = field(default_factory=asyncio.Event)
-    last_error: str | None = None
-    remove_after_exit: bool = False
-    checked: bool = False  # volume checked for the current day
-    settings_changed: list[dict[str, Any]] | None = None
-
-    def __post_init__(self) -> None:
-        self.sm = StateMachine(self.user_id)
-        self.crashes = CrashHistory(self.policy)
-
-    @property
-    def state(self) -> State:
-        return self.sm.state
-
-    @property
-    def settings(self) -> list[EffectiveSettings]:
-        """The strategies this user still has to run today (skipped ones left out)."""
-        return [r.settings for r in self.rows.values() if not r.skipped and not r.reached]
+def rows_for(settings: list[EffectiveSettings]) -> dict[str, Row]:
+    """One fresh row per strategy, in config order."""
+    return {s.strategy_id: Row(settings=s) for s in settings}
 
 
 def apply_event(rec: UserRecord, ev: m.Msg, *, now: float, redact=lambda s: s) -> None:

@@ -64,6 +64,11 @@ EDGES: dict[tuple[State, State], str] = {
 }
 
 
+# How loud a transition is logged: FATAL needs the operator (session expired, risk
+# challenge, insufficient balance, leftovers, too many crashes), a crash is worth a look.
+LOG_LEVEL = {State.FATAL: "error", State.BACKOFF: "warning"}
+
+
 class IllegalTransition(RuntimeError):
     pass
 
@@ -96,13 +101,14 @@ class StateMachine:
         t = Transition(at=at, src=self.state, dst=dst, edge=edge, reason=reason)
         self.history.append(t)
         del self.history[:-50]  # bounded: status shows the recent ones
-        log.info(
+        fields = {"reason": reason} if reason is not None else {}
+        getattr(log, LOG_LEVEL.get(dst, "info"))(
             "user_state_changed",
             user_id=self.user_id,
             src=str(t.src),
             dst=str(t.dst),
             edge=edge,
-            reason=reason,
+            **fields,
         )
         self.state = dst
         self.reason = reason

@@ -1,6 +1,7 @@
 """``ShutdownRequest(now=False)`` -> ``OkReply``.
 
-The same as SIGTERM (``now``: as a second SIGTERM): drain every user, then exit.
+Drain every user, then exit, as SIGTERM does; asking again while a drain is under way
+changes nothing. ``now``: stop them now (as a second SIGTERM).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ class Start(Command):
     def execute(self, arbiter, req: m.StartRequest) -> m.Reply:
         if arbiter.stopping:
             return m.ErrorReply(message="the supervisor is stopping")
-        users = arbiter.start_users(req.strategy_id, req.user_id)
+        users = arbiter.fleet.start_users(req.strategy_id, req.user_id)
         if not users:
             return m.ErrorReply(message="no stopped or finished user matches")
         return m.OkReply(message=f"queued: users {', '.join(users)}")

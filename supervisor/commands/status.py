@@ -8,6 +8,8 @@ Built from memory only.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from protocol import messages as m
 from supervisor.commands.base import Command
 from supervisor.records import row_status
@@ -26,7 +28,7 @@ class Status(Command):
                 strategy_name=info.strategy_name,
                 token=info.target_token,
                 enabled=info.enabled,
-                target_volume=getattr(info, "target_volume", None) or 0,
+                target_volume=getattr(info, "target_volume", None) or Decimal(0),
                 users=[],
             )
         for rec in arbiter.records.values():

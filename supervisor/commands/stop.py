@@ -2,6 +2,7 @@
 
 Matching users still queued or in backoff stop at once; running ones get ``Drain`` (finish
 the round trip, then exit) or, with ``now``, ``StopNow`` (cancel, sell leftovers, exit).
+A drain asked for again is the same drain; ``now`` after a drain escalates it.
 A user's process runs all its strategies, so stopping a strategy stops its users' processes.
 No match -> ``ErrorReply``.
 """
@@ -17,7 +18,7 @@ class Stop(Command):
     request = m.StopRequest
 
     def execute(self, arbiter, req: m.StopRequest) -> m.Reply:
-        users = arbiter.stop_users(req.strategy_id, req.user_id, now=req.now)
+        users = arbiter.fleet.stop_users(req.strategy_id, req.user_id, now=req.now)
         if not users:
             return m.ErrorReply(message="no running or queued user matches")
         how = "stopping now" if req.now else "draining"

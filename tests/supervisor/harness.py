@@ -164,6 +164,20 @@ class Deployment:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"supervisor did not exit\n{self.diagnose()}") from None
 
+    def commands(self, user_id: str) -> list[str]:
+        """What a stand-in user process received from the supervisor (Drain, StopNow ...)."""
+        from tests.supervisor.standin import commands_of
+
+        return commands_of(self.data / "journals" / f"user-{user_id}.sqlite")
+
+    async def trading(self, users: str, within: float = 20) -> dict:
+        """Wait until every user has done a trade; returns the users' status rows."""
+        return await self.wait_users(
+            lambda us: all(us[k].trades >= 1 and us[k].pid for k in us if k[1] in users),
+            within,
+            f"users {', '.join(users)} trading",
+        )
+
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)

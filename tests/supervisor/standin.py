@@ -10,11 +10,16 @@ supervisor subprocess passes down through the fork server:
   crash_users:   users that exit with CRASH right after Hello, every time
   drain_seconds: how long finishing the trade in progress takes on Drain
   deaf:          ignore Drain and StopNow (a hung process the supervisor must kill)
+  leftover_users: users whose Summary reports tokens left over (they still exit OK)
+
+Every command other than Ping is appended, by name, to ``commands_path(spec)`` (one line
+each, deaf or not), so a test can see exactly what the supervisor sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -28,6 +33,16 @@ import zmq.asyncio
 from protocol import codec
 from protocol import messages as m
 from protocol.exitcodes import Exit
+
+
+def commands_path(journal: str | Path) -> Path:
+    return Path(f"{journal}.commands")
+
+
+def commands_of(journal: str | Path) -> list[str]:
+    """The commands (Drain, StopNow, UpdateSettings) a stand-in user received, in order."""
+    path = commands_path(journal)
+    return path.read_text().split() if path.exists() else []
 
 
 def child_main(spec) -> None:
@@ -55,6 +70,9 @@ async def _run(spec) -> Exit:
     async def recv():
         while True:
             msg = codec.decode(await sock.recv())
+            if not isinstance(msg, m.Ping):
+                with commands_path(spec.journal_path).open("a") as f:
+                    f.write(type(msg).__name__ + "\n")
             if isinstance(msg, m.Ping):
                 state["ping"] = time.monotonic()
             elif knobs.get("deaf"):
@@ -120,8 +138,12 @@ async def _run(spec) -> Exit:
                 if state["now"]:
                     code, reason = Exit.OK, "stopped now"
                     break
-                if state["drain"] and knobs.get("drain_seconds"):
-                    await asyncio.sleep(float(knobs["drain_seconds"]))
+                if state["drain"] and knobs.get("drain_seconds"):  # StopNow cuts it short
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), float(knobs["drain_seconds"]))
+                    if state["now"]:
+                        code, reason = Exit.OK, "stopped now"
+                        break
                 current += amount
                 trades += 1
                 done[sid] = str(current)
@@ -153,7 +175,12 @@ async def _run(spec) -> Exit:
                 break
         return code
     finally:
-        await send(m.Summary, exit_code=int(code), reason=reason, strategies=summaries)
+        leftovers = []
+        if spec.user_id in knobs.get("leftover_users", []):
+            leftovers.append(m.Leftover(asset="ALPHA_22", token="KOGE", quantity=Decimal("0.5")))
+        await send(
+            m.Summary, exit_code=int(code), reason=reason, strategies=summaries, leftovers=leftovers
+        )
         rtask.cancel()
         sock.close(linger=500)
         ctx.term()

@@ -1,0 +1,374 @@
+"""Every user of the supervisor, and what the arbiter does to them.
+
+``Fleet`` holds the ``UserRecord`` of each user (in config order) and turns the arbiter's
+decisions into calls on them: start the users that are due (``schedule``), handle a
+process's exit (``on_exit``), fold in its events (``serve_events``), stop and start users
+on request, apply a volume check's results and a reload's plan. Every transition is a
+method of the record (``supervisor.user_record``); the fleet only chooses which user and
+sends what the record returns. It never decides when to stop the supervisor: that is the
+arbiter's (``supervisor.arbiter``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from protocol import codec
+from protocol import messages as m
+from protocol.addresses import events_endpoint
+from supervisor.records import apply_event
+from supervisor.reload_plan import ReloadPlan
+from supervisor.render import money
+from supervisor.spawn import Child
+from supervisor.states import ALIVE, TERMINAL, State
+from supervisor.user_record import UserRecord
+from supervisor.volumes import check_volumes
+
+if TYPE_CHECKING:
+    from supervisor.arbiter import Arbiter
+
+log = structlog.get_logger(__name__)
+
+
+class Fleet:
+    def __init__(self, arbiter: Arbiter) -> None:
+        self.arb = arbiter
+        self.records: dict[str, UserRecord] = {}
+        self.summary_wait = 0.5  # seconds an exited child's last frames may lag its exit
+
+    def at(self) -> float:
+        return self.arb.clock.time()
+
+    def add(self, user_id: str, settings: list) -> UserRecord:
+        rec = self.records[user_id] = UserRecord.create(user_id, settings, self.arb.policy)
+        return rec
+
+    def settings_now(self) -> dict[str, list]:
+        return {uid: [r.settings for r in rec.rows.values()] for uid, rec in self.records.items()}
+
+    # ------------------------------------------------------------ queries
+    def all_finished(self) -> bool:
+        return all(r.state in TERMINAL for r in self.records.values())
+
+    def alive(self) -> int:
+        return sum(1 for r in self.records.values() if r.state in ALIVE)
+
+    def children(self) -> list[UserRecord]:
+        return [r for r in self.records.values() if r.child is not None]
+
+    def next_due(self, mono: float) -> float | None:
+        dues = [r.next_start_at - mono for r in self.records.values() if r.state == State.BACKOFF]
+        return max(0.0, min(dues)) if dues else None
+
+    def stop_grace(self) -> float:
+        """The longest ``stop_grace_seconds`` of the strategies still to run."""
+        return max(
+            (s.stop_grace_seconds for r in self.records.values() for s in r.settings), default=0.0
+        )
+
+    def all_reached(self) -> bool:
+        """Every strategy of every user reached its target or was skipped, nothing left over."""
+        return all(
+            row.reached or row.skipped for rec in self.records.values() for row in rec.rows.values()
+        ) and not any(r.summary and r.summary.leftovers for r in self.records.values())
+
+    # ------------------------------------------------------------ volume check
+    async def check(self, recs: list[UserRecord]) -> None:
+        """Ask the exchange for these users' volumes; skip the ones at target (seed 000).
+        One odd result marks that user's row with the error; the others are not touched."""
+        arb = self.arb
+        arb.faults.hit("volumes")
+        recs = [r for r in recs if r.state == State.PENDING]
+        if not recs:
+            return
+        pairs = [row.settings for r in recs for row in r.rows.values()]
+        try:
+            results = await check_volumes(
+                pairs,
+                arb.credentials_for,
+                arb.config.exchange,
+                concurrency=max(4, arb.config.max_concurrent_users),
+            )
+        except Exception:  # the users then check for themselves when they start
+            log.error("volume_check_failed", exc_info=True)
+            results = []
+        for res in results:
+            rec = self.records.get(res.user_id)
+            if rec is None:
+                continue
+            try:
+                rec.volume_result(res, at=self.at(), redact=arb.redact)
+            except Exception as exc:
+                text = arb.redact(f"volume check: {type(exc).__name__}: {exc}")
+                log.error(
+                    "volume_result_rejected",
+                    user_id=res.user_id,
+                    strategy_id=res.strategy_id,
+                    error=text,
+                )
+                rec.row_error(res.strategy_id, text)
+        for rec in recs:
+            if self.records.get(rec.user_id) is rec and rec.check_finished(at=self.at()):
+                arb.say(f"user {rec.user_id}: already at target, skipped")
+        arb.wake()
+
+    # ------------------------------------------------------------ spawning
+    async def schedule(self, limit: int, interrupted) -> None:
+        """Start queued users while slots are free, and users whose backoff is over.
+
+        One fork at a time, awaited (``Spawner.start`` forks in a worker thread), so Pings,
+        events and control requests keep flowing while hundreds of users start. Returns
+        early when ``interrupted()``: the arbiter has a command to act on first."""
+        alive = self.alive()
+        for rec in list(self.records.values()):
+            if interrupted() or alive >= limit:
+                return
+            if self.records.get(rec.user_id) is rec and rec.due(self.arb.mono()):
+                await self.spawn(rec)
+                alive = self.alive()  # others may have exited or stopped meanwhile
+
+    async def spawn(self, rec: UserRecord) -> None:
+        arb = self.arb
+        rec.spawning(at=self.at())
+        try:
+            child = await arb.spawner.start(
+                self._spec(rec),
+                on_exit=functools.partial(self.on_exit, rec),
+                now=arb.mono(),
+            )
+        except Exception as exc:  # that user cannot start (fork, journal dir): FATAL
+            reason = arb.redact(f"could not start: {type(exc).__name__}: {exc}")
+            log.error("spawn_failed", user_id=rec.user_id, exc_info=True)
+            rec.spawn_failed(reason, at=self.at())
+            if rec.remove_after_exit:
+                self.records.pop(rec.user_id, None)
+            arb.wake()
+            return
+        rec.spawned(child, mono=arb.mono())
+
+    def _spec(self, rec: UserRecord) -> Any:
+        from userproc.spec import UserSpec
+
+        paths = self.arb.config.paths
+        journal = paths.journal_path(rec.user_id)
+        journal.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return UserSpec(
+            user_id=rec.user_id,
+            settings=rec.settings,
+            credentials=self.arb.credentials_for(rec.user_id),
+            exchange=self.arb.config.exchange,
+            journal_path=str(journal),
+            events_endpoint=events_endpoint(Path(paths.runtime_dir)),
+            logging=self.arb.config.logging,
+            restarts=rec.restarts,
+            **_tuning(),
+        )
+
+    def on_exit(self, rec: UserRecord, child: Child, code: int | None) -> None:
+        """From the spawner when a process died: handled in a watched task (below)."""
+        self.arb.tasks.start(self._exited(rec, child, code), name=f"exit of user {rec.user_id}")
+
+    async def _exited(self, rec: UserRecord, child: Child, code: int | None) -> None:
+        # The sentinel can fire before the child's last frames (its Summary) were read off
+        # the events socket: give them a moment, so the reason is the child's own.
+        if rec.child is child and rec.summary is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rec.summary_seen.wait(), self.summary_wait)
+        arb = self.arb
+        decision = rec.exited(
+            child,
+            code,
+            now=arb.mono(),
+            at=self.at(),
+            supervisor_stopping=bool(arb.stopping),
+            redact=arb.redact,
+        )
+        if decision is not None and rec.remove_after_exit:
+            if self.records.get(rec.user_id) is rec:
+                del self.records[rec.user_id]
+            log.info("user_removed", user_id=rec.user_id, reason=decision.reason)
+        arb.wake()
+
+    # ------------------------------------------------------------ events from children
+    async def serve_events(self) -> None:
+        arb = self.arb
+        while True:
+            got = await arb.runtime.receive()
+            arb.faults.hit("events")
+            if got is None:
+                continue
+            uid, payload = got
+            try:
+                ev = codec.decode(payload)
+            except codec.ProtocolError as exc:
+                log.warning("bad_event", user_id=uid, error=str(exc))
+                continue
+            rec = self.records.get(uid)
+            if rec is None or getattr(ev, "user_id", uid) != uid:
+                continue
+            try:
+                self.on_event(rec, ev)
+            except Exception:  # one odd event must not deafen us to every user
+                log.exception("event_handling_failed", user_id=uid, kind=type(ev).__name__)
+
+    def on_event(self, rec: UserRecord, ev: m.Msg) -> None:
+        if isinstance(ev, m.Hello):
+            # A Ping at once: the child's heartbeat clock runs from its own start, and the
+            # next round of Pings may be up to a heartbeat away.
+            self.arb.runtime.send(rec.user_id, m.Ping(at=self.at()))
+            for cmd in rec.hello(ev.pid, at=self.at()):
+                self.arb.runtime.send(rec.user_id, cmd)
+        apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact)
+        if isinstance(ev, m.Summary):
+            rec.summary_seen.set()
+        if isinstance(ev, m.ErrorReport):
+            level = "error" if ev.fatal else "warning"
+            getattr(log, level)("user_error", user_id=rec.user_id, kind=ev.kind, fatal=ev.fatal)
+
+    async def serve_heartbeat(self) -> None:
+        """Every heartbeat: a Ping to every process, with the stop command in force (a lost
+        one is re-sent; a repeated Drain is the same drain); systemd's watchdog and status."""
+        arb = self.arb
+        last_status = last_dog = 0.0
+        while True:
+            arb.faults.hit("heartbeat")
+            now = self.at()
+            for rec in self.children():
+                try:  # a child that misses Pings stops trading: never skip the others
+                    arb.runtime.send(rec.user_id, m.Ping(at=now))
+                    if rec.stop_command is not None:
+                        arb.runtime.send(rec.user_id, rec.stop_command)
+                except Exception:
+                    log.exception("heartbeat_send_failed", user_id=rec.user_id)
+            mono = time.monotonic()
+            wd = arb.notifier.watchdog_interval
+            if wd is not None and mono - last_dog >= wd:
+                arb.notifier.watchdog()
+                last_dog = mono
+            if mono - last_status >= 5.0:
+                arb.notifier.status(arb.status_line())
+                last_status = mono
+            await asyncio.sleep(min(arb.heartbeat, wd) if wd else arb.heartbeat)
+
+    # ------------------------------------------------------------ requests
+    def _matching(self, strategy_id: str | None, user_id: str | None) -> list[UserRecord]:
+        return [
+            r
+            for r in self.records.values()
+            if (user_id is None or r.user_id == user_id)
+            and (strategy_id is None or strategy_id in r.rows)
+        ]
+
+    def stop(self, rec: UserRecord, *, now: bool, reason: str) -> None:
+        cmd = rec.stop(now=now, reason=reason, at=self.at(), mono=self.arb.mono())
+        if cmd is not None:
+            self.arb.runtime.send(rec.user_id, cmd)
+
+    def stop_users(self, strategy_id: str | None, user_id: str | None, *, now: bool) -> list[str]:
+        """Drain (or StopNow) the matching users; queued ones stop at once. Never waits."""
+        hit = [r for r in self._matching(strategy_id, user_id) if r.can_stop]
+        for rec in hit:
+            self.stop(rec, now=now, reason="stop requested")
+        self.arb.wake()
+        return [r.user_id for r in hit]
+
+    def stop_all(self, *, now: bool, reason: str) -> None:
+        for rec in list(self.records.values()):
+            if rec.can_stop:
+                self.stop(rec, now=now, reason=reason)
+
+    def start_users(self, strategy_id: str | None, user_id: str | None) -> list[str]:
+        """Queue the matching finished users again (crash history cleared), checked first."""
+        hit = [r for r in self._matching(strategy_id, user_id) if r.can_requeue]
+        for rec in hit:
+            rec.requeue("start requested", at=self.at(), reset=True)
+        if hit:
+            self.arb.tasks.start(self.check(hit), "volumes")
+        return [r.user_id for r in hit]
+
+    # ------------------------------------------------------------ reload, new day
+    def apply_reload(self, plan: ReloadPlan) -> list[UserRecord]:
+        """Apply a reload's plan; returns the users whose volume must be checked."""
+        to_check: list[UserRecord] = []
+        for uid in plan.removed:
+            rec = self.records[uid]
+            if rec.state in ALIVE:
+                rec.remove_after_exit = True
+                self.stop(rec, now=False, reason="removed from config")
+            else:
+                del self.records[uid]
+        for uid, settings in plan.added.items():
+            to_check.append(self.add(uid, settings))
+        for uid, settings in plan.changed.items():
+            rec = self.records[uid]
+            update = rec.reconfigure(settings)
+            if rec.child is not None:
+                self.arb.runtime.send(uid, update)
+        for uid in plan.new_strategies:
+            rec = self.records[uid]
+            if rec.state in (State.DONE, State.SKIPPED):
+                rec.requeue("new strategy on reload", at=self.at())
+                to_check.append(rec)
+        return to_check
+
+    def new_day(self, settings_by_user: dict[str, list]) -> None:
+        for uid, settings in settings_by_user.items():
+            rec = self.records.get(uid)
+            if rec is None:
+                self.add(uid, settings)
+            else:
+                rec.new_day(settings, at=self.at())
+
+    # ------------------------------------------------------------ the end
+    async def kill_stragglers(self) -> None:
+        alive = self.children()
+        for rec in alive:
+            assert rec.child is not None
+            log.warning("killing_user_process", user_id=rec.user_id, pid=rec.child.pid)
+            rec.child.kill()
+        deadline = time.monotonic() + 5.0
+        while any(r.child is not None for r in alive) and time.monotonic() < deadline:
+            await self.arb.wait(0.1)
+
+    def status_line(self, phase: str, day: str) -> str:
+        counts: dict[str, int] = {}
+        for r in self.records.values():
+            counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        parts = " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items()))
+        rows = [row for r in self.records.values() for row in r.rows.values()]
+        reached = sum(1 for row in rows if row.reached or row.skipped)
+        trades = sum(row.trades for row in rows)
+        return f"{phase} day={day} {parts} targets={reached}/{len(rows)} trades={trades}"
+
+    def summary_lines(self, day: str) -> list[str]:
+        out = [f"alphavol summary for {day}:"]
+        for rec in self.records.values():
+            for row in rec.rows.values():
+                state = "SKIPPED" if row.skipped else rec.state.value
+                cur = "?" if row.current_volume is None else f"{row.current_volume:f}"
+                out.append(
+                    f"  user {rec.user_id} {row.settings.strategy_id}: {state}"
+                    f" volume {cur}/{row.target:f} trades {row.trades} cost {money(row.cost)} USDT"
+                    f" restarts {rec.restarts}" + (f" ({rec.sm.reason})" if rec.sm.reason else "")
+                )
+        return out
+
+
+def _tuning() -> dict[str, Any]:
+    """User-process knobs from $ALPHAVOL_TUNING (JSON of ``userproc.tuning.Tuning``
+    fields): production leaves it unset; tests and benchmarks shrink the delays."""
+    raw = os.environ.get("ALPHAVOL_TUNING")
+    if not raw:
+        return {}
+    from userproc.tuning import Tuning
+
+    return {"tuning": msgspec.json.decode(raw.encode(), type=Tuning)}

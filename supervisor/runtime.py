@@ -1,0 +1,86 @@
+"""The runtime directory and the supervisor's two ZeroMQ sockets in it.
+
+``events`` (ROUTER) is where user processes connect (DEALER, routing id = user id): events
+in, commands out. ``control`` (ROUTER) answers the CLI (``supervisor.control``). Both live
+in the 0700 runtime directory, 0600 themselves, and are removed on the way out. A stale
+``control.ipc`` nobody answers means the last supervisor was killed: ``orphan_wait`` says
+how long to wait before starting anyone, so that two processes never trade for one user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from protocol import codec
+from protocol import messages as m
+from protocol.addresses import (
+    CONTROL_SOCKET,
+    EVENTS_SOCKET,
+    control_endpoint,
+    ensure_runtime_dir,
+    events_endpoint,
+)
+from supervisor.errors import SupervisorError
+
+
+class Runtime:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.orphan_wait = 0.0
+
+    def check(self) -> None:
+        """Create the directory; refuse (``SupervisorError``) if a supervisor answers there."""
+        ensure_runtime_dir(self.path)
+        if not (self.path / CONTROL_SOCKET).exists():
+            return
+        from supervisor.client import ControlClient, SupervisorNotRunning
+
+        try:
+            reply = ControlClient(self.path).request(m.StatusRequest(), timeout=0.5)
+        except SupervisorNotRunning:
+            # The last supervisor was killed. Its user processes stop on their own once
+            # Pings are missing: wait for that before starting anyone.
+            self.orphan_wait = m.HEARTBEAT_TIMEOUT + 1.5
+            return
+        pid = getattr(reply, "pid", "?")
+        raise SupervisorError(f"another supervisor (pid {pid}) already serves {self.path}")
+
+    def bind(self) -> None:
+        self.ctx = zmq.asyncio.Context()
+        self.events = self.ctx.socket(zmq.ROUTER)
+        self.events.setsockopt(zmq.LINGER, 0)
+        self.events.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.events.bind(events_endpoint(self.path))
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.bind(control_endpoint(self.path))
+        for name in (EVENTS_SOCKET, CONTROL_SOCKET):
+            with contextlib.suppress(OSError):
+                os.chmod(self.path / name, 0o600)
+
+    def send(self, user_id: str, msg: m.Msg) -> None:
+        """Queue a command to a user process; never waits (ROUTER drops it if it is gone)."""
+        fut = self.events.send_multipart([user_id.encode(), codec.encode(msg)], flags=zmq.NOBLOCK)
+        if isinstance(fut, asyncio.Future):
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def receive(self) -> tuple[str, bytes] | None:
+        """The next frame from a user process: (user id, payload); None for a malformed one."""
+        frames = await self.events.recv_multipart()
+        if len(frames) < 2:
+            return None
+        return frames[0].decode(errors="replace"), frames[-1]
+
+    def close(self) -> None:
+        self.events.close(0)
+        self.control.close(0)
+        self.ctx.term()
+        for name in (EVENTS_SOCKET, CONTROL_SOCKET):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()

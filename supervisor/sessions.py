@@ -1,0 +1,46 @@
+"""The users' stored sessions, as the supervisor needs them.
+
+``Sessions.check(config)`` runs at start and on every reload: each user of an enabled
+strategy must have a stored session (else ``SupervisorError``: exit 2, or the reload is
+refused), and every secret value is registered with ``config.logsetup`` before anything
+can log it. There is no fallback: if redaction cannot be installed, the supervisor must
+not run (the import error propagates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config import logsetup
+from config.credentials import CredentialsError, CredentialStore
+from supervisor.errors import SupervisorError
+
+
+class Sessions:
+    def __init__(self, store: CredentialStore | None = None) -> None:
+        self.store = store
+
+    def check(self, config: Any) -> None:
+        if self.store is None:
+            try:
+                self.store = CredentialStore.open(config.paths)
+            except CredentialsError as exc:
+                raise SupervisorError(f"credentials: {exc}") from None
+        missing = []
+        secrets: list[str] = []
+        for uid in config.user_ids():
+            try:
+                secrets.extend(self.store.get(uid).secret_values())
+            except Exception as exc:  # CredentialsMissing / CredentialsError
+                missing.append(f"user {uid}: {exc}")
+        if missing:
+            raise SupervisorError("credentials: " + "; ".join(missing))
+        logsetup.add_secrets(secrets)
+
+    def get(self, user_id: str):
+        assert self.store is not None, "Sessions.check() first"
+        return self.store.get(user_id)
+
+    @staticmethod
+    def redact(text: str) -> str:
+        return logsetup.redact(text)

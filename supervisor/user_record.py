@@ -1,0 +1,282 @@
+"""One user's process and every way it moves (supervisord's ``Subprocess``).
+
+``UserRecord`` holds what the supervisor knows about one user process (state machine,
+child, restarts, crash history, the stop command in force) and its rows of progress
+(``supervisor.records.Row``). The arbiter never moves a user itself: it calls one of the
+methods here, each of which checks its precondition and moves through the state machine
+(``supervisor.states``), the one place transitions are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import structlog
+
+from config.settings import EffectiveSettings
+from protocol import messages as m
+from supervisor.records import Row, rows_for
+from supervisor.restart import Action, CrashHistory, Decision, RestartPolicy
+from supervisor.spawn import Child
+from supervisor.states import ALIVE, TERMINAL, IllegalTransition, State, StateMachine
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class UserRecord:
+    """One user's process. A method whose precondition does not hold raises
+    ``IllegalTransition``; one that needs a command sent to the process returns it (the
+    caller sends it)."""
+
+    user_id: str
+    rows: dict[str, Row]  # strategy_id -> Row, in config order
+    policy: RestartPolicy
+    sm: StateMachine = field(init=False)
+    crashes: CrashHistory = field(init=False)
+    child: Child | None = None
+    restarts: int = 0
+    phase: str | None = None
+    next_start_at: float = 0.0  # monotonic; BACKOFF waits for this
+    stop_command: m.Command | None = None  # Drain/StopNow to (re)send while STOPPING
+    stop_sent_at: float | None = None
+    summary: m.Summary | None = None
+    summary_seen: asyncio.Event = field(default_factory=asyncio.Event)
+    last_error: str | None = None
+    remove_after_exit: bool = False
+    checked: bool = False  # volume checked for the current day
+    settings_changed: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        self.sm = StateMachine(self.user_id)
+        self.crashes = CrashHistory(self.policy)
+
+    @classmethod
+    def create(
+        cls, user_id: str, settings: list[EffectiveSettings], policy: RestartPolicy
+    ) -> UserRecord:
+        return cls(user_id=user_id, rows=rows_for(settings), policy=policy)
+
+    @property
+    def state(self) -> State:
+        return self.sm.state
+
+    @property
+    def settings(self) -> list[EffectiveSettings]:
+        """The strategies this user still has to run today (skipped ones left out)."""
+        return [r.settings for r in self.rows.values() if not r.skipped and not r.reached]
+
+    @property
+    def can_stop(self) -> bool:
+        return self.state in (State.PENDING, State.BACKOFF) or self.state in ALIVE
+
+    @property
+    def can_requeue(self) -> bool:
+        return self.state in TERMINAL
+
+    def due(self, mono: float) -> bool:
+        """Should be (re)started now: queued and checked, or its backoff is over."""
+        if self.state == State.PENDING:
+            return self.checked
+        return self.state == State.BACKOFF and mono >= self.next_start_at
+
+    def _require(self, ok: bool, what: str) -> None:
+        if not ok:
+            raise IllegalTransition(f"user {self.user_id}: cannot {what} in {self.state}")
+
+    # ------------------------------------------------------------ the volume check
+    def volume_result(self, res: Any, *, at: float, redact: Callable[[str], str]) -> None:
+        """Fold one ``VolumeResult`` in (raises on a number that is not a volume)."""
+        row = self.rows.get(res.strategy_id)
+        if row is None:
+            return
+        row.basis = res.basis
+        if res.current is not None:
+            if not res.current.is_finite() or res.current < 0:
+                raise ValueError(f"volume {res.current} is not a finite, non-negative number")
+            at_target = res.at_target
+            row.current_volume = row.start_volume = res.current
+            if at_target:
+                row.skipped = True
+                log.info(
+                    "user_at_target",
+                    user_id=self.user_id,
+                    strategy_id=res.strategy_id,
+                    current=str(res.current),
+                    target=str(res.target),
+                )
+        elif res.error:
+            row.last_error = redact(res.error)
+        if res.session_expired and self.state == State.PENDING:
+            self.fail(row.last_error or "session expired", at=at)
+
+    def row_error(self, strategy_id: str, text: str) -> None:
+        row = self.rows.get(strategy_id)
+        if row is not None:
+            row.last_error = text
+
+    def check_finished(self, *, at: float) -> bool:
+        """Today's volume check is in: SKIPPED (returns True) when nothing is left to do."""
+        self.checked = True
+        if self.state == State.PENDING and not self.settings:
+            self.sm.to(State.SKIPPED, at=at, reason="already at target")
+            return True
+        return False
+
+    def fail(self, reason: str, *, at: float) -> None:
+        """FATAL while queued (the volume check found its session expired)."""
+        self._require(self.state == State.PENDING, "fail while queued")
+        self.sm.to(State.FATAL, at=at, reason=reason)
+
+    # ------------------------------------------------------------ the process
+    def spawning(self, *, at: float) -> None:
+        """About to fork: STARTING (so it counts against the limit while the fork runs, and
+        a stop meanwhile takes the ALIVE path: the command reaches it with its first Ping)."""
+        self._require(self.state in (State.PENDING, State.BACKOFF) and not self.child, "spawn")
+        if self.state == State.BACKOFF:
+            self.restarts += 1
+        self.summary = None
+        self.settings_changed = None  # the spec carries the latest settings
+        self.summary_seen = asyncio.Event()
+        self.stop_command = None
+        self.stop_sent_at = None
+        self.phase = None
+        restart = f", restart {self.restarts}" if self.restarts else ""
+        self.sm.to(State.STARTING, at=at, reason="forking" + restart)
+
+    def spawned(self, child: Child, *, mono: float) -> None:
+        """The fork returned. Its Hello may have been read already (RUNNING), or a stop
+        may have come meanwhile (STOPPING)."""
+        self._require(self.state in ALIVE and self.child is None, "be spawned")
+        child.started = mono
+        self.child = child
+        if self.state == State.STARTING:
+            restart = f", restart {self.restarts}" if self.restarts else ""
+            self.sm.reason = f"pid {child.pid}{restart}"
+
+    def spawn_failed(self, reason: str, *, at: float) -> None:
+        self._require(self.state in ALIVE and self.child is None, "fail to spawn")
+        if self.state == State.STOPPING:
+            self.sm.to(State.STOPPED, at=at, reason=f"stopped before it started ({reason})")
+        else:
+            self.sm.to(State.FATAL, at=at, reason=reason)
+
+    def hello(self, pid: int, *, at: float) -> list[m.Command]:
+        """The process said Hello: RUNNING; returns the commands it must hear again (a
+        stop or new settings sent while it was not connected yet)."""
+        if self.state not in ALIVE:
+            return []  # a late frame from a process already gone
+        if self.state == State.STARTING:
+            self.sm.to(State.RUNNING, at=at, reason=f"pid {pid}")
+        out: list[m.Command] = [self.stop_command] if self.stop_command is not None else []
+        if self.settings_changed is not None:
+            out.append(m.UpdateSettings(settings=self.settings_changed))
+        return out
+
+    def stop(self, *, now: bool, reason: str, at: float, mono: float) -> m.Command | None:
+        """Stop this user: queued or in backoff -> STOPPED; running -> STOPPING, returning
+        ``Drain`` (``now``: ``StopNow``) to send. A repeated drain is the same drain (returns
+        None); only ``now`` after a drain escalates to ``StopNow``."""
+        self._require(self.can_stop, "stop")
+        if self.state not in ALIVE:
+            self.sm.to(State.STOPPED, at=at, reason=reason)
+            return None
+        if self.stop_command is not None and (isinstance(self.stop_command, m.StopNow) or not now):
+            return None
+        cmd: m.Command = m.StopNow() if now else m.Drain()
+        self.stop_command = cmd
+        self.stop_sent_at = mono
+        self.sm.to(State.STOPPING, at=at, reason=f"{reason} ({type(cmd).__name__})")
+        return cmd
+
+    def exited(
+        self,
+        child: Child,
+        code: int | None,
+        *,
+        now: float,
+        at: float,
+        supervisor_stopping: bool,
+        redact: Callable[[str], str],
+    ) -> Decision | None:
+        """Its process exited with ``code``: what the restart policy makes of it (None when
+        ``child`` is not this user's current process)."""
+        if self.child is not child:
+            return None
+        self.child = None
+        requested = self.stop_command is not None
+        d = self.crashes.on_exit(
+            code, now=now, ran_for=now - child.started, requested_stop=requested
+        )
+        reason = d.reason
+        if self.summary is not None and self.summary.reason:
+            reason = f"{reason}: {redact(self.summary.reason)}"
+        elif d.action == Action.FATAL and self.last_error:
+            reason = f"{reason}: {self.last_error}"
+        if self.summary is not None and self.summary.leftovers:
+            log.error(
+                "user_leftovers",
+                user_id=self.user_id,
+                leftovers=[f"{x.quantity} {x.token}" for x in self.summary.leftovers],
+            )
+        if self.remove_after_exit:
+            return d  # leaves the records; no state to move to
+        if d.action == Action.DONE:
+            if self.summary is None or all(
+                s.reached for s in self.summary.strategies if s.strategy_id in self.rows
+            ):
+                for row in self.rows.values():
+                    row.reached = row.reached or not row.skipped
+            self.sm.to(State.DONE, at=at, reason=reason)
+        elif d.action in (Action.STOPPED, Action.FATAL):
+            self.sm.to(
+                State.STOPPED if d.action == Action.STOPPED else State.FATAL, at=at, reason=reason
+            )
+        elif supervisor_stopping:
+            self.sm.to(State.STOPPING, at=at, reason=reason)
+            self.sm.to(State.STOPPED, at=at, reason="supervisor stopping")
+        else:
+            self.next_start_at = now + d.delay
+            self.sm.to(State.BACKOFF, at=at, reason=f"{reason}; restart in {d.delay:g} s")
+        return d
+
+    # ------------------------------------------------------------ back in the queue
+    def requeue(self, reason: str, *, at: float, reset: bool = False) -> None:
+        """A finished user has work again (operator ``start``: ``reset`` forgets its
+        crashes and what it reached; a new strategy on reload): PENDING, to be checked."""
+        self._require(self.can_requeue, "requeue")
+        if reset:
+            self.crashes.reset()
+            for row in self.rows.values():
+                row.skipped = row.reached = False
+        self.checked = False
+        self.sm.to(State.PENDING, at=at, reason=reason)
+
+    def new_day(self, settings: list[EffectiveSettings], *, at: float) -> None:
+        """A new UTC day: everything about the old one is forgotten but the history."""
+        self._require(self.can_requeue, "start a new day")
+        self.rows = rows_for(settings)
+        self.crashes.reset()
+        self.restarts = 0
+        self.summary = None
+        self.last_error = None
+        self.phase = None
+        self.checked = False
+        self.sm.to(State.PENDING, at=at, reason="new day")
+
+    def reconfigure(self, settings: list[EffectiveSettings]) -> m.UpdateSettings:
+        """New settings from a reload: rows keep their progress; returns the update for
+        the running process (the Hello of a process not connected yet re-sends it)."""
+        old = self.rows
+        self.rows = {}
+        for s in settings:
+            row = old.get(s.strategy_id) or Row(settings=s)
+            row.settings = s
+            self.rows[s.strategy_id] = row
+        self.settings_changed = [msgspec.to_builtins(s) for s in self.settings]
+        self.remove_after_exit = False
+        return m.UpdateSettings(settings=self.settings_changed)
