@@ -19,6 +19,8 @@ class Exit(enum.IntEnum):
     COST_CAP = 14  # max_daily_cost_usdt reached: STOPPED for the day
     EXCHANGE_DOWN = 15  # retries exhausted on 5xx/timeouts: restart with backoff
     SUPERVISOR_LOST = 16  # heartbeats stopped: the process stopped trading on its own
+    INSUFFICIENT_BALANCE = 17  # the exchange refused an order for balance: FATAL, no retry
+    BAD_REPLY = 18  # the exchange kept sending numbers that cannot be true: FATAL
 
     @property
     def restartable(self) -> bool:
@@ -26,7 +28,14 @@ class Exit(enum.IntEnum):
 
     @property
     def fatal(self) -> bool:
-        return self in (Exit.SESSION_EXPIRED, Exit.RISK_CHALLENGE, Exit.BAD_CONFIG, Exit.LEFTOVER)
+        return self in (
+            Exit.SESSION_EXPIRED,
+            Exit.RISK_CHALLENGE,
+            Exit.BAD_CONFIG,
+            Exit.LEFTOVER,
+            Exit.INSUFFICIENT_BALANCE,
+            Exit.BAD_REPLY,
+        )
 
 
 def describe(code: int | None) -> str:

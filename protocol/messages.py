@@ -124,6 +124,7 @@ class StrategySummary(msgspec.Struct, kw_only=True):
     trades: int = 0
     cost: Decimal = Decimal(0)
     reached: bool = False
+    error: str | None = None  # why this strategy stopped for this user (the others went on)
 
 
 class Summary(Event, kw_only=True):

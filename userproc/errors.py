@@ -29,6 +29,20 @@ class ExchangeDown(UserStop):
     exit = Exit.EXCHANGE_DOWN
 
 
+class BadReplies(UserStop):
+    """The exchange kept answering with numbers that cannot be true (NaN, negative,
+    absurd): nothing is decided on them; the reason names the endpoint and the field."""
+
+    exit = Exit.BAD_REPLY
+
+
+class StrategyFailed(UserStop):
+    """This strategy cannot go on for this user (its token is unknown, the exchange
+    refuses its orders' price or amount): it stops; the user's other strategies go on."""
+
+    exit = Exit.BAD_CONFIG
+
+
 class CostCapReached(UserStop):
     exit = Exit.COST_CAP
 
@@ -37,14 +51,14 @@ class BadSetup(UserStop):
     exit = Exit.BAD_CONFIG
 
 
-class OrdersRejected(UserStop):
+class OrdersRejected(StrategyFailed):
     """The exchange keeps refusing our orders (balance, filters ...): the user has to fix
     something; restarting would only be refused again."""
 
     exit = Exit.BAD_CONFIG
 
 
-class VolumeNotCounted(UserStop):
+class VolumeNotCounted(StrategyFailed):
     """Batch after batch filled but the exchange's volume for the token did not move:
     trading on would only spend fees."""
 

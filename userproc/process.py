@@ -23,10 +23,10 @@ import structlog
 import zmq.asyncio
 
 from exchange.clock import SYSTEM_CLOCK, Clock
-from exchange.errors import OrderRejected, RiskChallenge, SessionExpired
+from exchange.errors import InsufficientBalance, OrderRejected, RiskChallenge, SessionExpired
 from protocol import messages as m
 from protocol.exitcodes import Exit
-from userproc.errors import BadSetup, ExchangeDown, LeftoverError, UserStop
+from userproc.errors import BadSetup, ExchangeDown, LeftoverError, StrategyFailed, UserStop
 from userproc.journal import Journal, JournalBusy, lock_user
 from userproc.lifecycle import Lifecycle, Phase, StopMode
 from userproc.link import SupervisorLink
@@ -60,12 +60,13 @@ EXITS: tuple[tuple[type[BaseException], Callable[[Any], Ending]], ...] = (
             cleanup=False,
         ),
     ),
+    (RiskChallenge, lambda e: _challenged(e)),
     (
-        RiskChallenge,
+        InsufficientBalance,
         lambda e: Ending(
-            Exit.RISK_CHALLENGE,
-            "the exchange asks for a verification (risk challenge): not retrying",
-            cleanup=False,
+            Exit.INSUFFICIENT_BALANCE,
+            f"insufficient balance: the exchange refused the order ({e.message}, code"
+            f" {e.code}); add USDT to the account's Alpha wallet, then start the user again",
         ),
     ),
     (
@@ -81,6 +82,18 @@ EXITS: tuple[tuple[type[BaseException], Callable[[Any], Ending]], ...] = (
     (OrderRejected, lambda e: Ending(Exit.BAD_CONFIG, f"order refused: {e}")),
     (Exception, lambda e: Ending(Exit.CRASH, f"unexpected error: {type(e).__name__}: {e}")),
 )
+
+
+def _challenged(e: RiskChallenge) -> Ending:
+    reason = (
+        "the exchange asks for a verification (risk challenge): pass it in the browser,"
+        " then start the user again; not retrying"
+    )
+    left = getattr(e, "leftover", None)
+    if left is None:
+        return Ending(Exit.RISK_CHALLENGE, reason, cleanup=False)
+    lo = m.Leftover(asset=left.asset, token=left.token, quantity=left.quantity)
+    return Ending(Exit.RISK_CHALLENGE, f"{reason}; {left.reason}", False, leftovers=(lo,))
 
 
 def ending_of(exc: BaseException) -> Ending:
@@ -293,8 +306,16 @@ class UserProcess:
             st = s.settings = settings[idx]
             runner = StrategyRunner(s, life, st)
             self.summaries.append(runner.summary)
-            await asyncio.get_running_loop().create_task(runner.run())  # its own context
+            try:
+                await asyncio.get_running_loop().create_task(runner.run())  # its own context
+            except StrategyFailed as exc:  # only this strategy stops; the others go on
+                log.error("strategy_failed", strategy_id=st.strategy_id, reason=exc.reason)
+                runner.summary.error = exc.reason
+                self._report("bad_setup", exc.reason, fatal=True, strategy=st.strategy_id)
             idx += 1
+        failed = [f"{x.strategy_id}: {x.error}" for x in self.summaries if x.error]
+        if failed:
+            raise StrategyFailed("; ".join(failed))
 
     # ------------------------------------------------------------------ winding down
     async def _wind_down(self, ending: Ending) -> Ending:
@@ -344,14 +365,14 @@ class UserProcess:
         self._report("leftover", reason, fatal=True)
         return Ending(code, reason, ending.cleanup, ending.ours, ending.leftovers)
 
-    def _report(self, kind: str, message: str, *, fatal: bool) -> None:
+    def _report(self, kind: str, message: str, *, fatal: bool, strategy: str | None = None) -> None:
         self.link.send(
             m.ErrorReport(
                 user_id=self.spec.user_id,
                 kind=kind,
                 message=message,
                 fatal=fatal,
-                strategy_id=self.life.last_strategy,
+                strategy_id=strategy or self.life.last_strategy,
             )
         )
 

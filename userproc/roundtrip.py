@@ -32,7 +32,9 @@ import structlog
 
 from exchange import ordermath
 from exchange.errors import (
+    InsufficientBalance,
     OrderNotOpen,
+    OrderParametersRejected,
     OrderRejected,
     OutcomeUnknown,
     RateLimited,
@@ -41,7 +43,7 @@ from exchange.errors import (
     TransportError,
 )
 from protocol import messages as m
-from userproc.errors import LeftoverError
+from userproc.errors import LeftoverError, StrategyFailed
 from userproc.journal import TradeRow
 from userproc.lifecycle import STRATEGY, StopMode
 from userproc.session import Fills, Market, Session
@@ -135,9 +137,13 @@ class RoundTrip:
             working, pending = placed.working_order_id, placed.pending_order_id
         except OrderRejected as exc:
             self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
-            log.warning("oto_rejected", trade_id=tid, error=str(exc))
+            log.warning("oto_rejected", trade_id=tid, code=exc.code, error=str(exc))
+            self._refused(exc)
             return TradeResult(tid, "rejected", error=str(exc))
-        except (SessionExpired, RiskChallenge) as exc:
+        except RiskChallenge as exc:
+            await self._adopt_challenged(tid, exc)
+            raise
+        except SessionExpired as exc:
             self.s.journal.record_not_placed(
                 tid, "refused", self.s.clock.now_ms(), type(exc).__name__
             )
@@ -164,8 +170,46 @@ class RoundTrip:
             working, pending = found
             epoch = None  # looked up: take the fills from REST
         self.s.journal.record_ids(tid, working, pending)
+        self.s.amount_refusals = 0
         log.info("oto_placed", trade_id=tid, working_order_id=working, pending_order_id=pending)
         return await self.finish(self.s.journal.get(tid), started_mono=t0, stream_epoch=epoch)
+
+    def _refused(self, exc: OrderRejected) -> None:
+        """What a refusal means for this user: insufficient balance stops it at once; a
+        refused price or amount means our order maths or the symbol's filters are wrong,
+        so the strategy stops (code 000002 also came back for correct amounts, so only a
+        repeat of it counts). Other refusals are retried a bounded number of times."""
+        if isinstance(exc, InsufficientBalance):
+            raise exc
+        if isinstance(exc, OrderParametersRejected):
+            self.s.amount_refusals += 1
+            if exc.code != "000002" or self.s.amount_refusals > 1:
+                raise StrategyFailed(
+                    f"the exchange refuses this strategy's orders' price or amount on"
+                    f" {self.market.symbol} ({exc.message}, code {exc.code}): the order maths"
+                    " or the symbol's filters are wrong; not trading it"
+                )
+
+    async def _adopt_challenged(self, tid: int, exc: RiskChallenge) -> None:
+        """A risk challenge on a reply that may have placed the order: find the order,
+        finish its round trip (or cancel and sell), then let the user stop."""
+        found = None
+        placed = exc.placed
+        if placed is not None and hasattr(placed, "working_order_id"):
+            found = (placed.working_order_id, placed.pending_order_id)
+        elif exc.may_exist:
+            from userproc.recovery import lookup_oto  # recovery builds on this module
+
+            found = await lookup_oto(self.s, self.s.journal.get(tid))
+        if found is None:
+            self.s.journal.record_not_placed(tid, "refused", self.s.clock.now_ms(), "risk")
+            return
+        log.error("risk_challenge_on_a_placed_order", trade_id=tid, working_order_id=found[0])
+        self.s.journal.record_ids(tid, *found)
+        try:
+            await self.finish(self.s.journal.get(tid))
+        except LeftoverError as left:  # the challenge stays the reason; say what is left
+            exc.leftover = left  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ waiting
     async def _wait(

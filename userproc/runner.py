@@ -22,10 +22,10 @@ from config.settings import EffectiveSettings
 from exchange.errors import UnknownToken
 from protocol import messages as m
 from userproc.errors import (
-    BadSetup,
     CostCapReached,
     ExchangeDown,
     OrdersRejected,
+    StrategyFailed,
     VolumeNotCounted,
 )
 from userproc.guard import PriceGuard
@@ -70,7 +70,7 @@ class StrategyRunner:
             info = await self.s.call("exchange_info", self.s.client.exchange_info)
             filters = info.get(token.pair)
         except (UnknownToken, KeyError) as exc:  # a typo in the config: restarting won't help
-            raise BadSetup(f"target_token {self.st.target_token!r}: {exc}") from None
+            raise StrategyFailed(f"target_token {self.st.target_token!r}: {exc}") from None
         self.mul_point = token.mul_point or Decimal(1)
         self.market = Market(
             token=token.symbol, base_asset=token.alpha_id, symbol=token.pair, filters=filters
@@ -294,7 +294,9 @@ class StrategyRunner:
                 min_amount=min_amount,
             )
             if plan.loops <= 0:
-                raise BadSetup(f"cannot plan a trade for {st.strategy_id}: amount or credit is 0")
+                raise StrategyFailed(
+                    f"cannot plan a trade for {st.strategy_id}: amount or credit is 0"
+                )
             batch += 1
             log.info(
                 "batch_planned",

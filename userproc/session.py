@@ -27,7 +27,7 @@ from exchange.clock import Clock
 from exchange.errors import BadResponse, RateLimited, TransportError
 from exchange.models import SymbolFilters
 from protocol import messages as m
-from userproc.errors import ExchangeDown, StopInterrupted
+from userproc.errors import BadReplies, ExchangeDown, StopInterrupted
 from userproc.journal import Journal
 from userproc.lifecycle import STRATEGY, Lifecycle
 from userproc.tracker import OrderState, OrderTracker
@@ -92,6 +92,7 @@ class Session:
         self.stream_up = asyncio.Event()
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
+        self.amount_refusals = 0  # price/amount refusals (000002 ...) since the last placed OTO
         self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
@@ -165,6 +166,9 @@ class Session:
                 attempt += 1
                 if attempt > self.settings.max_retry_attempts:
                     log.error("exchange_down", call=what, attempts=attempt, error=str(exc))
+                    if isinstance(exc, BadResponse):  # a restart would be told the same
+                        why = f"{exc.message} ({attempt} replies in a row; nothing decided on them)"
+                        raise BadReplies(why) from None
                     raise ExchangeDown(f"{what} failed {attempt} times: {exc}") from None
                 delay = self.settings.retry_delay_seconds * (2 ** (attempt - 1))
                 log.warning(

@@ -229,7 +229,7 @@ class SimEngine:
     def set_token(self, symbol: str, **fields_: Any) -> TokenSpec:
         """Change a token at runtime: ``mul_point`` (pins it; None: the 30-day rule again),
         ``volatility``, ``price``, ``spread``, ``listing_time`` (ms), ``chain_name``,
-        ``chain_id``, ``status`` (TRADING | BREAK | DELISTED)."""
+        ``chain_id``, ``status`` (TRADING | BREAK | DELISTED), ``tick_size``, ``step_size``."""
         token = self.token(symbol)
         for key, value in fields_.items():
             if key == "mul_point":
@@ -244,6 +244,8 @@ class SimEngine:
                 token.listing_time = None if value is None else int(value)
             elif key in ("chain_name", "chain_id"):
                 setattr(token, key, str(value))
+            elif key in ("tick_size", "step_size"):  # the exchange changed a filter
+                setattr(token, key, dec(value))
             elif key == "status":
                 if value not in TOKEN_STATUSES:
                     raise ValueError(f"status must be one of {TOKEN_STATUSES}")

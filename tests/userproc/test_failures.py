@@ -4,6 +4,7 @@ and never retries what must not be retried."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from decimal import Decimal
@@ -304,3 +305,75 @@ async def test_dropped_reports_cost_at_most_twice_the_run_time(
                 assert sim.sim.hub.dropped > 0
     assert all(Decimal(120) <= v < Decimal(120) + 30 for v in reached), reached
     assert took[1] <= 2 * took[0], f"{took[1]:.1f} s with drops vs {took[0]:.1f} s without"
+
+
+async def test_insufficient_balance_is_fatal_at_once_in_the_exchanges_words(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_balance("u1", "USDT", Decimal(5))
+        st = make_settings(target_volume=Decimal(300), single_trade_amount_usdt=Decimal(30))
+        t0 = time.monotonic()
+        assert await run_user(make_spec(sim, supervisor, tmp_path, [st])) == (
+            Exit.INSUFFICIENT_BALANCE
+        )
+        assert time.monotonic() - t0 < 10
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 0 and acc["open_orders"] == 0
+        posts = sum(n for path, n in acc["requests"].items() if "oto-order/place" in path)
+        assert 1 <= posts <= 2
+        reason = (await supervisor.summary()).reason
+        assert "insufficient balance" in reason and "余额不足" in reason
+
+
+async def test_a_refused_price_stops_that_strategy_and_the_next_one_trades(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """After the first round trip the exchange's tick for KOGE becomes coarser than the
+    filters the strategy read: its next OTO is refused (481002). That strategy stops
+    with a reason saying so, at once, and the user's AOP strategy still runs."""
+    async with sim_factory() as sim:
+        koge = make_settings(strategy_id="koge", target_volume=Decimal(1000))
+        aop = make_settings(strategy_id="aop", target_token="AOP", target_volume=Decimal(200))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [koge, aop])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        await sim.admin.set_token("KOGE", tick_size="0.001", price="48.12345")
+        assert await asyncio.wait_for(run, 30) == Exit.BAD_CONFIG
+        summary = await supervisor.summary()
+        first, second = summary.strategies
+        assert first.error and "481002" in first.error and "price or amount" in first.error
+        assert second.reached and second.error is None
+        acc = await _acc(sim)
+        refused = acc["requests"].get("/bapi/asset/v1/private/alpha-trade/oto-order/place", 0)
+        koge_otos = [o for o in acc["orders"] if o["token"] == "KOGE" and o["side"] == "BUY"]
+        assert refused - acc["oto_count"] == 1  # refused once, never looped
+        assert len(koge_otos) >= 1 and acc["open_orders"] == 0
+
+
+async def test_a_risk_challenge_on_an_accepted_oto_finishes_it_then_stops(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(risk_challenge_accepted=["u1"])
+        st = make_settings(target_volume=Decimal(300))
+        assert await run_user(make_spec(sim, supervisor, tmp_path, [st])) == Exit.RISK_CHALLENGE
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
+        assert _held(acc, "ALPHA_22") < Decimal("0.0001")  # nothing sellable left
+        summary = await supervisor.summary()
+        assert "verification" in summary.reason and not summary.leftovers
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert j.open_trades() == [] and len(j._rows("placed=1")) == 1  # adopted, finished
+        j.close()
+
+
+async def test_an_unknown_token_fails_only_its_own_strategy(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        typo = make_settings(strategy_id="typo", target_token="KOGEE")
+        aop = make_settings(strategy_id="aop", target_token="AOP", target_volume=Decimal(200))
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [typo, aop]))
+        assert code == Exit.BAD_CONFIG
+        first, second = (await supervisor.summary()).strategies
+        assert "KOGEE" in (first.error or "") and second.reached
