@@ -233,7 +233,9 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
         else:
             echo(f"user {uid}: ok (offline check)")
     if usable:
-        results = asyncio.run(_online(cfg, usable))
+        from config.online import probe_sessions
+
+        results = asyncio.run(probe_sessions(cfg.exchange, usable))
         for uid, (alive, text) in results.items():
             echo(f"user {uid}: {text}")
             if alive:
@@ -244,42 +246,21 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
         sys.exit(EXIT_OPERATOR)
 
 
-async def _online(cfg: AppConfig, users_: dict[str, Credentials]) -> dict[str, tuple[bool, str]]:
-    """One user-volume call per user, concurrently: (alive, what to print)."""
-    from exchange.client import AlphaClient  # written by the exchange part; import late
-    from exchange.errors import ExchangeError, RiskChallenge, SessionExpired
-
-    async def one(creds: Credentials) -> tuple[bool, str]:
-        try:
-            async with AlphaClient(
-                base_url=cfg.exchange.base_url,
-                credentials=creds,
-                request_timeout=cfg.exchange.request_timeout_seconds,
-                max_get_retries=1,
-            ) as client:
-                await client.user_volume()
-        except SessionExpired:
-            return False, "expired: log in again in the browser and run `alphavol users add`"
-        except RiskChallenge:
-            return False, "blocked by a risk challenge: verify the account in the browser"
-        except ExchangeError as exc:
-            return False, f"unknown: {type(exc).__name__}: {exc}"
-        except Exception as exc:  # report it, never crash with a traceback
-            return False, f"unknown: {type(exc).__name__}: {exc}"
-        return True, "alive"
-
-    results = await asyncio.gather(*(one(c) for c in users_.values()))
-    return dict(zip(users_, results, strict=True))
-
-
 @click.command("check")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask the exchange: every target token and chain, every stored session.",
+)
 @_guarded
-def check(config_path: str, as_json: bool) -> None:
-    """Validate the config and that every configured user has a stored session."""
+def check(config_path: str, as_json: bool, online: bool) -> None:
+    """Validate the config and that every configured user has a stored session (exit 2
+    with every problem and its line otherwise); --online also asks the exchange."""
     cfg = _setup(config_path)
     problems: list[str] = []
+    sessions: dict[str, Credentials] = {}
     try:
         store = open_store(cfg)
     except CliError as exc:
@@ -299,7 +280,19 @@ def check(config_path: str, as_json: bool) -> None:
             except CredentialsError as exc:
                 problems.append(f"user {uid}: {exc}")
                 continue
-            problems.extend(f"user {uid}: {p}" for p in creds.problems())
+            bad = creds.problems()
+            problems.extend(f"user {uid}: {p}" for p in bad)
+            if not bad:
+                sessions[uid] = creds
+    alive: list[str] = []
+    if online:
+        from config.online import Located, online_problems
+
+        found, alive = asyncio.run(online_problems(cfg, sessions, Located(cfg, config_path)))
+        problems.extend(found)
+        if store is not None:
+            for uid in alive:
+                store.mark_ok(uid)
     if as_json:
         say(msgspec.json.format(msgspec.json.encode(cfg.effective()), indent=2).decode())
     for p in problems:
@@ -313,4 +306,9 @@ def check(config_path: str, as_json: bool) -> None:
             f"config ok: {len(enabled)} enabled strateg{'y' if len(enabled) == 1 else 'ies'}"
             f" ({', '.join(s.strategy_id for s in enabled)}), {len(cfg.user_ids())} users,"
             " all with a stored session"
+            + (
+                "; the exchange lists every token and chain, and every session is alive"
+                if online
+                else ""
+            )
         )

@@ -15,6 +15,7 @@ from supervisor.ownership import refuse_foreign_packages
 refuse_foreign_packages()  # before importing the rest: it may not be ours
 
 import asyncio  # noqa: E402
+import importlib  # noqa: E402
 import sys  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -22,7 +23,7 @@ from typing import Any  # noqa: E402
 
 import click  # noqa: E402
 
-from config.cli import check, config_option, load_or_exit, open_store, users  # noqa: E402
+from config.cli import config_option, load_or_exit, open_store  # noqa: E402
 from config.output import (  # noqa: E402
     EXIT_FAILED,
     EXIT_OK,
@@ -32,14 +33,35 @@ from config.output import (  # noqa: E402
     say_json,
     show,
 )
-from config.scaffold import init  # noqa: E402
-from exchange.sim.cli import sim  # noqa: E402
-from supervisor.control_cli import COMMANDS as CONTROL_COMMANDS  # noqa: E402
+
+# commands defined elsewhere, imported only when used (`alphavol status` need not load
+# the simulator's web server)
+LAZY = {
+    "check": "config.cli:check",
+    "demo": "supervisor.demo:demo",
+    "init": "config.scaffold:init",
+    "reload": "supervisor.control_cli:reload",
+    "shutdown": "supervisor.control_cli:shutdown",
+    "sim": "exchange.sim.cli:sim",
+    "start": "supervisor.control_cli:start",
+    "status": "supervisor.control_cli:status",
+    "stop": "supervisor.control_cli:stop",
+    "users": "config.cli:users",
+}
 
 
 class AlphavolGroup(click.Group):
     """Every subcommand runs with its output redacted and its errors turned into one line
-    (exit 2 for the operator's own mistakes)."""
+    (exit 2 for the operator's own mistakes); most are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY and name not in self.commands:
+            module, _, attr = LAZY[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         with redacted_streams(), operator_errors():
@@ -50,19 +72,6 @@ class AlphavolGroup(click.Group):
 @click.version_option(package_name="alphavol")
 def main() -> None:
     """alphavol: drive Binance Alpha accounts to a daily volume with OTO round trips."""
-
-
-for _command in (sim, users, check, init, *CONTROL_COMMANDS):
-    main.add_command(_command)
-
-
-def _register_demo() -> None:
-    from supervisor.demo import demo
-
-    main.add_command(demo)
-
-
-_register_demo()
 
 
 def _logging(config) -> None:
@@ -78,14 +87,16 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
     from config.preflight import require_writable_dirs
     from supervisor.arbiter import run_supervisor
 
-    require_writable_dirs(config.paths)
-    store = open_store(config)
+    def prepare() -> dict[str, Any]:
+        require_writable_dirs(config.paths)
+        return {"credentials": open_store(config)}
+
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view
 
-        return run_with_view(config, once=once, verbose=verbose, credentials=store)
+        return run_with_view(config, once=once, verbose=verbose, prepare=prepare)
     _logging(config)
-    return run_supervisor(config, once=once, credentials=store, out=sys.stdout)
+    return run_supervisor(config, once=once, out=sys.stdout, **prepare())
 
 
 def _view_options(fn):

@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,12 @@ class _LinesAbove(io.TextIOBase):
         return False
 
 
-def run_with_view(config: Any, *, once: bool, verbose: bool, **kwargs: Any) -> int:
-    """The supervisor in this process under the live view (see the module docstring)."""
+def run_with_view(
+    config: Any, *, once: bool, verbose: bool, prepare: Callable[[], dict[str, Any]]
+) -> int:
+    """The supervisor in this process under the live view (see the module docstring).
+    ``prepare()`` runs once the log goes above the view; it returns more arguments of
+    ``run_supervisor`` (the opened credentials store)."""
     import msgspec
 
     from config.logsetup import configure_logging
@@ -153,10 +158,11 @@ def run_with_view(config: Any, *, once: bool, verbose: bool, **kwargs: Any) -> i
     with LiveStatus(config.paths.runtime_dir) as view:
         lines = _LinesAbove(view)
         configure_logging(shown, "console", stream=lines)
-        with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines):
-            code = run_supervisor(config, once=once, out=lines, **kwargs)
-        lines.flush()
-    return code
+        try:
+            with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines):
+                return run_supervisor(config, once=once, out=lines, **prepare())
+        finally:
+            lines.flush()
 
 
 def _at_least(level: str, floor: str) -> str:
