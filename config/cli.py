@@ -258,7 +258,10 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
 def check(config_path: str, as_json: bool, online: bool) -> None:
     """Validate the config and that every configured user has a stored session (exit 2
     with every problem and its line otherwise); --online also asks the exchange."""
+    from config.online import Located
+
     cfg = _setup(config_path)
+    where = Located(cfg, config_path)
     problems: list[str] = []
     sessions: dict[str, Credentials] = {}
     try:
@@ -273,22 +276,25 @@ def check(config_path: str, as_json: bool, online: bool) -> None:
                 creds = store.get(uid)
             except CredentialsMissing:
                 problems.append(
-                    f"user {uid} ({strategies}) has no stored session:"
-                    f" alphavol users add {uid} --curl FILE"
+                    where.issue(
+                        where.user(uid),
+                        f"user {uid} ({strategies}) has no stored session:"
+                        f" alphavol users add {uid} --curl FILE",
+                    )
                 )
                 continue
             except CredentialsError as exc:
-                problems.append(f"user {uid}: {exc}")
+                problems.append(where.issue(where.user(uid), f"user {uid}: {exc}"))
                 continue
             bad = creds.problems()
-            problems.extend(f"user {uid}: {p}" for p in bad)
+            problems.extend(where.issue(where.user(uid), f"user {uid}: {p}") for p in bad)
             if not bad:
                 sessions[uid] = creds
     alive: list[str] = []
     if online:
-        from config.online import Located, online_problems
+        from config.online import online_problems
 
-        found, alive = asyncio.run(online_problems(cfg, sessions, Located(cfg, config_path)))
+        found, alive = asyncio.run(online_problems(cfg, sessions, where))
         problems.extend(found)
         if store is not None:
             for uid in alive:
