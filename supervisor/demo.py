@@ -276,8 +276,8 @@ def print_table(summary: dict[str, Any]) -> None:
     say(f"\n{summary['seconds']} s; {verdict}; figures read back from the exchange.")
     say(
         "trades: round trips today (the live view's batch i/N counts within one batch).\n"
-        "dust: the value of tokens below the lot step, which no order can sell (the buy fee\n"
-        "is taken in the token and the sell is rounded down to the step); it stays held."
+        "dust: the value of tokens below the lot step, which no order can sell (the buy\n"
+        "fee is taken in the token, the sell is rounded down to the step); it stays held."
     )
 
 

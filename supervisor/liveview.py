@@ -37,7 +37,12 @@ class LiveStatus:
     ``runtime=None``, by the caller through ``show``). ``err``: draw on stderr."""
 
     def __init__(
-        self, runtime: str | Path | None, *, interval: float = POLL_SECONDS, err: bool = False
+        self,
+        runtime: str | Path | None,
+        *,
+        interval: float = POLL_SECONDS,
+        err: bool = False,
+        transient: bool = False,
     ) -> None:
         self.runtime = None if runtime is None else Path(runtime)
         self.interval = interval
@@ -46,6 +51,7 @@ class LiveStatus:
             Text("waiting for the supervisor ..."),
             console=self.console,
             auto_refresh=False,  # one frame per status reading
+            transient=transient,  # cleared at the end (run: its exit summary says it all)
             redirect_stdout=False,
             redirect_stderr=False,
         )
@@ -73,7 +79,7 @@ class LiveStatus:
 
     def print_above(self, text: str) -> None:
         """A line above the view (the view is redrawn below it)."""
-        self.console.print(Text(text.rstrip("\n")), soft_wrap=True)
+        self.console.print(Text(text.rstrip("\n")))
 
     def _poll(self) -> None:
         from supervisor.client import ControlClient, SupervisorNotRunning
@@ -83,10 +89,9 @@ class LiveStatus:
         while not self.stopped.is_set():
             try:
                 reply = client.request(m.StatusRequest(), timeout=max(1.0, self.interval))
-            except SupervisorNotRunning as exc:
+            except SupervisorNotRunning:
                 if self.answered.is_set():
-                    self.lost.set()
-                self.live.update(Text(str(exc)), refresh=True)
+                    self.lost.set()  # the last reading stays on screen
             else:
                 if isinstance(reply, m.StatusReply):
                     self.show(reply)
@@ -155,7 +160,7 @@ def run_with_view(
     config = msgspec.structs.replace(
         config, logging=msgspec.structs.replace(config.logging, level=shown)
     )
-    with LiveStatus(config.paths.runtime_dir) as view:
+    with LiveStatus(config.paths.runtime_dir, transient=True) as view:
         lines = _LinesAbove(view)
         configure_logging(shown, "console", stream=lines)
         try:

@@ -25,7 +25,7 @@ from rich.progress_bar import ProgressBar  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-BAR_WIDTH = 4
+BAR_WIDTH = 3
 STATE_STYLE = {
     "RUNNING": "green",
     "DONE": "green",
@@ -73,10 +73,10 @@ def status_view(reply: m.StatusReply) -> RenderableType:
             ("pid", "right", 7),
             ("volume", "right", 10),
             ("target", "right", 7),
-            ("progress", "left", 9),
+            ("progress", "left", 8),
             ("batch", "right", 6),
             ("trades", "right", 6),
-            ("cost", "right", 7),
+            ("cost", "right", 6),
             ("ETA", "right", 5),
         )
         notes: list[str] = []
