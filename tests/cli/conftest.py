@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.supervisor.conftest import deploy, sim  # noqa: F401  (fixtures)
 from tests.supervisor.harness import ALPHAVOL
 
-__all__ = ["ALPHAVOL", "alphavol", "clean_env"]
+__all__ = ["ALPHAVOL", "alphavol", "clean_env", "fake_distribution"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -43,3 +43,15 @@ async def alphavol(
         env=env if env is not None else clean_env(),
         cwd=cwd,
     )
+
+
+def fake_distribution(site: Path, package: str, name: str, version: str) -> Path:
+    """What `pip install NAME` leaves: the package and a dist-info whose RECORD owns it."""
+    (site / package).mkdir(parents=True, exist_ok=True)
+    init = site / package / "__init__.py"
+    init.write_text(f'"""{name}: not alphavol."""\n')
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "RECORD").write_text(f"{package}/__init__.py,,\n{info.name}/RECORD,,\n")
+    return init

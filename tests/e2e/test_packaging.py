@@ -86,3 +86,13 @@ def test_the_built_wheel_runs_the_example_check_from_outside_the_tree(tmp_path: 
 
     sim = py("-m", "supervisor", "sim", "--help")
     assert sim.returncode == 0 and "--scenario" in sim.stdout
+
+    # `pip install supervisor` (supervisord) into the same place overwrites our package's
+    # __init__.py: alphavol refuses to run, in one line, instead of running foreign code
+    from tests.cli.conftest import fake_distribution
+
+    fake_distribution(site, "supervisor", "supervisor", "4.2.5")
+    hijacked = py("-m", "supervisor", "check", "--config", str(example))
+    assert hijacked.returncode == 2, hijacked.stdout + hijacked.stderr
+    (line,) = hijacked.stderr.splitlines()
+    assert "the package 'supervisor'" in line and "'supervisor 4.2.5'" in line, line
