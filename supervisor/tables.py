@@ -111,7 +111,7 @@ def volumes_table(results: Iterable[Any]) -> RenderableType:
         ("target", "right"),
         ("basis", "left"),
         ("progress", "left"),
-        ("", "left"),
+        ("status", "left"),
     )
     notes = []
     for r in results:
