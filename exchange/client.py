@@ -27,7 +27,7 @@ import structlog
 
 from exchange.auth import KEPT_HEADERS, Credentials
 from exchange.clock import SYSTEM_CLOCK, Clock
-from exchange.envelope import envelope_error, parse_envelope, status_error
+from exchange.envelope import envelope_error, order_rejected, parse_envelope, status_error
 from exchange.errors import (
     BadResponse,
     ExchangeError,
@@ -36,11 +36,19 @@ from exchange.errors import (
     TransportError,
     UnknownToken,
 )
+from exchange.market_models import (
+    AssetBalance,
+    Depth,
+    Kline,
+    KlineRow,
+    UserScore,
+)
 from exchange.models import (
     ExchangeInfo,
     HistoryOrder,
     LimitOrderRequest,
     OpenOrder,
+    OrderId,
     OtoOrderRequest,
     OtoPlaced,
     RawExchangeInfo,
@@ -74,6 +82,10 @@ P_HISTORY = "/bapi/defi/v1/private/alpha-trade/order/get-order-history-merge"
 P_USER_TRADES = "/bapi/defi/v1/private/alpha-trade/order/get-user-trades"
 P_LISTEN_KEY = "/bapi/defi/v1/private/alpha-trade/get-listen-key"
 P_WALLET = "/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha"
+P_DEPTH = "/bapi/defi/v1/public/alpha-trade/fullDepth"
+P_KLINES = "/bapi/defi/v1/public/alpha-trade/klines"
+P_USER_SCORE = "/bapi/defi/v1/private/wallet-direct/buw/tge/common/user-score"
+P_BALANCES = "/bapi/asset/v2/private/asset-service/wallet/asset"
 
 Mode = Literal["read", "order", "cancel"]
 
@@ -210,20 +222,23 @@ class AlphaClient:
 
         err = status_error(status, rheaders, path)
         if err is not None:
-            if isinstance(err, RiskChallenge) and mode == "order" and _accepted(payload):
-                # stop all the same, but say the order exists so the caller looks it up
-                err.message += " (the order was accepted anyway; look it up)"
+            if isinstance(err, RiskChallenge) and mode == "order":
+                _order_outcome(err, payload, status, path)
             raise err
         if status >= 500:
             raise _Transient(f"server error HTTP {status}", status)
         try:
             env = parse_envelope(payload, status, path)
-        except BadResponse:
+        except BadResponse as exc:
             if mode == "order" and 200 <= status < 300:
                 raise OutcomeUnknown(
-                    "unreadable reply to an order request; the order may exist",
+                    f"unreadable reply to an order request; the order may exist ({exc.message})",
                     http_status=status,
                     endpoint=path,
+                ) from None
+            if mode == "order":  # a 4xx without an envelope: refused before it was placed
+                raise order_rejected(
+                    None, f"order refused with HTTP {status}", status, path
                 ) from None
             raise
         if not env.ok:
@@ -291,6 +306,20 @@ class AlphaClient:
         raw: RawExchangeInfo = decode_data(data, RawExchangeInfo, P_EXCHANGE_INFO)
         return ExchangeInfo([SymbolFilters.from_raw(s) for s in raw.symbols or ()])
 
+    async def depth(self, symbol: str, limit: int = 20) -> Depth:
+        """The order book of ``symbol`` (``ALPHA_22USDT``): ``limit`` levels a side."""
+        params = {"symbol": symbol, "limit": str(limit)}
+        data = await self._call("GET", P_DEPTH, params=params)
+        depth = decode_data(data, Depth | None, P_DEPTH) or Depth(symbol=symbol)
+        return depth
+
+    async def klines(self, symbol: str, interval: str = "1m", limit: int = 60) -> list[Kline]:
+        """The last ``limit`` candles of ``symbol`` (``1m``, ``5m``, ``1h``, ``1d`` ...)."""
+        params = {"symbol": symbol, "interval": interval, "limit": str(limit)}
+        data = await self._call("GET", P_KLINES, params=params)
+        rows = decode_data(data, list[KlineRow] | None, P_KLINES) or []
+        return [Kline.from_row(row, P_KLINES, i) for i, row in enumerate(rows)]
+
     async def token(self, symbol_or_name: str) -> TokenInfo:
         """The token with this plain symbol (``KOGE``) or alphaId (``ALPHA_22``), fresh from
         the token list (mulPoint changes from day to day, so nothing is cached)."""
@@ -312,27 +341,32 @@ class AlphaClient:
         return UserVolume.from_raw(raw)
 
     async def place_oto(self, req: OtoOrderRequest) -> OtoPlaced:
-        """Place an OTO. Never retried: see ``OutcomeUnknown``."""
-        data = await self._call("POST", P_OTO_PLACE, body=req.to_body(), mode="order", private=True)
-        try:
-            return decode_data(data, OtoPlaced, P_OTO_PLACE)
-        except BadResponse as exc:
-            raise OutcomeUnknown(
-                f"OTO accepted but its ids are unreadable ({exc.message})", endpoint=P_OTO_PLACE
-            ) from None
+        """Place an OTO. Never retried: see ``OutcomeUnknown``. A refusal is an
+        ``OrderRejected`` (subclass by code); a risk challenge on a reply that placed the
+        OTO anyway is a ``RiskChallenge`` whose ``placed`` is the ``OtoPlaced``."""
+        return await self._place(
+            P_OTO_PLACE, req.to_body(), OtoPlaced, "OTO accepted but its ids are unreadable"
+        )
 
     async def place_limit(self, req: LimitOrderRequest) -> str:
-        """Place a plain limit order; returns its order id. Never retried."""
-        data = await self._call(
-            "POST", P_LIMIT_PLACE, body=req.to_body(), mode="order", private=True
+        """Place a plain limit order; returns its order id. Never retried. Refusals and
+        risk challenges as for ``place_oto`` (``RiskChallenge.placed`` is the id)."""
+        oid = await self._place(
+            P_LIMIT_PLACE, req.to_body(), OrderId, "order accepted but its id is unreadable"
         )
-        try:
-            oid = decode_data(data, int | str, P_LIMIT_PLACE)
-        except BadResponse as exc:
-            raise OutcomeUnknown(
-                f"order accepted but its id is unreadable ({exc.message})", endpoint=P_LIMIT_PLACE
-            ) from None
         return str(oid)
+
+    async def _place(self, path: str, body: bytes, tp: object, unreadable: str):
+        """POST an order once; its reply decoded as ``tp`` (ids unreadable: OutcomeUnknown)."""
+        try:
+            data = await self._call("POST", path, body=body, mode="order", private=True)
+        except RiskChallenge as exc:
+            _adopt_ids(exc, tp, path)
+            raise
+        try:
+            return decode_data(data, tp, path)
+        except BadResponse as exc:
+            raise OutcomeUnknown(f"{unreadable} ({exc.message})", endpoint=path) from None
 
     async def cancel(self, order_id: str, symbol: str) -> None:
         """Cancel an open order (for an OTO: its working order cancels both legs).
@@ -378,16 +412,53 @@ class AlphaClient:
             raise BadResponse("listen key missing in reply", endpoint=P_LISTEN_KEY)
         return key
 
+    async def user_score(self) -> UserScore:
+        """The Alpha points the exchange computed: the last 15 UTC days and their sum."""
+        data = await self._call("GET", P_USER_SCORE, private=True)
+        score = decode_data(data, UserScore | None, P_USER_SCORE) or UserScore()
+        return score
+
+    async def balances(self) -> list[AssetBalance]:
+        """Every asset with its USDT valuation: USDT and the Alpha tokens held."""
+        params = {"needAlphaAsset": "1", "quoteAsset": "USDT"}
+        data = await self._call("GET", P_BALANCES, params=params, private=True)
+        rows = decode_data(data, list[AssetBalance] | None, P_BALANCES) or []
+        return rows
+
     async def wallet(self) -> list[WalletBalance]:
         data = await self._call("GET", P_WALLET, params={"includeCex": "1"}, private=True)
         raw = decode_data(data, RawWallet | None, P_WALLET)
         return list(raw.items or ()) if raw is not None else []
 
 
-def _accepted(payload: bytes) -> bool:
-    """Whether a reply is a successful envelope carrying data (e.g. order ids)."""
+def _order_outcome(err: RiskChallenge, payload: bytes, status: int, path: str) -> None:
+    """A risk challenge on an order reply: unless the reply plainly refused the order
+    (``success: false``), the order may exist; keep the reply's data for its ids."""
     try:
-        env = parse_envelope(payload, 200, "")
+        env = parse_envelope(payload, status, path)
     except BadResponse:
-        return False
-    return env.ok and bytes(env.data) not in (b"null", b"")
+        env = None
+    if env is not None and not env.ok:
+        return
+    err.may_exist = True
+    err.message += "; the order may have been placed anyway: look it up"
+    if env is not None and bytes(env.data) not in (b"null", b""):
+        err._reply_data = env.data
+
+
+def _adopt_ids(err: RiskChallenge, tp: object, path: str) -> None:
+    """Attach what the exchange placed despite the challenge (``err.placed``)."""
+    data = err._reply_data
+    if data is None:
+        return
+    try:
+        placed = decode_data(data, tp, path)
+    except BadResponse:
+        return  # may_exist stays True: the caller looks the order up
+    err.placed = placed if isinstance(placed, OtoPlaced) else str(placed)
+    ids = (
+        f"working {placed.working_order_id}, pending {placed.pending_order_id}"
+        if isinstance(placed, OtoPlaced)
+        else f"order {placed}"
+    )
+    err.message = err.message.replace("may have been placed anyway", f"was placed ({ids})")

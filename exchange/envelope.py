@@ -14,13 +14,16 @@ import msgspec
 from exchange.errors import (
     BadResponse,
     ExchangeError,
+    InsufficientBalance,
     OrderNotOpen,
+    OrderParametersRejected,
     OrderRejected,
     RateLimited,
     RiskChallenge,
     SessionExpired,
 )
 from exchange.models import Envelope
+from exchange.untrusted import endpoint_name, tolerant_json
 
 SESSION_EXPIRED_CODES = frozenset({"100002001"})
 RISK_CODES = frozenset({"100001003"})
@@ -42,6 +45,25 @@ NOT_OPEN_WORDS = (
     "not open",
 )
 DEFAULT_RETRY_AFTER = 5.0
+
+INSUFFICIENT_BALANCE = "481020"
+INCORRECT_PRICE_OR_AMOUNT = "481002"
+PAYMENT_AMOUNT_MISMATCH = "000002"
+BELOW_MINIMUM = "481013"
+REJECTIONS: dict[str, tuple[type[OrderRejected], str]] = {
+    INSUFFICIENT_BALANCE: (InsufficientBalance, "insufficient balance"),
+    INCORRECT_PRICE_OR_AMOUNT: (
+        OrderParametersRejected,
+        "incorrect price or amount (a price off the tick or a quantity off the lot step)",
+    ),
+    PAYMENT_AMOUNT_MISMATCH: (
+        OrderParametersRejected,
+        "payment amount is not price x quantity truncated to 8 decimals",
+    ),
+    BELOW_MINIMUM: (OrderParametersRejected, "order value below the minimum (0.1 USDT)"),
+}
+"""Order refusals seen from the real exchange (DESIGN.md section 3): class and meaning."""
+BALANCE_WORDS = ("余额不足", "insufficient balance", "insufficient funds")
 
 _envelope = msgspec.json.Decoder(Envelope)
 
@@ -79,12 +101,26 @@ def status_error(status: int, headers: Mapping[str, str], endpoint: str) -> Exch
 
 
 def parse_envelope(body: bytes, status: int, endpoint: str) -> Envelope:
+    """The bapi envelope of a reply. A body that is JSON but for bare ``NaN`` /
+    ``Infinity`` tokens is read with those as strings, so the number check of the data
+    names the field; anything else unreadable is ``BadResponse``."""
     try:
         return _envelope.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadResponse(
-            f"reply is not a bapi envelope ({exc})", http_status=status, endpoint=endpoint
-        ) from None
+    except msgspec.DecodeError as exc:
+        fixed = tolerant_json(body)
+        problem: Exception = exc
+        if fixed is not None:
+            try:
+                return _envelope.decode(fixed)
+            except (msgspec.ValidationError, msgspec.DecodeError) as again:
+                problem = again
+    except msgspec.ValidationError as exc:
+        problem = exc
+    raise BadResponse(
+        f"{endpoint_name(endpoint)}: reply is not a bapi envelope ({problem})",
+        http_status=status,
+        endpoint=endpoint,
+    ) from None
 
 
 def envelope_error(
@@ -107,5 +143,24 @@ def envelope_error(
     if kind == "cancel" and any(w in low for w in NOT_OPEN_WORDS):
         return OrderNotOpen(message, **kw)
     if kind == "order":
-        return OrderRejected(message, **kw)
+        return order_rejected(code, env.text, status, endpoint)
     return ExchangeError(message, **kw)
+
+
+def order_rejected(
+    code: str | None, text: str | None, status: int | None, endpoint: str
+) -> OrderRejected:
+    """The ``OrderRejected`` (subclass by code, or by words for a balance problem) of a
+    refused order, with the exchange's code and its own message (else what the code
+    means)."""
+    cls, meaning = REJECTIONS.get(code or "", (OrderRejected, None))
+    if cls is OrderRejected and text and any(w in text.lower() for w in BALANCE_WORDS):
+        cls, meaning = REJECTIONS[INSUFFICIENT_BALANCE]
+    err = cls(
+        text or meaning or "exchange refused the order",
+        code=code,
+        http_status=status,
+        endpoint=endpoint,
+    )
+    err.meaning = meaning
+    return err

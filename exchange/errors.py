@@ -56,7 +56,20 @@ class SessionExpired(ExchangeError):
 
 class RiskChallenge(ExchangeError):
     """The exchange asks for a human verification (``risk_challenge_*`` headers, code
-    100001003, messages about verification). Stop this user and never retry."""
+    100001003, messages about verification). Stop this user and never retry.
+
+    On an order-placing POST the challenge can come on a reply that ALSO placed the order
+    (headers on a successful envelope carrying ids). Then ``placed`` holds what the exchange
+    accepted (``OtoPlaced`` from ``place_oto``, the order id ``str`` from ``place_limit``)
+    and ``may_exist`` is True: adopt that order (finish or cancel-and-sell its round trip)
+    before stopping. ``may_exist`` without ``placed`` means the reply did not say clearly
+    (no ids, unreadable ids): look the order up. Both stay ``None`` / False when the reply
+    was a plain refusal (``success: false``) or not an order request.
+    """
+
+    placed: object | None = None
+    may_exist: bool = False
+    _reply_data: object | None = None  # the accepted reply's data, for the client only
 
 
 class RateLimited(ExchangeError):
@@ -73,7 +86,27 @@ class RateLimited(ExchangeError):
 
 class OrderRejected(ExchangeError):
     """The exchange refused an order (balance, filters, too many open orders ...). The
-    order does not exist; it is safe to change something and place another."""
+    order does not exist; it is safe to change something and place another.
+
+    ``code`` and ``message`` are the exchange's own (HTTP 200, ``success: false``);
+    ``meaning`` says what a known code means (None for codes we have not seen). The
+    subclasses let callers act by kind; a plain ``OrderRejected`` is a refusal we cannot
+    classify."""
+
+    meaning: str | None = None
+
+
+class InsufficientBalance(OrderRejected):
+    """The account cannot pay: USDT for a BUY, the token for a SELL (real code 481020,
+    "余额不足，下单失败。"). Placing again cannot help until money arrives: stop the user."""
+
+
+class OrderParametersRejected(OrderRejected):
+    """The exchange says our price/amount maths or the symbol's filters are wrong: a price
+    off the tick or a quantity off the lot step (481002, "incorrect price or amount"), a
+    payment amount that is not price x quantity truncated to 8 decimals (000002), a SELL
+    under the 0.1 USDT minimum (481013). Retrying the same order cannot help: stop that
+    strategy for that user and say the maths or filters are wrong."""
 
 
 class OrderNotOpen(ExchangeError):

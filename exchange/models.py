@@ -12,15 +12,25 @@ Order-placing request bodies live here too (``OtoOrderRequest``, ``LimitOrderReq
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from exchange import untrusted as u
 from exchange.errors import BadResponse
 
 ZERO = Decimal(0)
-Id = int | str | None
+Id = Annotated[int | str | None, u.ID]
 """An id as the exchange sends it; normalised to ``str | None`` in ``__post_init__``."""
+
+# Every number the exchange sends carries its kind; ``exchange.untrusted`` holds the limits.
+Price = Annotated[Decimal, u.PRICE]
+Qty = Annotated[Decimal, u.QUANTITY]
+Amount = Annotated[Decimal, u.AMOUNT]
+Fee = Annotated[Decimal, u.FEE]
+MulPoint = Annotated[Decimal, u.MUL_POINT]
+FilterValue = Annotated[Decimal, u.FILTER]
+Change = Annotated[Decimal, u.CHANGE]
 
 
 def _id(v: Any) -> str | None:
@@ -55,13 +65,14 @@ class Envelope(msgspec.Struct, rename="camel"):
     when the code is missing or ``000000``.
     """
 
-    # any field but code and success may be null, missing, a string or an object
+    # any field but code and success may be null, missing, a string or an object (or
+    # anything else a broken server writes): kept raw, read only when needed
     code: str | int | None = None
-    message: Any = None
-    message_detail: Any = None
+    message: msgspec.Raw = msgspec.Raw(b"null")
+    message_detail: msgspec.Raw = msgspec.Raw(b"null")
     data: msgspec.Raw = msgspec.Raw(b"null")
     success: bool | None = None
-    total: int | None = None
+    total: msgspec.Raw = msgspec.Raw(b"null")
 
     @property
     def ok(self) -> bool:
@@ -76,10 +87,25 @@ class Envelope(msgspec.Struct, rename="camel"):
     @property
     def text(self) -> str | None:
         """The exchange's own words: ``message``, else ``messageDetail``, when a string."""
-        for v in (self.message, self.message_detail):
-            if isinstance(v, str) and v.strip():
-                return v.strip()
+        for raw in (self.message, self.message_detail):
+            v = _raw_str(raw)
+            if v:
+                return v
         return None
+
+
+_str_or_other = msgspec.json.Decoder(str | None)
+
+
+def _raw_str(raw: msgspec.Raw) -> str | None:
+    """The stripped string a raw JSON value holds; None for anything else."""
+    try:
+        v = _str_or_other.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if not v:
+        return None
+    return v.strip() or None
 
 
 # --------------------------------------------------------------------------- public
@@ -91,8 +117,8 @@ class TokenInfo(msgspec.Struct, rename="camel"):
     alpha_id: str
     symbol: str
     chain_name: str | None = None
-    mul_point: Decimal = Decimal(1)
-    price: Decimal | None = None
+    mul_point: MulPoint = Decimal(1)
+    price: Price | None = None
     name: str | None = None
     token_id: str | None = None
     chain_id: str | int | None = None
@@ -102,8 +128,8 @@ class TokenInfo(msgspec.Struct, rename="camel"):
     listing_time: int | None = None
     offline: bool | None = None
     offsell: bool | None = None
-    volume24h: Decimal | None = None
-    percent_change24h: Decimal | None = None
+    volume24h: Amount | None = None
+    percent_change24h: Change | None = None
 
     @property
     def pair(self) -> str:
@@ -113,32 +139,32 @@ class TokenInfo(msgspec.Struct, rename="camel"):
 
 class Ticker(msgspec.Struct, rename="camel"):
     symbol: str
-    last_price: Decimal
-    price_change: Decimal | None = None
-    price_change_percent: Decimal | None = None
-    weighted_avg_price: Decimal | None = None
-    high_price: Decimal | None = None
-    low_price: Decimal | None = None
-    open_price: Decimal | None = None
-    volume: Decimal | None = None
-    quote_volume: Decimal | None = None
+    last_price: Price
+    price_change: Change | None = None
+    price_change_percent: Change | None = None
+    weighted_avg_price: Price | None = None
+    high_price: Price | None = None
+    low_price: Price | None = None
+    open_price: Price | None = None
+    volume: Qty | None = None
+    quote_volume: Amount | None = None
     open_time: int | None = None
     close_time: int | None = None
 
 
 class RawFilter(msgspec.Struct, rename="camel"):
     filter_type: str
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    tick_size: Decimal | None = None
-    step_size: Decimal | None = None
-    max_qty: Decimal | None = None
-    min_qty: Decimal | None = None
+    min_price: FilterValue | None = None
+    max_price: FilterValue | None = None
+    tick_size: FilterValue | None = None
+    step_size: FilterValue | None = None
+    max_qty: FilterValue | None = None
+    min_qty: FilterValue | None = None
     limit: int | None = None
-    min_notional: Decimal | None = None
-    max_notional: Decimal | None = None
-    multiplier_down: Decimal | None = None
-    multiplier_up: Decimal | None = None
+    min_notional: FilterValue | None = None
+    max_notional: FilterValue | None = None
+    multiplier_down: FilterValue | None = None
+    multiplier_up: FilterValue | None = None
 
 
 class RawSymbol(msgspec.Struct, rename="camel"):
@@ -227,11 +253,11 @@ class ExchangeInfo(msgspec.Struct, frozen=True):
 
 class RawVolumeEntry(msgspec.Struct, rename="camel"):
     token_name: str | None = None
-    volume: Decimal | None = None
+    volume: Amount | None = None
 
 
 class RawUserVolume(msgspec.Struct, rename="camel"):
-    total_volume: Decimal | None = None
+    total_volume: Amount | None = None
     trade_volume_info_list: list[RawVolumeEntry] | None = None
 
 
@@ -258,6 +284,10 @@ class UserVolume(msgspec.Struct, frozen=True):
         return sum((v for k, v in self.per_token.items() if k.upper() == t), ZERO)
 
 
+OrderId = Annotated[int | str, u.ID]
+"""The ``data`` of a plain order's reply: its id, a number or a string."""
+
+
 class OtoPlaced(msgspec.Struct, rename="camel"):
     working_order_id: Id
     pending_order_id: Id
@@ -281,11 +311,11 @@ class HistoryOrder(msgspec.Struct, rename="camel"):
     symbol: str
     side: str
     status: str
-    price: Decimal | None = None
-    orig_qty: Decimal | None = ZERO
-    executed_qty: Decimal | None = ZERO
-    cum_quote: Decimal | None = ZERO
-    avg_price: Decimal | None = None
+    price: Price | None = None
+    orig_qty: Qty | None = ZERO
+    executed_qty: Qty | None = ZERO
+    cum_quote: Amount | None = ZERO
+    avg_price: Price | None = None
     order_list_id: Id = None
     contingency_type: str | None = None
     contingency_position: str | None = msgspec.field(default=None, name="contingencyOrderPosition")
@@ -318,10 +348,10 @@ class UserTrade(msgspec.Struct, rename="camel"):
     order_id: Id
     trade_id: Id
     side: str
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal | None = ZERO
-    commission: Decimal | None = ZERO
+    price: Price
+    qty: Qty
+    quote_qty: Amount | None = ZERO
+    commission: Fee | None = ZERO
     commission_asset: str | None = None
     time_ms: int | None = msgspec.field(default=None, name="time")
     symbol: str | None = None
@@ -344,12 +374,12 @@ class WalletBalance(msgspec.Struct):
 
     asset: str | None = msgspec.field(default=None, name="tokenId")
     symbol: str | None = None
-    free: Decimal | None = ZERO
-    locked: Decimal | None = ZERO
-    freeze: Decimal | None = ZERO
-    amount: Decimal | None = None
+    free: Qty | None = ZERO
+    locked: Qty | None = ZERO
+    freeze: Qty | None = ZERO
+    amount: Qty | None = None
     name: str | None = None
-    valuation: Decimal | None = None
+    valuation: Amount | None = None
 
     def __post_init__(self) -> None:
         self.free = self.free or ZERO
@@ -358,7 +388,7 @@ class WalletBalance(msgspec.Struct):
 
 
 class RawWallet(msgspec.Struct, rename="camel"):
-    total_valuation: Decimal | None = None
+    total_valuation: Amount | None = None
     items: list[WalletBalance] | None = msgspec.field(default=None, name="list")
 
 
@@ -379,13 +409,13 @@ class ExecutionReport(msgspec.Struct):
     order_id: Id = msgspec.field(name="i")
     order_list_id: Id = msgspec.field(default=None, name="il")
     contingency_position: str | None = msgspec.field(default=None, name="cp")
-    qty: Decimal | None = msgspec.field(default=ZERO, name="q")
-    price: Decimal | None = msgspec.field(default=ZERO, name="p")
-    last_price: Decimal | None = msgspec.field(default=ZERO, name="L")
-    last_qty: Decimal | None = msgspec.field(default=ZERO, name="l")
-    cum_qty: Decimal | None = msgspec.field(default=ZERO, name="z")
-    cum_quote: Decimal | None = msgspec.field(default=ZERO, name="Z")
-    fee: Decimal | None = msgspec.field(default=ZERO, name="n")
+    qty: Qty | None = msgspec.field(default=ZERO, name="q")
+    price: Price | None = msgspec.field(default=ZERO, name="p")
+    last_price: Price | None = msgspec.field(default=ZERO, name="L")
+    last_qty: Qty | None = msgspec.field(default=ZERO, name="l")
+    cum_qty: Qty | None = msgspec.field(default=ZERO, name="z")
+    cum_quote: Amount | None = msgspec.field(default=ZERO, name="Z")
+    fee: Fee | None = msgspec.field(default=ZERO, name="n")
     fee_asset: str | None = msgspec.field(default=None, name="N")
     event_time_ms: int | None = msgspec.field(default=None, name="E")
     trade_time_ms: int | None = msgspec.field(default=None, name="T")
@@ -443,7 +473,7 @@ class StreamPush(msgspec.Struct):
 
 
 class PaymentDetail(msgspec.Struct, rename="camel"):
-    amount: Decimal
+    amount: Amount
     payment_wallet_type: str
 
 
@@ -542,8 +572,18 @@ def decoder(tp: Any) -> msgspec.json.Decoder:
 
 
 def decode_data(raw: bytes | msgspec.Raw, tp: Any, endpoint: str) -> Any:
-    """Decode an envelope's ``data`` into ``tp``; ``BadResponse`` names endpoint and field."""
+    """Decode an envelope's ``data`` into ``tp`` and check every number in it
+    (``exchange.untrusted``). ``BadResponse`` names the endpoint and the field:
+    ``user-volume: data.tradeVolumeInfoList[AOP].volume is NaN``."""
+    name = u.endpoint_name(endpoint)
     try:
-        return decoder(tp).decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadResponse(f"cannot parse data: {exc}", endpoint=endpoint) from None
+        value = decoder(tp).decode(raw)
+    except msgspec.ValidationError as exc:
+        raise BadResponse(f"{name}: {u.msgspec_field(exc)}", endpoint=endpoint) from None
+    except msgspec.DecodeError as exc:
+        raise BadResponse(f"{name}: data is not JSON ({exc})", endpoint=endpoint) from None
+    try:
+        u.check_numbers(value, "data", u.kind_of(tp))
+    except u.BadNumber as exc:
+        raise BadResponse(f"{name}: {exc}", endpoint=endpoint) from None
+    return value

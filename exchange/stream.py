@@ -29,6 +29,7 @@ from exchange.client import AlphaClient
 from exchange.clock import SYSTEM_CLOCK, Clock
 from exchange.errors import ExchangeError, RateLimited, RiskChallenge, SessionExpired
 from exchange.models import ExecutionReport, StreamMessage, SubscribeRequest
+from exchange.untrusted import BadNumber, check_numbers, msgspec_field, tolerant_json
 
 DEFAULT_WS_URL = "wss://nbstream.binance.com/w3w/stream"
 ROTATE = "rotate listen key"
@@ -258,11 +259,11 @@ class UserStream:
             self._last_frame = self.clock.monotonic()
             kind = frame.type
             if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
-                try:
-                    return _msg_decoder.decode(frame.data)
-                except (msgspec.DecodeError, msgspec.ValidationError):
+                msg = _decode_frame(frame.data)
+                if msg is None:
                     log.debug("stream_frame_unreadable")
                     continue
+                return msg
             if kind is aiohttp.WSMsgType.PING:
                 with contextlib.suppress(Exception):
                     await ws.pong(frame.data)
@@ -291,13 +292,22 @@ class UserStream:
             return False
         try:
             report = _report_decoder.decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            if b"listenKeyExpired" in bytes(msg.data):
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raw = bytes(msg.data)
+            if b"listenKeyExpired" in raw:
                 return True
-            log.debug("stream_event_skipped")
+            if b"executionReport" in raw and isinstance(exc, msgspec.ValidationError):
+                _drop_report(msgspec_field(exc))
+            else:
+                log.debug("stream_event_skipped")
             return False
         if report.event_type not in (None, "executionReport"):
             return report.event_type == "listenKeyExpired"
+        try:
+            check_numbers(report, "data")
+        except BadNumber as exc:
+            _drop_report(str(exc), report)
+            return False
         await _emit(on_event, report)
         return False
 
@@ -308,6 +318,29 @@ class UserStream:
                 await ws.ping()
             except Exception:  # connection gone; the reader notices
                 return
+
+
+def _decode_frame(data: str | bytes) -> StreamMessage | None:
+    """A frame as a ``StreamMessage``; bare NaN/Infinity tokens are read as strings so the
+    report's number check can name the field. None when unreadable even so."""
+    try:
+        return _msg_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        fixed = tolerant_json(data)
+        if fixed is None:
+            return None
+        try:
+            return _msg_decoder.decode(fixed)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+
+def _drop_report(problem: str, report: ExecutionReport | None = None) -> None:
+    """An execution report we cannot trust is dropped, never passed on and never fatal to
+    the stream: the consumer's REST checks (open orders, history, user trades) are the
+    backstop for the fill it may have announced."""
+    ids = {} if report is None else {"order_id": report.order_id, "status": report.status}
+    log.warning("stream_report_dropped", problem=f"user stream: {problem}", **ids)
 
 
 async def _emit(on_event: OnEvent, event: StreamEvent) -> None:

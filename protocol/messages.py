@@ -152,11 +152,17 @@ class Ping(Command, kw_only=True):
 
 
 class Drain(Command, kw_only=True):
-    """Finish the round trip in progress, then exit (cancel and sell after stop_grace)."""
+    """Finish the round trip in progress, then exit (cancel and sell after stop_grace).
+    Idempotent: the supervisor re-sends it with its heartbeats. ``strategy_id``: only
+    that strategy of the user (None: the whole process)."""
+
+    strategy_id: str | None = None
 
 
 class StopNow(Command, kw_only=True):
-    """Cancel open orders, sell leftovers, exit."""
+    """Cancel open orders, sell leftovers, exit (``strategy_id``: only that strategy)."""
+
+    strategy_id: str | None = None
 
 
 class UpdateSettings(Command, kw_only=True):

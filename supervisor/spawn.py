@@ -58,7 +58,6 @@ SCRUBBED_ENV = (
 # glibc reads it at process start. Without it each thread that mallocs (zmq's I/O thread,
 # the resolver's) gets its own arena of private, mostly idle pages in every user process.
 CHILD_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
-MAIN_PATH_ENV = "ALPHAVOL_FORKSERVER_MAIN"
 
 # User processes lower their own priority by this much right after the fork (0 keeps the
 # supervisor's): with hundreds of busy children on a few cores, the supervisor would
@@ -101,13 +100,17 @@ def ensure_fork_server() -> None:
     ``MAIN_PATH_ENV`` tells the template which script is our ``__main__`` (see
     ``supervisor.template``), so children do not run it again."""
     main_path = multiprocessing.spawn.get_preparation_data("alphavol").get("init_main_from_path")
+    from supervisor.template import FORKSERVER_ENV, MAIN_PATH_ENV
+
     with _scrubbed_environment():
         if main_path:
             os.environ[MAIN_PATH_ENV] = main_path
+        os.environ[FORKSERVER_ENV] = "1"
         try:
             multiprocessing.forkserver.ensure_running()
         finally:
             os.environ.pop(MAIN_PATH_ENV, None)
+            os.environ.pop(FORKSERVER_ENV, None)
 
 
 @dataclass

@@ -7,12 +7,19 @@ page), ``gc.freeze()`` afterwards keeps the children's collections away from the
 objects, and each child turns collection back on. A child imports nothing the template has
 not imported (checked by comparing ``sys.modules``), so modules are never private copies.
 
+Only the supervisor receives terminal and service signals. Imported by the fork server
+(``FORKSERVER_ENV`` set), the template moves the fork server into a session of its own
+(``os.setsid``): it and every user process forked from it have no controlling terminal, so
+a Ctrl+C, Ctrl+\\, Ctrl+Z or a closed terminal reaches the supervisor alone, which turns
+them into Drain/StopNow for its children. (Ignoring the signals in the children alone
+would leave the fork server in the terminal's process group, and a closed terminal would
+kill it and, through the parent-death signal, stop every child at once.)
+
 ``run_child`` is the function a forked child runs: first it lowers its own CPU priority
 (``os.nice(increment)``, ``ALPHAVOL_CHILD_NICE``, read by ``supervisor.spawn.Spawner``), so
 the supervisor, with its control socket and heartbeats, gets the CPU before hundreds of
-busy children; then it ignores SIGINT (a Ctrl-C in the terminal reaches the whole process
-group; only the supervisor decides how children stop, by Drain/StopNow) and calls the real
-entry point.
+busy children; then it ignores the terminal's signals as well (should one be sent to the
+group by hand) and calls the real entry point.
 """
 
 from __future__ import annotations
@@ -24,26 +31,41 @@ import signal
 import sys
 from typing import Any
 
+FORKSERVER_ENV = "ALPHAVOL_FORKSERVER"  # set by supervisor.spawn for the fork server only
+MAIN_PATH_ENV = "ALPHAVOL_FORKSERVER_MAIN"
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGHUP)
 PRELOAD = ("userproc.main", "exchange.client", "exchange.stream", "aiohttp", "zmq.asyncio")
 
-gc.disable()  # no collections while importing: they would leave freed holes in the pages
 
-# The supervisor usually runs as a console script (``.venv/bin/alphavol``). multiprocessing
-# re-runs the parent's main script in every child (as ``__mp_main__``) unless ``__main__``
-# already is that file: that imported the whole CLI (click, yaml, cryptography, the sim,
-# the demo) into each user process, privately (about 11 MiB each). Children need nothing
-# from it (``run_child`` and the spec are importable by name), so say ``__main__`` is that
-# file. ``supervisor.spawn.ensure_fork_server`` passes its path.
-_main_path = os.environ.pop("ALPHAVOL_FORKSERVER_MAIN", None)
-if _main_path and getattr(sys.modules["__main__"], "__file__", None) is None:
-    sys.modules["__main__"].__file__ = _main_path
-
-for _name in PRELOAD:
-    try:
-        importlib.import_module(_name)
-    except ImportError:  # a missing optional piece shows up when the child runs it
+def _become_template() -> None:
+    """In the fork server only (the supervisor imports this module for ``run_child``)."""
+    try:  # leave the terminal: its signals must reach the supervisor alone
+        os.setsid()
+    except OSError:  # already a session leader
         pass
-gc.freeze()
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    gc.disable()  # no collections while importing: they would leave freed holes in the pages
+    # The supervisor usually runs as a console script (``.venv/bin/alphavol``).
+    # multiprocessing re-runs the parent's main script in every child (as ``__mp_main__``)
+    # unless ``__main__`` already is that file: that imported the whole CLI (click, yaml,
+    # cryptography, the sim, the demo) into each user process, privately (about 11 MiB
+    # each). Children need nothing from it (``run_child`` and the spec are importable by
+    # name), so say ``__main__`` is that file. ``supervisor.spawn.ensure_fork_server``
+    # passes its path.
+    main_path = os.environ.pop(MAIN_PATH_ENV, None)
+    if main_path and getattr(sys.modules["__main__"], "__file__", None) is None:
+        sys.modules["__main__"].__file__ = main_path
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a missing optional piece shows up when the child runs it
+            pass
+    gc.freeze()
+
+
+if os.environ.pop(FORKSERVER_ENV, None):
+    _become_template()
 
 
 def resolve(ref: str) -> Any:
@@ -58,7 +80,8 @@ def run_child(target_ref: str, spec: Any, nice: int = 0) -> None:
             os.nice(nice)
         except OSError:  # a negative increment without CAP_SYS_NICE: keep the inherited one
             pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     gc.enable()
     target = resolve(target_ref)
     rc = target(spec)

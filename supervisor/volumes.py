@@ -4,6 +4,11 @@ by ``alphavol volumes``.
 
 One ``user_volume`` call per user (not per strategy), bounded concurrency, and one public
 token-list call when a strategy counts in ``traded`` units (reported / mulPoint).
+
+A reply that cannot be trusted (``BadResponse``: NaN, a negative or absurd volume ...) or
+any other failure of one user's check gives that user's rows ``current=None`` and an
+``error`` naming the endpoint and the field, so nobody is ever marked "at target" on bad
+data; it never raises out of ``check_volumes`` and the other users are unaffected.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import structlog
+
 from config.settings import EffectiveSettings, ExchangeSettings
 from exchange.auth import Credentials
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,20 @@ class VolumeResult:
 
     @property
     def at_target(self) -> bool:
-        return self.current is not None and self.current >= self.target
+        """Only a real figure can be at target (never None, NaN, infinite or negative)."""
+        c = self.current
+        return c is not None and c.is_finite() and c >= 0 and c >= self.target
+
+
+def _result(user_id: str, s: EffectiveSettings, **kw) -> VolumeResult:
+    return VolumeResult(
+        user_id=user_id,
+        strategy_id=s.strategy_id,
+        token=s.target_token,
+        target=s.target_volume,
+        basis=s.volume_basis,
+        **kw,
+    )
 
 
 async def check_volumes(
@@ -49,6 +71,7 @@ async def check_volumes(
         by_user.setdefault(s.user_id, []).append(s)
     sem = asyncio.Semaphore(max(1, concurrency))
     mul: dict[str, Decimal] = {}
+    mul_error = ""
 
     async def multipliers() -> None:
         tokens = {s.target_token for s in pairs if s.volume_basis == "traded"}
@@ -61,17 +84,17 @@ async def check_volumes(
                 if t.symbol in tokens and t.mul_point:
                     mul[t.symbol] = t.mul_point
 
-    async def one(user_id: str, items: list[EffectiveSettings]) -> list[VolumeResult]:
-        def result(s: EffectiveSettings, **kw) -> VolumeResult:
-            return VolumeResult(
-                user_id=user_id,
-                strategy_id=s.strategy_id,
-                token=s.target_token,
-                target=s.target_volume,
-                basis=s.volume_basis,
-                **kw,
-            )
+    def row(user_id: str, s: EffectiveSettings, reported: Decimal) -> VolumeResult:
+        if not reported.is_finite() or reported < 0:  # the client rejects these already
+            return _result(user_id, s, error=f"user-volume: {s.target_token} is {reported}")
+        if s.volume_basis != "traded":
+            return _result(user_id, s, current=reported)
+        m = mul.get(s.target_token)
+        if not m:
+            return _result(user_id, s, error=f"no mulPoint known for {s.target_token}{mul_error}")
+        return _result(user_id, s, current=reported / m)
 
+    async def one(user_id: str, items: list[EffectiveSettings]) -> list[VolumeResult]:
         async with sem:
             try:
                 creds = credentials_for(user_id)
@@ -83,25 +106,24 @@ async def check_volumes(
                     vol = await client.user_volume()
             except SessionExpired:
                 msg = "session expired: log in again and store a fresh session"
-                return [result(s, error=msg, session_expired=True) for s in items]
+                return [_result(user_id, s, error=msg, session_expired=True) for s in items]
             except (ExchangeError, KeyError, LookupError, OSError) as exc:
+                # BadResponse included: its message names the endpoint and the field
                 msg = f"{type(exc).__name__}: {exc}"
-                return [result(s, error=msg) for s in items]
-        out = []
-        for s in items:
-            current = vol.volume_of(s.target_token)
-            if s.volume_basis == "traded":
-                m = mul.get(s.target_token)
-                if not m:
-                    out.append(result(s, error=f"no mulPoint known for {s.target_token}"))
-                    continue
-                current = current / m
-            out.append(result(s, current=current))
-        return out
+                return [_result(user_id, s, error=msg) for s in items]
+        return [row(user_id, s, vol.volume_of(s.target_token)) for s in items]
+
+    async def guarded(user_id: str, items: list[EffectiveSettings]) -> list[VolumeResult]:
+        try:
+            return await one(user_id, items)
+        except Exception as exc:  # a bug or a surprise must not take the other users down
+            log.warning("volume_check_error", user_id=user_id, error=type(exc).__name__)
+            msg = f"volume check failed: {type(exc).__name__}: {exc}"
+            return [_result(user_id, s, error=msg) for s in items]
 
     try:
         await multipliers()
-    except Exception:  # the traded-basis rows then report the missing multiplier
-        pass
-    groups = await asyncio.gather(*(one(u, items) for u, items in by_user.items()))
+    except Exception as exc:  # the traded-basis rows then report the missing multiplier
+        mul_error = f" ({type(exc).__name__}: {exc})"
+    groups = await asyncio.gather(*(guarded(u, items) for u, items in by_user.items()))
     return [r for g in groups for r in g]

@@ -12,3 +12,25 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = _ROOT / "tests" / "data" / "binance-alpha" / "samples"
 SHARED_SAMPLES = _ROOT.parent / "shared" / "binance-alpha" / "samples"
+
+# GET /bapi/asset/v2/private/asset-service/wallet/asset?needAlphaAsset=1&quoteAsset=USDT has
+# no vendored sample yet: these are the keys of its rows in JustinShi/alpha-new's
+# docs/API_REQUESTS_REFERENCE.md ("钱包余额查询", real-looking rows: USDT, SUI, an Alpha
+# token BGSC with coinBusinessType "ALPHA").
+ASSET_BALANCE_KEYS = frozenset(
+    {
+        "asset",
+        "assetName",
+        "amount",
+        "logoUrl",
+        "valuationAmount",
+        "profit",
+        "profitRatio",
+        "avgCost",
+        "avgBuyCost",
+        "isCexAsset",
+        "coinBusinessType",
+        "chainId",
+        "contractAddress",
+    }
+)

@@ -2,7 +2,9 @@
 
 Where to look:
 
-* ``main``      entry points (``child_main``, ``run_user``, ``python -m userproc``); exit statuses
+* ``lifecycle`` the process's life in one place: phases and their edges, drain/now, may_place
+* ``main``      entry points (``child_main``, ``run_user``, ``python -m userproc``), signals
+* ``process``   one user's job from start to Summary; how it ended -> exit status (``EXITS``)
 * ``runner``    the batch loop of one strategy (volume -> plan -> trades -> settle -> learn)
 * ``planner``   how many trades and how big (credit estimated, then learnt from the exchange)
 * ``roundtrip`` one OTO from price to last fill, timeouts, leftover sells, cost
@@ -11,6 +13,5 @@ Where to look:
 * ``journal``   SQLite write-ahead record of every order (intent before the POST)
 * ``session``   what the parts share, and the one retry policy for exchange calls
 * ``link``      the ZeroMQ DEALER to the supervisor (Hello, seq, coalescing, heartbeat)
-* ``states``    the process's phases and their allowed edges
-* ``stopping``  drain / now flags; ``guard`` the volatility guard; ``tuning`` process knobs
+* ``guard``     the volatility guard; ``tuning`` process knobs
 """

@@ -61,3 +61,9 @@ class LeftoverError(UserStop):
         self.asset = asset
         self.token = token
         self.quantity = quantity
+
+
+class JournalUnreadable(UserStop):
+    """The journal file is corrupt or not a database: never guess what it held."""
+
+    exit = Exit.BAD_CONFIG

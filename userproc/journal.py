@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from config.logsetup import redact
+from userproc.errors import JournalUnreadable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trades (
@@ -113,12 +114,20 @@ class Journal:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(str(p), isolation_level=None)  # autocommit per statement
-        # a small page cache, set before the first page is read: the file keeps every
-        # day's trades, the hot part is the last pages and the indexes
-        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            # a small page cache, set before the first page is read: the file keeps every
+            # day's trades, the hot part is the last pages and the indexes
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+            self._db.execute("SELECT COUNT(*) FROM trades WHERE outcome IS NULL").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalUnreadable(
+                f"the journal {p} cannot be read ({exc}): move it aside and start the user"
+                " again; the next start adopts what it finds open on the exchange"
+            ) from None
 
     def close(self) -> None:
         self._db.close()

@@ -7,9 +7,12 @@ latest ``VolumeChecked``/``BatchPlanned`` per strategy are kept. Every event car
 process's own increasing ``seq``; ``Hello`` goes out on connect and on every reconnect
 (seen through the socket monitor), because a restarted supervisor lost what was queued.
 
-Incoming: ``Ping`` feeds the heartbeat watchdog (none for ``heartbeat_timeout`` -> stop as
-"now" with Exit.SUPERVISOR_LOST), ``Drain``/``StopNow`` set the stop flags,
-``UpdateSettings`` is kept for the runner to apply from the next batch.
+Incoming: ``Drain``/``StopNow`` go to the lifecycle (a repeated Drain is the same drain),
+``UpdateSettings`` is kept for the runner to apply from the next batch. A lost supervisor
+is noticed at once when the socket's peer goes away (the monitor's disconnect event: the
+supervisor died and the kernel closed its end), and in any case after
+``heartbeat_timeout`` without a ``Ping``; either way the lifecycle stops as "now" with
+Exit.SUPERVISOR_LOST.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ from zmq.utils.monitor import parse_monitor_message
 from exchange.clock import SYSTEM_CLOCK, Clock
 from protocol import messages as m
 from protocol.codec import ProtocolError, decode, encode
-from protocol.exitcodes import Exit
-from userproc.stopping import StopControl
+from userproc.lifecycle import Lifecycle
 from userproc.tuning import DEFAULT_TUNING, Tuning
 
 log = structlog.get_logger(__name__)
@@ -51,7 +53,7 @@ class SupervisorLink:
         ctx: zmq.asyncio.Context,
         endpoint: str,
         user_id: str,
-        stop: StopControl,
+        life: Lifecycle,
         *,
         restarts: int = 0,
         clock: Clock = SYSTEM_CLOCK,
@@ -59,7 +61,7 @@ class SupervisorLink:
     ) -> None:
         self.user_id = user_id
         self.endpoint = endpoint
-        self.stop = stop
+        self.life = life
         self.clock = clock
         self.tuning = tuning
         self.restarts = restarts
@@ -76,7 +78,7 @@ class SupervisorLink:
         self._sock.setsockopt(zmq.ROUTING_ID, user_id.encode())
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.SNDHWM, 1000)
-        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED)
+        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._closed = False
 
     async def start(self) -> None:
@@ -160,9 +162,9 @@ class SupervisorLink:
             if isinstance(msg, m.Ping):
                 self._ping_event.set()
             elif isinstance(msg, m.Drain):
-                self.stop.drain("supervisor asked to drain")
+                self.life.drain("supervisor asked to drain", strategy=msg.strategy_id)
             elif isinstance(msg, m.StopNow):
-                self.stop.now("supervisor asked to stop now")
+                self.life.now("supervisor asked to stop now", strategy=msg.strategy_id)
             elif isinstance(msg, m.UpdateSettings):
                 self.pending_settings = msg.settings
                 log.info("settings_update_received", strategies=len(msg.settings))
@@ -177,6 +179,10 @@ class SupervisorLink:
                     log.info("supervisor_reconnected")
                     self._send_hello()
                 first = False
+            elif evt["event"] == zmq.EVENT_DISCONNECTED and not self._closed:
+                log.warning("supervisor_lost", how="event socket closed by the supervisor")
+                self.supervisor_lost = True
+                self.life.supervisor_lost("its event socket closed")
 
     async def _watchdog(self) -> None:
         timeout = self.tuning.heartbeat_timeout
@@ -185,7 +191,7 @@ class SupervisorLink:
             if left <= 0:
                 log.warning("supervisor_lost", seconds_without_ping=timeout)
                 self.supervisor_lost = True
-                self.stop.now("no heartbeat from the supervisor", exit=Exit.SUPERVISOR_LOST)
+                self.life.supervisor_lost(f"no heartbeat for {timeout:g} s")
                 return
             self._ping_event.clear()
             with contextlib.suppress(TimeoutError):

@@ -4,9 +4,11 @@ Every journal row without an outcome is reconciled with the exchange before anyt
 is placed:
 
 * an intent without ids (killed during the POST, or the POST timed out) is *looked up* in
-  open orders and order history around the intent time, matching symbol, side, price and
-  quantity and skipping ids the journal already owns; found -> adopted, not found -> it
-  was never placed. It is never re-sent blindly;
+  this account's open orders and order history around the intent time, matching symbol,
+  side, price and quantity and skipping ids the journal already owns; found -> adopted,
+  not found -> it was never placed. It is never re-sent blindly. An OTO's sell leg is
+  taken only from what the exchange says (its order list, or the one matching sell);
+  until that is conclusive the look-up goes on and nothing new is placed;
 * an OTO with ids is driven to its end like any round trip (wait / cancel / sell what we
   bought and did not sell);
 * a leftover sell is finished the same way before its round trip is closed.
@@ -22,7 +24,9 @@ from typing import Any
 
 import structlog
 
+from userproc.errors import StopInterrupted
 from userproc.journal import TradeRow
+from userproc.lifecycle import STRATEGY
 from userproc.roundtrip import RoundTrip
 from userproc.session import Market, Session
 
@@ -93,7 +97,12 @@ async def _find(s: Session, row: TradeRow, is_ours: Callable[[Any], bool]) -> tu
 
 
 async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
-    """The (working, pending) ids of the OTO this intent row placed, or None."""
+    """The (working, pending) ids of the OTO this intent row placed, or None when the
+    exchange has no such buy. Both legs come from what the exchange says, never from a
+    guess (ids are global on the exchange: working id + 1 may be anyone's order): the
+    sell is the buy's partner in its order list, or else the one activatable sell of ours
+    on that symbol at this trade's sell price. While that is not conclusive the look-up
+    goes on, with backoff, and nothing new is placed."""
     w, rows = await _find(
         s,
         row,
@@ -107,18 +116,40 @@ async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
     if w is None:
         log.info("oto_not_found", trade_id=row.id)
         return None
-    pending = None
-    if w.order_list_id:
-        for o in rows:
-            if o.order_list_id == w.order_list_id and o.order_id != w.order_id:
-                pending = o.order_id
-    if pending is None and w.order_id.isdigit():
-        pending = str(int(w.order_id) + 1)  # the exchange numbers them so
+    delay = s.tuning.lookup_delay_seconds
+    while (pending := _partner(s, w, rows, row)) is None:
+        log.warning("oto_sell_leg_unknown", trade_id=row.id, working_order_id=w.order_id)
+        if await s.life.sleep_unless_now(delay, STRATEGY.get()):
+            raise StopInterrupted(f"stop while looking up the sell of trade {row.id}")
+        delay = min(delay * 2, s.tuning.rest_check_seconds)
+        rows = await _candidates(s, row)
     for o in rows:
         if o.order_id in (w.order_id, pending):
             await s.tracker.apply_rest(o)
     log.info("oto_found", trade_id=row.id, working_order_id=w.order_id, pending_order_id=pending)
-    return w.order_id, pending or ""
+    return w.order_id, pending
+
+
+def _partner(s: Session, w: Any, rows: list, row: TradeRow) -> str | None:
+    """The OTO sell of working order ``w``, if the exchange's rows tell which it is."""
+    if w.order_list_id:
+        legs = {o.order_id for o in rows if o.order_list_id == w.order_list_id} - {w.order_id}
+        if len(legs) == 1:
+            return legs.pop()
+    known = s.journal.known_order_ids()
+    since = row.intent_ms - s.tuning.lookup_slack_ms
+    legs = {
+        o.order_id
+        for o in rows
+        if o.symbol == row.symbol
+        and o.side == "SELL"
+        and o.contingency_position == "OTO_PENDING"
+        and o.price == row.sell_price
+        and o.order_id not in known
+        and (o.time_ms is None or o.time_ms >= since)
+        and (not w.order_list_id or not o.order_list_id)
+    }
+    return legs.pop() if len(legs) == 1 else None
 
 
 async def lookup_sell(s: Session, row: TradeRow) -> str | None:
@@ -185,3 +216,90 @@ async def _market(s: Session, row: TradeRow) -> Market:
         symbol=row.symbol,
         filters=info.get(row.symbol),
     )
+
+
+async def adopt_orphans(s: Session, strategies: dict[str, str]) -> int:
+    """Orders of ours the journal does not explain (it was emptied, lost or replaced while
+    no process ran): before anything new is placed, today's OTOs and open plain sells on
+    the strategies' symbols (``strategies``: token -> strategy id) that still need work
+    (a leg open, or tokens bought and not sold) are adopted with a warning, written to
+    the journal and finished like any round trip (waited for, or cancelled and sold).
+    Returns how many were adopted."""
+    tokens = {t.pair: t for t in await s.call("token_list", s.client.token_list)}
+    wanted = {pair: t for pair, t in tokens.items() if t.symbol in strategies}
+    if not wanted:
+        return 0
+    known = s.journal.known_order_ids()
+    now = s.clock.now_ms()
+    day_start = now - now % 86_400_000  # 00:00 UTC today
+    rows = {o.order_id: o for o in await _history(s, day_start, now + 60_000)}
+    rows.update({o.order_id: o for o in await s.call("open_orders", s.client.open_orders)})
+    orphans = [o for o in rows.values() if o.symbol in wanted and o.order_id not in known]
+    adopted = 0
+    for w in orphans:
+        t = wanted[w.symbol]
+        if w.contingency_position == "OTO_WORKING":
+            legs = [o for o in orphans if o.order_list_id and o.order_list_id == w.order_list_id]
+            p = next((o for o in legs if o.order_id != w.order_id), None)
+            if not _unfinished(w, p):
+                continue
+            if p is None and w.executed_qty:
+                log.warning("orphan_sell_leg_unknown", working_order_id=w.order_id)
+                continue  # never sell tokens that an unknown live sell may hold locked
+            kind, buy_price, pending = "oto", w.price, p
+        elif not w.contingency_position and w.side == "SELL" and w.status in _OPEN:
+            kind, buy_price, pending = "sell", None, None
+        else:
+            continue
+        log.warning(
+            "orphan_adopted",
+            order_id=w.order_id,
+            symbol=w.symbol,
+            kind=kind,
+            why="an order on the exchange that the journal does not know",
+        )
+        tid = s.journal.record_intent(
+            kind=kind,
+            strategy_id=strategies[t.symbol],
+            day=s.clock.utc_day().isoformat(),
+            symbol=w.symbol,
+            base_asset=t.alpha_id,
+            token=t.symbol,
+            qty=w.orig_qty or w.executed_qty,
+            buy_price=buy_price,
+            sell_price=pending.price if pending else w.price,
+            intent_ms=w.time_ms or now,
+        )
+        s.journal.record_ids(tid, w.order_id, pending.order_id if pending else None)
+        rt = RoundTrip(s, await _market(s, s.journal.get(tid)))
+        row = s.journal.get(tid)
+        await (rt.finish(row) if kind == "oto" else rt.finish_sell(row))
+        adopted += 1
+    return adopted
+
+
+_OPEN = ("NEW", "PARTIALLY_FILLED", "PENDING")
+
+
+def _unfinished(w: Any, p: Any) -> bool:
+    """A leg still open, or tokens bought and not all sold."""
+    if w.status in _OPEN or (p is not None and p.status in _OPEN):
+        return True
+    return bool(w.executed_qty) and (p is None or p.status != "FILLED")
+
+
+async def _history(s: Session, start_ms: int, end_ms: int) -> list:
+    rows: list = []
+    for page in range(1, 11):
+        got = await s.call(
+            "order_history",
+            s.client.order_history,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            page=page,
+            rows=100,
+        )
+        rows.extend(got)
+        if len(got) < 100:
+            break
+    return rows

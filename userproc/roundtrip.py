@@ -24,6 +24,7 @@ Order of events, each step written down before it matters:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -42,6 +43,7 @@ from exchange.errors import (
 from protocol import messages as m
 from userproc.errors import LeftoverError
 from userproc.journal import TradeRow
+from userproc.lifecycle import STRATEGY, StopMode
 from userproc.session import Fills, Market, Session
 from userproc.tracker import OrderState
 
@@ -53,7 +55,7 @@ ZERO = Decimal(0)
 @dataclass
 class TradeResult:
     trade_id: int
-    outcome: str  # done | no_fill | not_placed | rejected
+    outcome: str  # done | no_fill | not_placed | rejected | stopped (nothing sent)
     buy: Fills = field(default_factory=Fills)
     sell: Fills = field(default_factory=Fills)  # OTO sell + leftover sells together
     cost: Decimal = ZERO
@@ -71,6 +73,10 @@ def _is_terminal(s: OrderState) -> bool:
     return s.terminal
 
 
+def _never() -> bool:
+    return False
+
+
 class RoundTrip:
     def __init__(self, session: Session, market: Market) -> None:
         self.s = session
@@ -79,6 +85,10 @@ class RoundTrip:
     @property
     def settings(self):  # the strategy being run
         return self.s.settings
+
+    @property
+    def sid(self) -> str | None:  # whose stop applies (None: the process, e.g. recovery)
+        return STRATEGY.get()
 
     # ------------------------------------------------------------------ placing
     async def run(self, amount: Decimal, market_price: Decimal) -> TradeResult:
@@ -92,6 +102,9 @@ class RoundTrip:
         except ordermath.OrderMathError as exc:  # e.g. a price of 0: nothing was sent
             log.warning("oto_not_planned", error=str(exc))
             return TradeResult(0, "rejected", error=str(exc))
+        if not self.s.life.may_place(st.strategy_id):  # nothing awaited since: no race
+            log.info("oto_not_placed_stopping", reason=self.s.life.reason(st.strategy_id))
+            return TradeResult(0, "stopped", error="stop requested")
         now_ms = self.s.clock.now_ms()
         tid = self.s.journal.record_intent(
             kind="oto",
@@ -132,7 +145,7 @@ class RoundTrip:
         except RateLimited as exc:  # refused before it was processed: wait as told
             self.s.journal.record_not_placed(tid, "rate_limited", self.s.clock.now_ms(), str(exc))
             log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
-            await self.s.stop.sleep(exc.retry_after)
+            await self.s.life.sleep(exc.retry_after, self.sid)
             return TradeResult(tid, "not_placed", error=str(exc))
         except TransportError as exc:  # the client knows the request never left
             self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
@@ -156,18 +169,37 @@ class RoundTrip:
 
     # ------------------------------------------------------------------ waiting
     async def _wait(
-        self, order_id: str, pred, seconds: float, *, stoppable: bool
+        self,
+        order_id: str,
+        pred,
+        seconds: float,
+        *,
+        stoppable: bool,
+        ask_first: bool = False,
+        hint: Callable[[], bool] = lambda: False,
     ) -> OrderState | None:
-        """Wait for ``pred`` on the order; REST is asked every ``rest_check_seconds`` and
-        once more when the wait is about to time out."""
-        deadline = self.s.clock.monotonic() + seconds
-        interrupt = self.s.stop.now_event if stoppable else None
+        """Wait for ``pred`` on the order. The stream tells first; REST is asked at once
+        when ``ask_first`` (an adopted order: its reports may have come and gone while no
+        one listened), as soon as the order is overdue compared with the fills this
+        process has been seeing (``Session.overdue_after``: a dropped report costs about
+        that, not ``rest_check_seconds``), then at doubling gaps up to
+        ``rest_check_seconds``, and once more when the wait is about to time out. ``hint``
+        asks REST at once when another order says this one must have ended (an OTO's sell
+        activated: its buy filled, even if that report was lost)."""
+        start = self.s.clock.monotonic()
+        deadline = start + seconds
+        interrupt = self.s.life.event(self.sid, StopMode.NOW) if stoppable else None
+        gap = self.s.overdue_after()
+        if ask_first:
+            await self.s.refresh_orders([order_id])
         while True:
             left = deadline - self.s.clock.monotonic()
-            chunk = min(max(0.0, left), self.s.tuning.rest_check_seconds)
-            st = await self.s.tracker.wait(order_id, pred, chunk, interrupt)
+            chunk = min(max(0.0, left), gap)
+            st = await self.s.tracker.wait(order_id, pred, chunk, interrupt, hint)
             if st is not None:
+                self.s.observe_latency(self.s.clock.monotonic() - start)
                 return st
+            hinted = hint()
             await self.s.refresh_orders([order_id])
             st = self.s.tracker.get(order_id)
             if st is not None and pred(st):
@@ -176,23 +208,41 @@ class RoundTrip:
                 return None
             if self.s.clock.monotonic() >= deadline:
                 return None
+            if hinted:  # asked; the hint holds on: wait the usual way from here
+                hint = _never
+            gap = min(gap * 2, self.s.tuning.rest_check_seconds)
 
-    async def _leg(self, trade_id: int, order_id: str, leg: str) -> None:
+    async def _leg(
+        self,
+        trade_id: int,
+        order_id: str,
+        leg: str,
+        *,
+        ask_first: bool,
+        hint: Callable[[], bool] = lambda: False,
+    ) -> None:
         """Wait for the end of one leg ("buy" or "sell"), not just a fill: one cancelled
         or expired by the exchange (or by hand) must not keep us waiting until the
         timeout. A leg still open after ``order_timeout_seconds`` (or on a stop "now") is
         cancelled."""
         timeout = self.settings.order_timeout_seconds
-        st = await self._wait(order_id, _is_terminal, timeout, stoppable=True)
+        st = await self._wait(
+            order_id, _is_terminal, timeout, stoppable=True, ask_first=ask_first, hint=hint
+        )
         if st is not None and st.filled:
             return
         if st is not None:
             why = f"{leg} ended {st.status}"
         else:
-            why = "stop requested" if self.s.stop.is_now else f"{leg} not filled in time"
+            why = "stop requested" if self.s.life.is_now(self.sid) else f"{leg} not filled in time"
         log.warning(f"{leg}_not_filled", trade_id=trade_id, order_id=order_id, reason=why)
         if st is None:
             await self._cancel(order_id)
+
+    def _activated(self, pending: str | None) -> bool:
+        """The OTO's sell is live: the exchange activates it only once the buy filled."""
+        st = self.s.tracker.get(pending) if pending else None
+        return st is not None and st.status in ("NEW", "PARTIALLY_FILLED", "FILLED")
 
     async def _cancel(self, order_id: str) -> None:
         """Cancel and learn the final state (the cancel may race a fill)."""
@@ -230,7 +280,10 @@ class RoundTrip:
             self.s.track(pending, row.intent_ms, symbol=row.symbol, side="SELL")
         res = TradeResult(row.id, "done")
 
-        await self._leg(row.id, working, "buy")
+        adopted = stream_epoch is None  # after a restart or a look-up: ask REST at once
+        await self._leg(
+            row.id, working, "buy", ask_first=adopted, hint=lambda: self._activated(pending)
+        )
         bst = self.s.tracker.get(working)
         if bst is not None and bst.cum_qty > 0:
             res.buy_fill_seconds = self.s.clock.monotonic() - t0
@@ -238,7 +291,7 @@ class RoundTrip:
         t1 = self.s.clock.monotonic()
         if pending:
             if bst is not None and bst.filled:
-                await self._leg(row.id, pending, "sell")
+                await self._leg(row.id, pending, "sell", ask_first=adopted)
             else:
                 # the buy was cancelled: its pending sell goes with it; make sure
                 pst = self.s.tracker.get(pending)
@@ -365,7 +418,7 @@ class RoundTrip:
             except (TransportError, RateLimited) as exc:
                 self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
                 if isinstance(exc, RateLimited):
-                    await self.s.stop.sleep_unless_now(exc.retry_after)
+                    await self.s.life.sleep_unless_now(exc.retry_after, self.sid)
                 continue
             except OutcomeUnknown:
                 from userproc.recovery import lookup_sell  # recovery builds on this module
@@ -392,7 +445,8 @@ class RoundTrip:
         timeout = self.s.tuning.leftover_sell_timeout_seconds
         if timeout is None:
             timeout = self.settings.order_timeout_seconds
-        st = await self._wait(oid, _is_terminal, timeout, stoppable=False)
+        adopted = stream_epoch is None
+        st = await self._wait(oid, _is_terminal, timeout, stoppable=False, ask_first=adopted)
         if st is None:
             await self._cancel(oid)
         self.s.untrack(oid)

@@ -29,6 +29,7 @@ from userproc.errors import (
     VolumeNotCounted,
 )
 from userproc.guard import PriceGuard
+from userproc.lifecycle import STRATEGY, Lifecycle, Phase, StopMode, StopRequested
 from userproc.planner import (
     CreditModel,
     expected_quote,
@@ -38,17 +39,17 @@ from userproc.planner import (
 )
 from userproc.roundtrip import RoundTrip
 from userproc.session import Market, Session
-from userproc.states import Phase, PhaseMachine
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 
 
 class StrategyRunner:
-    def __init__(self, session: Session, phases: PhaseMachine, settings: EffectiveSettings) -> None:
+    def __init__(self, session: Session, life: Lifecycle, settings: EffectiveSettings) -> None:
         self.s = session
-        self.phases = phases
+        self.life = life
         self.st = settings
+        self.sid = settings.strategy_id
         self.summary = m.StrategySummary(
             strategy_id=settings.strategy_id,
             token=settings.target_token,
@@ -106,9 +107,9 @@ class StrategyRunner:
         """No new order while the stream is down; False if a stop came first."""
         if self.s.stream_up.is_set():
             return True
-        self.phases.to(Phase.WAITING_STREAM, "user stream down")
+        self.life.to(Phase.WAITING_STREAM, "user stream down", strategy=self.sid)
         waiter = asyncio.ensure_future(self.s.stream_up.wait())
-        stopper = asyncio.ensure_future(self.s.stop.any_event.wait())
+        stopper = asyncio.ensure_future(self.life.event(self.sid, StopMode.DRAIN).wait())
         try:
             await asyncio.wait(
                 {waiter, stopper},
@@ -118,7 +119,7 @@ class StrategyRunner:
         finally:
             waiter.cancel()
             stopper.cancel()
-        if self.s.stop.requested:
+        if self.life.stopping(self.sid):
             return False
         if not self.s.stream_up.is_set():
             raise ExchangeDown("user stream could not be (re)connected")
@@ -144,15 +145,15 @@ class StrategyRunner:
             if not self.guard.too_volatile(limit):
                 return price
             moved = self.guard.moved_percentage()
-            if self.phases.phase != Phase.WAITING_PRICE:
+            if self.life.phase(self.sid) != Phase.WAITING_PRICE:
                 log.warning(
                     "price_too_volatile",
                     moved_percentage=str(round(moved, 4)),
                     limit_percentage=str(limit),
                 )
-            self.phases.to(Phase.WAITING_PRICE, f"price moved {round(moved, 2)}%")
+            self.life.to(Phase.WAITING_PRICE, f"price moved {round(moved, 2)}%", strategy=self.sid)
             self.s.forget_price(self.market.symbol)  # look again at the market, not our fills
-            if await self.s.stop.sleep(self.s.tuning.volatility_wait_seconds):
+            if await self.life.sleep(self.s.tuning.volatility_wait_seconds, self.sid):
                 return None
 
     async def settle(self, before: Decimal, spent: Decimal, smallest: Decimal) -> Decimal:
@@ -164,7 +165,7 @@ class StrategyRunner:
         batch's smallest filled buy (``smallest`` USDT of quote) may be missing. A relative
         one would hide a whole trade still inside the exchange's lag once a batch is a
         thousand trades long, and that trade would be bought again (bench/RESULTS.md)."""
-        self.phases.to(Phase.SETTLING)
+        self.life.to(Phase.SETTLING, strategy=self.sid)
         last = self.s.last_fill_mono or self.s.clock.monotonic()
         deadline = last + self.st.volume_check_delay_seconds
         ratio = self.credit.ratio(self.mul_point)
@@ -174,7 +175,7 @@ class StrategyRunner:
             now = self.s.clock.monotonic()
             if expect is None and now < deadline:
                 # unverified: the only safe figure is the one after the whole window
-                if await self.s.stop.sleep(deadline - now):
+                if await self.life.sleep(deadline - now, self.sid):
                     return await self.read_volume()
                 continue
             v = await self.read_volume()
@@ -182,10 +183,22 @@ class StrategyRunner:
                 return v
             if self.s.clock.monotonic() >= deadline:
                 return v
-            if await self.s.stop.sleep(
-                min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic())
+            if await self.life.sleep(
+                min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic()),
+                self.sid,
             ):
                 return v
+
+    async def _last_read(self, before: Decimal, spent: Decimal) -> Decimal:
+        """Stopping after trades: one more read, so the summary shows the latest volume
+        the exchange reported (it may still lag by ``volume_check_delay_seconds``)."""
+        if spent <= 0:
+            return before
+        try:
+            return await self.read_volume()
+        except Exception as exc:  # best effort on the way out; the last figure stands
+            log.info("last_volume_read_failed", error=type(exc).__name__)
+            return before
 
     def _apply_settings_update(self) -> bool:
         """``UpdateSettings`` from the supervisor takes effect from the next batch. False
@@ -202,16 +215,26 @@ class StrategyRunner:
                     log.info("settings_updated", strategy_id=new.strategy_id)
                 self.st = new
                 self.s.settings = new
-                self.s.stop.grace_seconds = new.stop_grace_seconds
+                self.life.set_grace(self.sid, new.stop_grace_seconds)
                 self.summary.target = new.target_volume
                 return True
         return False
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> m.StrategySummary:
+        """Run the strategy to its target (or until stopped); its own task's context
+        names it (``STRATEGY``), so shared helpers know whose stop applies."""
+        STRATEGY.set(self.sid)
+        self.life.begin_strategy(self.sid, self.st.stop_grace_seconds)
+        try:
+            return await self._run()
+        except StopRequested:  # refused to start anything new: a stop is in force
+            return self.summary
+        finally:
+            self.life.end_strategy(self.sid, self.life.reason(self.sid))
+
+    async def _run(self) -> m.StrategySummary:
         st = self.st
-        self.phases.strategy_id = st.strategy_id
-        self.phases.to(Phase.CHECKING, f"strategy {st.strategy_id}")
         market = await self.resolve_market()
         self.s.on_price = self._observe_fill_price
         min_amount = min_trade_amount(
@@ -222,7 +245,7 @@ class StrategyRunner:
         day = self.s.clock.utc_day()
         current = await self.read_volume()
         while True:
-            self.phases.to(Phase.CHECKING)
+            self.life.to(Phase.CHECKING, strategy=self.sid)
             if not self._apply_settings_update():
                 log.info("strategy_removed_by_update", strategy_id=st.strategy_id)
                 return self.summary
@@ -253,7 +276,7 @@ class StrategyRunner:
                 self.summary.reached = True
                 log.info("target_reached", strategy_id=st.strategy_id, volume=str(current))
                 return self.summary
-            if self.s.stop.requested:
+            if self.life.stopping(self.sid):
                 return self.summary
             if self.s.clock.utc_day() != day:
                 # the volume counts per UTC day: the supervisor starts the new day afresh
@@ -295,8 +318,8 @@ class StrategyRunner:
                 )
             )
             spent = await self.run_batch(batch, plan, remaining, ratio, min_amount)
-            if self.s.stop.requested:
-                self.summary.final_volume = current
+            if self.life.stopping(self.sid):
+                self.summary.final_volume = await self._last_read(current, spent)
                 return self.summary
             before = current
             current = await self.settle(before, spent, self._smallest_fill)
@@ -332,7 +355,7 @@ class StrategyRunner:
         i = 0
         rt = RoundTrip(self.s, self.market)
         while i < plan.loops:
-            if self.s.stop.requested:
+            if self.life.stopping(self.sid):
                 break
             pending = self.s.pending_settings()
             if pending is not None and pending is not self._applied_update:
@@ -362,8 +385,10 @@ class StrategyRunner:
                 price=price,
             )
             amount = min(max(amount, floor), max(plan.amount, floor))
-            self.phases.to(Phase.TRADING, f"trade {i + 1}/{plan.loops}")
+            self.life.to(Phase.TRADING, f"trade {i + 1}/{plan.loops}", strategy=self.sid)
             res = await rt.run(amount, price)
+            if res.outcome == "stopped":
+                break
             if not res.placed:
                 failures += 1
                 self.s.emit(
@@ -379,7 +404,7 @@ class StrategyRunner:
                     if res.outcome == "rejected":
                         raise OrdersRejected(why)
                     raise ExchangeDown(why)
-                if await self.s.stop.sleep(st.retry_delay_seconds):
+                if await self.life.sleep(st.retry_delay_seconds, self.sid):
                     break
                 continue
             i += 1
@@ -433,8 +458,8 @@ class StrategyRunner:
             )
             self._check_cost_cap()
             if i < plan.loops and st.trade_interval_seconds > 0:
-                self.phases.to(Phase.INTERVAL)
-                if await self.s.stop.sleep(st.trade_interval_seconds):
+                self.life.to(Phase.INTERVAL, strategy=self.sid)
+                if await self.life.sleep(st.trade_interval_seconds, self.sid):
                     break
         return spent
 

@@ -14,6 +14,7 @@ never re-sent; see ``roundtrip``).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,7 +29,7 @@ from exchange.models import SymbolFilters
 from protocol import messages as m
 from userproc.errors import ExchangeDown, StopInterrupted
 from userproc.journal import Journal
-from userproc.stopping import StopControl
+from userproc.lifecycle import STRATEGY, Lifecycle
 from userproc.tracker import OrderState, OrderTracker
 from userproc.tuning import Tuning
 
@@ -73,7 +74,7 @@ class Session:
         client: Any,
         journal: Journal,
         tracker: OrderTracker,
-        stop: StopControl,
+        life: Lifecycle,
         emit: Callable[[m.Event], None],
         clock: Clock,
         tuning: Tuning,
@@ -83,7 +84,7 @@ class Session:
         self.client = client
         self.journal = journal
         self.tracker = tracker
-        self.stop = stop
+        self.life = life
         self.emit = emit
         self.clock = clock
         self.tuning = tuning
@@ -91,6 +92,7 @@ class Session:
         self.stream_up = asyncio.Event()
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
+        self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
         self.stream_epoch = 0
@@ -125,11 +127,28 @@ class Session:
         """A trade did not fill as priced: the next buy asks the ticker."""
         self._fill_price.pop(symbol, None)
 
+    # ------------------------------------------------------------------ latency
+    def observe_latency(self, seconds: float) -> None:
+        """A leg ended as the stream told us, ``seconds`` after its wait began."""
+        self._latencies.append(seconds)
+
+    def overdue_after(self) -> float:
+        """When a leg's end is overdue, so REST is asked: ``overdue_factor`` times the 90th
+        percentile of the legs this process has seen, at least ``overdue_floor_seconds``
+        and at most ``rest_check_seconds``."""
+        tu = self.tuning
+        seen = sorted(self._latencies)
+        typical = seen[int(len(seen) * 0.9)] if seen else 0.0
+        return min(
+            max(tu.overdue_floor_seconds, tu.overdue_factor * typical), tu.rest_check_seconds
+        )
+
     # ------------------------------------------------------------------ calls
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         attempt = 0
         limited = 0
-        interruptible = not self.stop.is_now  # the clean-up after "now" is not cut short
+        # the clean-up after "now" is not cut short
+        interruptible = not self.life.is_now(STRATEGY.get())
         while True:
             try:
                 return await fn(*args, **kw)
@@ -157,9 +176,10 @@ class Session:
         """A wait the exchange imposes, cut short by a stop "now" that comes during it."""
         if not interruptible:
             await self.clock.sleep(seconds)
-        elif await self.stop.sleep_unless_now(seconds):
+        elif await self.life.sleep_unless_now(seconds, STRATEGY.get()):
             log.info("exchange_wait_interrupted", call=what, seconds=seconds)
-            raise StopInterrupted(f"{self.stop.reason or 'stop now'} (while waiting on {what})")
+            why = self.life.reason(STRATEGY.get()) or "stop now"
+            raise StopInterrupted(f"{why} (while waiting on {what})")
 
     # ------------------------------------------------------------------ orders
     def track(self, order_id: str, intent_ms: int, **known: Any) -> OrderState:

@@ -317,15 +317,17 @@ class OrderTracker:
         pred: Callable[[OrderState], bool],
         within: float,
         interrupt: asyncio.Event | None = None,
+        hint: Callable[[], bool] = lambda: False,
     ) -> OrderState | None:
-        """Wait up to ``within`` seconds until ``pred(state)`` holds; None on timeout or when ``interrupt`` is set."""
+        """Wait up to ``within`` seconds until ``pred(state)`` holds (or ``hint()``, a sign
+        that REST should be asked now); None on timeout, a hint, or when ``interrupt`` is set."""
         st = self.ensure(order_id)
         if pred(st):
             return st
 
         async def _until() -> None:
             async with self._cond:
-                await self._cond.wait_for(lambda: pred(self._orders[order_id]))
+                await self._cond.wait_for(lambda: pred(self._orders[order_id]) or hint())
 
         waiter = asyncio.ensure_future(_until())
         tasks: set[asyncio.Future] = {waiter}

@@ -20,7 +20,12 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_enabled: bool = True  # off only for in-process tests without a supervisor
     # stream
     stream_connect_timeout: float = 30.0  # no stream for this long -> Exit.EXCHANGE_DOWN
-    rest_check_seconds: float = 30.0  # while waiting on an order, ask REST this often too
+    rest_check_seconds: float = 30.0  # while waiting on an order, ask REST at least this often
+    # a leg is overdue (REST is asked) after overdue_factor x the 90th percentile of the
+    # legs this process has seen, at least overdue_floor_seconds: a dropped report costs
+    # about that, not rest_check_seconds
+    overdue_factor: float = 2.0
+    overdue_floor_seconds: float = 1.0
     stream_rotate_seconds: float = 1800.0
     stream_initial_backoff: float = 0.5
     stream_max_backoff: float = 30.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from exchange.sim.codes import insufficient_balance
@@ -27,6 +28,7 @@ class Account:
     oto_count: int = 0
     volume: VolumeBook = field(default_factory=VolumeBook)
     requests: Counter = field(default_factory=Counter)
+    balance_snapshots: dict[date, Decimal] = field(default_factory=dict)  # UTC day -> 23:59:59
 
     def bal(self, asset: str) -> Balance:
         b = self.balances.get(asset)

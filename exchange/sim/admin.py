@@ -113,7 +113,7 @@ class AdminRoutes:
         body = await self._json(request)
         symbol = str(body.pop("symbol"))
         t = self.engine.set_token(symbol, **body)
-        return _ok({"symbol": t.symbol, "mul_point": t.mul_point, "volatility": str(t.volatility)})
+        return _ok({"symbol": t.symbol, **self.engine.token_view(t)})
 
     @_guard
     async def balance(self, request: web.Request) -> web.Response:

@@ -15,6 +15,8 @@ from exchange.sim.codes import SimError
 from exchange.sim.engine import SimEngine
 from exchange.sim.faults import echo_secrets_body
 from exchange.sim.rest import BinanceRoutes, error_response
+from exchange.sim.rest_account import AccountRoutes
+from exchange.sim.rest_market import MarketRoutes
 from exchange.sim.stream import StreamHub
 
 log = structlog.get_logger(__name__)
@@ -26,6 +28,7 @@ ENGINE_KEY: web.AppKey[SimEngine] = web.AppKey("sim_engine", SimEngine)
 def _fault_middleware(engine: SimEngine):
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        engine.roll_day()  # close a UTC day that ended before this request changes anything
         path = request.path
         if path.startswith(PREFIX):
             return await handler(request)
@@ -52,6 +55,14 @@ def _fault_middleware(engine: SimEngine):
                     text="<html><body>Service Unavailable</body></html>",
                     content_type="text/html",
                 )
+            if f.hold:
+                engine.held += 1
+                engine.hold_seen.set()
+                try:
+                    while engine.faults.hold and engine.faults.http_applies(path, account):
+                        await engine.faults_changed.wait()
+                finally:
+                    engine.held -= 1
             if f.hang_next > 0 or engine.draw(f.hang_rate):
                 f.hang_next = max(0, f.hang_next - 1)
                 if f.hang_after:
@@ -78,6 +89,8 @@ def make_app(engine: SimEngine) -> web.Application:
     hub = StreamHub(engine)
     engine.hub = hub
     BinanceRoutes(engine).add_to(app)
+    MarketRoutes(engine).add_to(app)
+    AccountRoutes(engine).add_to(app)
     AdminRoutes(engine).add_to(app)
     app.router.add_get(STREAM_PATH, hub.handle)
 

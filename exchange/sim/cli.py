@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from errno import EADDRINUSE
 
 import click
@@ -23,7 +24,7 @@ from exchange.sim.engine import SimEngine
 def banner(engine: SimEngine, base_url: str, ws_url: str) -> str:
     """What the sim serves, and the lines to paste into a config."""
     tokens = "".join(
-        f"  {t.symbol:<8} {t.alpha_id:<10} {t.chain_name:<6} mulPoint {t.mul_point}\n"
+        f"  {t.symbol:<8} {t.alpha_id:<10} {t.chain_name:<9} mulPoint {engine.mul_point(t)}\n"
         for t in engine.tokens.values()
     )
     funded = sorted(engine._initial_accounts)  # the scenario's accounts
@@ -41,7 +42,21 @@ def banner(engine: SimEngine, base_url: str, ws_url: str) -> str:
 
 async def serve(host: str, port: int, options: dict) -> None:
     engine = SimEngine(**options)
-    runner = web.AppRunner(make_app(engine), handle_signals=False, shutdown_timeout=2.0)
+    await serve_app(make_app(engine), host, port, banner=lambda base, ws: banner(engine, base, ws))
+
+
+async def serve_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 2.0,
+    banner: Callable[[str, str], str] | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, after printing its ``base_url=`` / ``ws_url=``
+    lines (flushed) for whoever started the process, then ``banner(base_url, ws_url)``
+    for a person. A port in use is one line and exit 2."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -58,7 +73,8 @@ async def serve(host: str, port: int, options: dict) -> None:
     base_url = f"http://{shown}:{bound_port}"
     ws_url = f"ws://{shown}:{bound_port}{STREAM_PATH}"
     sys.stdout.write(f"base_url={base_url}\nws_url={ws_url}\n")
-    sys.stdout.write(banner(engine, base_url, ws_url))
+    if banner is not None:
+        sys.stdout.write(banner(base_url, ws_url))
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,6 +107,12 @@ async def serve(host: str, port: int, options: dict) -> None:
     help="how user-volume counts fills",
 )
 @click.option("--volatility", default=None, type=str, help="override every token's volatility")
+@click.option(
+    "--spread",
+    default=None,
+    type=str,
+    help="override every token's bid/ask spread, a fraction of the price (0.0004 = 4 bp)",
+)
 @click.option("--listen-key-ttl", default=None, type=float, help="seconds a listen key lives")
 def sim(
     host,
@@ -102,6 +124,7 @@ def sim(
     scenario,
     counting,
     volatility,
+    spread,
     listen_key_ttl,
 ) -> None:
     """Run the simulated Binance Alpha exchange in the foreground."""
@@ -113,6 +136,7 @@ def sim(
         "scenario": scenario,
         "counting": counting,
         "volatility": volatility,
+        "spread": spread,
         "listen_key_ttl": listen_key_ttl,
     }
     asyncio.run(serve(host, port, {k: v for k, v in options.items() if v is not None}))

@@ -1,11 +1,13 @@
 """The matching engine of the simulated exchange: prices, accounts, orders, fills.
 
 It behaves like Binance Alpha as seen in real traffic: a marketable limit order fills at
-the market price (after a settable delay, optionally in parts), a non-marketable one rests
-until the price crosses; an OTO's pending sell exists at once as PENDING with quantity 0
-and becomes NEW with the filled quantity minus the fee, floored to the lot step. All
-timing uses ``loop.call_later`` and the injectable ``OffsetClock``: no polling, O(1)
-lookups by order id and account, heaps per symbol for resting orders.
+the market (a BUY at the ask, a SELL at the bid; after a settable delay, optionally in
+parts), a non-marketable one rests until the book crosses it; an OTO's pending sell exists
+at once as PENDING with quantity 0 and becomes NEW with the filled quantity minus the fee,
+floored to the lot step. All timing uses ``loop.call_later`` and the injectable
+``OffsetClock``: no polling, O(1) lookups by order id and account, heaps per symbol for
+resting orders. Each UTC day is closed (balance snapshots for the points) before anything
+of the next day happens.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import random
 import uuid
 from collections import Counter
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -24,13 +27,14 @@ import structlog
 
 from exchange.auth import CSRF_HEADER, CSRF_SOURCE_COOKIE, SESSION_COOKIE, csrf_for
 from exchange.clock import OffsetClock
-from exchange.sim import codes
+from exchange.sim import codes, scores
 from exchange.sim.accounts import Account
+from exchange.sim.book import KlineBook, Quote, book_quote
 from exchange.sim.faults import Faults
 from exchange.sim.numbers import ZERO, ceil_to, dec, floor_to, is_multiple, plain, trunc8
 from exchange.sim.orders import Order, Trade
-from exchange.sim.universe import PriceJump, Scenario, TokenSpec, load_scenario
-from exchange.sim.volume import COUNTING_RULES
+from exchange.sim.universe import TOKEN_STATUSES, PriceJump, Scenario, TokenSpec, load_scenario
+from exchange.sim.volume import COUNTING_RULES, utc_day
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,7 @@ CONFIG_KEYS = (
     "volatility",
     "price_interval",
     "fee_rate",
+    "spread",
 )
 
 
@@ -66,6 +71,7 @@ class SimEngine:
         volatility: Decimal | str | float | None = None,
         price_interval: float | None = None,
         fee_rate: Decimal | str | None = None,
+        spread: Decimal | str | float | None = None,
         faults: dict[str, Any] | None = None,
         clock: OffsetClock | None = None,
     ) -> None:
@@ -82,6 +88,7 @@ class SimEngine:
             "volatility": volatility,
             "price_interval": price_interval,
             "fee_rate": fee_rate,
+            "spread": spread,
         }
         opts.update({k: v for k, v in given.items() if v is not None})
         unknown = set(opts) - set(CONFIG_KEYS) - {"seed"}
@@ -97,7 +104,11 @@ class SimEngine:
         self.starting_usdt = Decimal("10000")
         self.price_interval = 1.0
         self.fee_rate = Decimal("0.0001")
+        for t in sc.tokens:
+            t.place_listing(self.clock.time())
         self.tokens: dict[str, TokenSpec] = {t.alpha_id: t for t in sc.tokens}
+        self._buys: dict[str, list] = {a: [] for a in self.tokens}
+        self._sells: dict[str, list] = {a: [] for a in self.tokens}
         self.by_symbol: dict[str, TokenSpec] = {}
         for t in sc.tokens:
             self.by_symbol[t.symbol] = t
@@ -113,6 +124,10 @@ class SimEngine:
         self.jitter_rng = random.Random(self.seed + 2)
         self.prices: dict[str, Decimal] = {a: t.price for a, t in self.tokens.items()}
         self.open_prices = dict(self.prices)
+        self.klines = KlineBook()
+        for alpha_id, price in self.prices.items():
+            self.klines.price(alpha_id, self.now_ms(), price)
+        self._open_day = utc_day(self.clock.time())  # the UTC day not yet closed
         self._price_time = self.clock.time()
         self._walk_steps = 0
         self._jumps: list[PriceJump] = list(sc.jumps)
@@ -125,10 +140,11 @@ class SimEngine:
         self._page_ids = itertools.count(59_170_000_000)
         self._event_ids = itertools.count(12_501_000_000)
         self._book_seq = itertools.count()
-        self._buys: dict[str, list] = {a: [] for a in self.tokens}
-        self._sells: dict[str, list] = {a: [] for a in self.tokens}
         self.stuck: dict[int, Order] = {}
         self.anonymous_requests: Counter = Counter()  # requests without a session cookie
+        self.faults_changed = asyncio.Event()
+        self.held = 0  # requests waiting on ``Faults.hold`` right now
+        self.hold_seen = asyncio.Event()  # set once a request was held (in-process tests)
         self.hub: Any = None  # exchange.sim.stream.StreamHub, attached by the app
         self._tasks: list[asyncio.Task] = []
         self._handles: list[asyncio.TimerHandle] = []
@@ -179,6 +195,9 @@ class SimEngine:
             elif key == "volatility":
                 for t in self.tokens.values():
                     t.volatility = dec(value)
+            elif key == "spread":
+                for t in self.tokens.values():
+                    self._set_spread(t, value)
             else:
                 setattr(self, key, float(value))
 
@@ -197,6 +216,8 @@ class SimEngine:
 
     def set_faults(self, **changes: Any) -> None:
         self.faults.update(changes)
+        self.faults_changed.set()  # wakes held requests (``Faults.hold``)
+        self.faults_changed = asyncio.Event()
         if not self.faults.never_fill and self.stuck:
             for order in list(self.stuck.values()):
                 if order.account not in self.faults.never_fill_accounts:
@@ -206,18 +227,38 @@ class SimEngine:
                         self._route(order)
 
     def set_token(self, symbol: str, **fields_: Any) -> TokenSpec:
-        """Change a token at runtime (e.g. ``mul_point`` for the next day)."""
+        """Change a token at runtime: ``mul_point`` (pins it; None: the 30-day rule again),
+        ``volatility``, ``price``, ``spread``, ``listing_time`` (ms), ``chain_name``,
+        ``chain_id``, ``status`` (TRADING | BREAK | DELISTED)."""
         token = self.token(symbol)
         for key, value in fields_.items():
             if key == "mul_point":
-                token.mul_point = int(value)
+                token.mul_point = None if value is None else int(value)
             elif key == "volatility":
                 token.volatility = dec(value)
             elif key == "price":
                 self.set_price(symbol, dec(value))
+            elif key == "spread":
+                self._set_spread(token, value)
+            elif key == "listing_time":
+                token.listing_time = None if value is None else int(value)
+            elif key in ("chain_name", "chain_id"):
+                setattr(token, key, str(value))
+            elif key == "status":
+                if value not in TOKEN_STATUSES:
+                    raise ValueError(f"status must be one of {TOKEN_STATUSES}")
+                token.status = value
             else:
                 raise ValueError(f"token field {key!r} cannot be changed")
         return token
+
+    def _set_spread(self, token: TokenSpec, value: Any) -> None:
+        spread = dec(value)
+        if spread < 0 or spread >= 1:
+            raise ValueError("spread must be in [0, 1)")
+        token.spread = spread
+        if self._buys[token.alpha_id] or self._sells[token.alpha_id]:
+            self._match_book(token)  # a narrower book may now cross resting orders
 
     # -- time and prices ------------------------------------------------------------------
 
@@ -230,8 +271,39 @@ class SimEngine:
             raise codes.SimError(codes.UNKNOWN_SYMBOL, "Invalid symbol.")
         return t
 
+    def quote(self, t: TokenSpec) -> Quote:
+        """The token's best bid and ask now."""
+        return book_quote(self.prices[t.alpha_id], t.spread, t.tick_size)
+
+    def _bids(self) -> dict[str, Decimal]:
+        return {a: self.quote(t).bid for a, t in self.tokens.items()}
+
+    def mul_point(self, t: TokenSpec) -> int:
+        return t.mul_point_at(self.clock.time())
+
+    def roll_day(self) -> None:
+        """Close every UTC day the clock has left: snapshot each account's balance as that
+        day's 23:59:59 balance. Called before anything of a new day can change it."""
+        today = utc_day(self.clock.time())
+        if today <= self._open_day:
+            return
+        n = (today - self._open_day).days
+        closed = [self._open_day + timedelta(days=k) for k in range(n)]
+        self._open_day = today
+        scores.close_days(self.accounts.values(), closed, self._bids())
+
+    def eligible_balance(self, acc: Account) -> Decimal:
+        return scores.eligible_balance(acc, self._bids())
+
+    def user_score(self, acc: Account) -> dict[str, Any]:
+        self.roll_day()
+        return scores.user_score(
+            acc, self._open_day, lambda day: acc.volume.day_total(day, self.counting)
+        )
+
     def advance_time(self, seconds: float) -> None:
         self.clock.offset += float(seconds)
+        self.roll_day()
         self.advance_prices()
         if self.hub is not None:
             self.hub.expire_keys()
@@ -243,6 +315,7 @@ class SimEngine:
         a seed and a time give the same prices however often the ticker ran. Long jumps of
         the clock are taken as one step with the matching variance.
         """
+        self.roll_day()
         steps = int((self.clock.time() - self._price_time) / WALK_STEP)
         n = steps - self._walk_steps
         if n <= 0:
@@ -273,8 +346,10 @@ class SimEngine:
             self._store_price(token, self.prices[token.alpha_id] * jump.factor)
 
     def _store_price(self, t: TokenSpec, price: Decimal) -> None:
+        self.roll_day()
         price = (price / t.tick_size).to_integral_value(ROUND_HALF_UP) * t.tick_size
         self.prices[t.alpha_id] = max(price, t.tick_size)
+        self.klines.price(t.alpha_id, self.now_ms(), self.prices[t.alpha_id])
         self._match_book(t)
 
     # -- accounts and auth ----------------------------------------------------------------
@@ -302,19 +377,32 @@ class SimEngine:
 
     # -- placing --------------------------------------------------------------------------
 
-    def _check_order(self, acc: Account, t: TokenSpec, price: Decimal, qty: Decimal) -> Decimal:
+    def _check_order(
+        self, acc: Account, t: TokenSpec, price: Decimal, qty: Decimal, side: str = "BUY"
+    ) -> Decimal:
         if price <= 0 or qty <= 0:
             raise codes.bad_param("price and quantity must be positive")
-        if price < t.min_price or price > t.max_price or not is_multiple(price, t.tick_size):
-            raise codes.filter_failure("PRICE_FILTER", f"tickSize {t.tick_size}")
-        if qty < t.min_qty or qty > t.max_qty or not is_multiple(qty, t.step_size):
-            raise codes.filter_failure("LOT_SIZE", f"stepSize {t.step_size}")
+        if not is_multiple(price, t.tick_size) or not is_multiple(qty, t.step_size):
+            raise codes.incorrect_price_or_amount()
+        if price < t.min_price or price > t.max_price:
+            raise codes.filter_failure("PRICE_FILTER", f"minPrice {t.min_price}")
+        if qty < t.min_qty or qty > t.max_qty:
+            raise codes.filter_failure("LOT_SIZE", f"minQty {t.min_qty} maxQty {t.max_qty}")
         notional = trunc8(price * qty)
+        if notional < t.min_notional and side == "SELL":
+            raise codes.below_minimum(t.min_notional)
         if notional < t.min_notional:
             raise codes.filter_failure("MIN_NOTIONAL", f"minNotional {t.min_notional}")
         if notional > t.max_notional:
             raise codes.filter_failure("NOTIONAL", f"maxNotional {t.max_notional}")
         return notional
+
+    @staticmethod
+    def _check_trading(t: TokenSpec, side: str) -> None:
+        """BREAK: sells only (positions can be closed); DELISTED: nothing."""
+        if t.status == "TRADING" or (side == "SELL" and t.status == "BREAK"):
+            return
+        raise codes.SimError(codes.UNKNOWN_SYMBOL, f"Symbol is not trading ({t.status}).")
 
     def _check_risk(self, acc: Account) -> None:
         if acc.name in self.faults.risk_challenge:
@@ -387,19 +475,18 @@ class SimEngine:
             raise codes.bad_param("workingSide")
         if body.get("pendingType") not in (None, "LIMIT"):
             raise codes.bad_param("pendingType")
+        self._check_trading(t, "BUY")
         price = self._num(body, "workingPrice")
         qty = self._num(body, "workingQuantity")
         pending_price = self._num(body, "pendingPrice")
         notional = self._check_order(acc, t, price, qty)
-        if (
-            pending_price < t.min_price
-            or pending_price > t.max_price
-            or not is_multiple(pending_price, t.tick_size)
-        ):
+        if not is_multiple(pending_price, t.tick_size):
+            raise codes.incorrect_price_or_amount()
+        if pending_price < t.min_price or pending_price > t.max_price:
             raise codes.filter_failure("PRICE_FILTER", "pendingPrice")
         amount, _wallet = self._payment(body)
         if amount != notional:
-            raise codes.bad_param("paymentDetails.amount must be price x quantity (8 decimals)")
+            raise codes.payment_amount_mismatch()
         self._check_open_count(acc, t, 2)
         acc.lock("USDT", notional)
         now = self.now_ms()
@@ -433,12 +520,13 @@ class SimEngine:
             raise codes.bad_param("side")
         if body.get("orderType", "LIMIT") != "LIMIT":
             raise codes.bad_param("orderType")
+        self._check_trading(t, side)
         price = self._num(body, "price")
         qty = self._num(body, "quantity")
-        notional = self._check_order(acc, t, price, qty)
+        notional = self._check_order(acc, t, price, qty, side)
         amount, _wallet = self._payment(body)
         if side == "BUY" and amount != notional:
-            raise codes.bad_param("paymentDetails.amount must be price x quantity (8 decimals)")
+            raise codes.payment_amount_mismatch()
         if side == "SELL" and amount != qty:
             raise codes.bad_param("paymentDetails.amount must be the quantity")
         self._check_open_count(acc, t, 1)
@@ -458,8 +546,8 @@ class SimEngine:
     # -- matching -------------------------------------------------------------------------
 
     def _marketable(self, order: Order) -> bool:
-        market = self.prices[order.token.alpha_id]
-        return order.price >= market if order.side == "BUY" else order.price <= market
+        q = self.quote(order.token)
+        return order.price >= q.ask if order.side == "BUY" else order.price <= q.bid
 
     def _never_fill(self, order: Order) -> bool:
         return self.faults.never_fill or order.account in self.faults.never_fill_accounts
@@ -479,15 +567,15 @@ class SimEngine:
         heapq.heappush(book[order.token.alpha_id], (key, next(self._book_seq), order))
 
     def _match_book(self, t: TokenSpec) -> None:
-        market = self.prices[t.alpha_id]
+        q = self.quote(t)
         buys = self._buys[t.alpha_id]
-        while buys and -buys[0][0] >= market:
+        while buys and -buys[0][0] >= q.ask:
             order = heapq.heappop(buys)[2]
             if order.in_book and order.is_open:
                 order.in_book = False
                 self._route(order, maker=True)
         sells = self._sells[t.alpha_id]
-        while sells and sells[0][0] <= market:
+        while sells and sells[0][0] <= q.bid:
             order = heapq.heappop(sells)[2]
             if order.in_book and order.is_open:
                 order.in_book = False
@@ -499,6 +587,7 @@ class SimEngine:
 
     def _fill(self, order: Order, maker: bool) -> None:
         order.timer = None
+        self.roll_day()
         if not order.is_open or order.status == "PENDING":
             return
         if self._never_fill(order):
@@ -507,8 +596,8 @@ class SimEngine:
             return
         t = order.token
         acc = self.accounts[order.account]
-        market = self.prices[t.alpha_id]
-        price = min(market, order.price) if order.side == "BUY" else max(market, order.price)
+        q = self.quote(t)
+        price = min(q.ask, order.price) if order.side == "BUY" else max(q.bid, order.price)
         qty = order.remaining
         parts = self.faults.partial_fills
         if parts > 1:
@@ -548,7 +637,8 @@ class SimEngine:
         order.cum_quote += quote
         order.fee_total += fee
         order.set_status("FILLED" if last else "PARTIALLY_FILLED", now)
-        acc.volume.add(self.clock.time(), t.symbol, order.side, quote, t.mul_point)
+        acc.volume.add(self.clock.time(), t.symbol, order.side, quote, self.mul_point(t))
+        self.klines.trade(t.alpha_id, now, price, qty, quote)
         self._emit(order, "TRADE", trade=trade, maker=maker)
         if last:
             acc.open_orders.pop(order.order_id, None)
@@ -662,6 +752,25 @@ class SimEngine:
             "open_orders": len(acc.open_orders),
             "orders": [o.admin_view() for o in acc.orders],
             "requests": dict(acc.requests),
+            "eligible_balance": str(self.eligible_balance(acc)),
+            "balance_snapshots": {d.isoformat(): str(v) for d, v in acc.balance_snapshots.items()},
+        }
+
+    def token_view(self, t: TokenSpec) -> dict[str, Any]:
+        q = self.quote(t)
+        return {
+            "alpha_id": t.alpha_id,
+            "chain_name": t.chain_name,
+            "chain_id": t.chain_id,
+            "price": str(self.prices[t.alpha_id]),
+            "bid": str(q.bid),
+            "ask": str(q.ask),
+            "spread": str(t.spread),
+            "volatility": str(t.volatility),
+            "mul_point": self.mul_point(t),
+            "mul_point_pinned": t.mul_point is not None,
+            "listing_time": t.listing_time,
+            "status": t.status,
         }
 
     def state(self) -> dict[str, Any]:
@@ -671,10 +780,12 @@ class SimEngine:
             "config": self.config_view(),
             "faults": self.faults.as_dict(),
             "prices": {t.symbol: str(self.prices[a]) for a, t in self.tokens.items()},
-            "mul_points": {t.symbol: t.mul_point for t in self.tokens.values()},
+            "mul_points": {t.symbol: self.mul_point(t) for t in self.tokens.values()},
+            "tokens": {t.symbol: self.token_view(t) for t in self.tokens.values()},
             "accounts": {name: self.account_view(acc) for name, acc in self.accounts.items()},
             "stream": self.hub.stats() if self.hub is not None else {},
             "anonymous_requests": dict(self.anonymous_requests),
+            "held": self.held,
         }
 
     def draw(self, rate: float) -> bool:

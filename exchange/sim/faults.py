@@ -26,6 +26,7 @@ class Faults:
     hang_next: int = 0
     hang_seconds: float = 30.0
     hang_after: bool = False  # hang AFTER handling (an order IS placed, the reply is late)
+    hold: bool = False  # matching requests wait (unanswered) until hold is set false again
     rate_limit_rate: float = 0.0  # fraction answered 429 with Retry-After
     rate_limit_next: int = 0
     retry_after: float = 1.0
@@ -39,6 +40,8 @@ class Faults:
     session_expired: list[str] = field(default_factory=list)  # accounts whose session is dead
     session_expired_http: int = 200  # the real envelope comes with 200; 401/403 also seen
     risk_challenge: list[str] = field(default_factory=list)  # next order of these accounts
+    # next order of these accounts is PLACED, but its reply carries the challenge headers
+    risk_challenge_accepted: list[str] = field(default_factory=list)
     # matching
     never_fill: bool = False  # no order fills (global)
     never_fill_accounts: list[str] = field(default_factory=list)

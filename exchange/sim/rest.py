@@ -30,6 +30,7 @@ USER_TRADES = "/bapi/defi/v1/private/alpha-trade/order/get-user-trades"
 LISTEN_KEY = "/bapi/defi/v1/private/alpha-trade/get-listen-key"
 WALLET = "/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha"
 ICON = "/images/web3-data/public/token/logos/{}.png"
+DEFAULT_LISTING_MS = 1734687000000  # shown for a token without a listing time (KOGE's)
 
 
 def envelope(data: Any) -> web.Response:
@@ -51,7 +52,7 @@ def _token_id(t: TokenSpec) -> str:
 
 
 def _contract(t: TokenSpec) -> str:
-    return "0x" + hashlib.sha1(t.alpha_id.encode(), usedforsecurity=False).hexdigest()
+    return t.contract_address or ""
 
 
 class BinanceRoutes:
@@ -104,10 +105,10 @@ class BinanceRoutes:
             "cexCoinName": "",
             "canTransfer": False,
             "denomination": 1,
-            "offline": False,
+            "offline": t.status != "TRADING",
             "tradeDecimal": 8,
             "alphaId": t.alpha_id,
-            "offsell": False,
+            "offsell": t.status == "DELISTED",
             "priceHigh24h": plain(max(price, opened)),
             "priceLow24h": plain(min(price, opened)),
             "count24h": "100000",
@@ -116,8 +117,8 @@ class BinanceRoutes:
             "score": 100,
             "cexOffDisplay": False,
             "stockState": False,
-            "listingTime": 1734687000000,
-            "mulPoint": t.mul_point,
+            "listingTime": t.listing_time if t.listing_time is not None else DEFAULT_LISTING_MS,
+            "mulPoint": self.engine.mul_point(t),
             "bnExclusiveState": False,
         }
 
@@ -186,12 +187,23 @@ class BinanceRoutes:
     async def place_oto(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
         body = await self._body(request)
-        return envelope(self.engine.place_oto(acc, body))
+        return self._placed(acc.name, self.engine.place_oto(acc, body))
 
     async def place_limit(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
         body = await self._body(request)
-        return envelope(self.engine.place_limit(acc, body))
+        return self._placed(acc.name, self.engine.place_limit(acc, body))
+
+    def _placed(self, account: str, data: Any) -> web.Response:
+        """An accepted order's reply. The ``risk_challenge_accepted`` fault (one-shot per
+        account) adds the risk-challenge headers to it: the order stays placed, as on the
+        real exchange, where such a reply can still carry the order's ids."""
+        response = envelope(data)
+        challenged = self.engine.faults.risk_challenge_accepted
+        if account in challenged:
+            challenged.remove(account)
+            response.headers.update(codes.risk_headers())
+        return response
 
     async def cancel(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
@@ -269,7 +281,7 @@ class BinanceRoutes:
             if b is None or b.free + b.locked == 0:
                 continue
             amount = b.free + b.locked
-            valuation = trunc8(amount * self.engine.prices[t.alpha_id])
+            valuation = trunc8(amount * self.engine.quote(t).bid)
             total += valuation
             rows.append(
                 {
@@ -326,7 +338,7 @@ def _symbol_info(t: TokenSpec) -> dict[str, Any]:
 
     return {
         "symbol": t.pair,
-        "status": "TRADING",
+        "status": t.status,
         "baseAsset": t.alpha_id,
         "quoteAsset": "USDT",
         "pricePrecision": max(8, -t.tick_size.normalize().as_tuple().exponent),

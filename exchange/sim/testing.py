@@ -2,7 +2,9 @@
 
 ``SimHarness`` starts the app on 127.0.0.1 with a free port and hands out valid browser
 sessions; ``SimAdmin`` is a typed async client for ``/sim/v1/*``. Tests default to a calm
-market (volatility 0, no fill delay) unless they ask otherwise.
+market (volatility 0, spread 0: one price for buyers and sellers) unless they ask
+otherwise; ``spread=None`` (or ``volatility=None``) keeps each token's own from
+``tokens.yaml`` or the scenario.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class SimAdmin:
 
     # extras beyond the contract
     async def set_token(self, symbol: str, **fields: Any) -> dict:
+        """mul_point (None: the 30-day rule), volatility, price, spread, listing_time (ms),
+        chain_name, chain_id, status (TRADING | BREAK | DELISTED); returns the token's view."""
         return await self._post("/token", {"symbol": symbol, **fields})
 
     async def set_balance(self, account: str, asset: str, free: Decimal) -> dict:
@@ -80,6 +84,7 @@ class SimHarness:
 
     def __init__(self, **sim_options: Any) -> None:
         sim_options.setdefault("volatility", 0)
+        sim_options.setdefault("spread", 0)
         self._options = sim_options
         self.base_url = ""
         self.ws_url = ""

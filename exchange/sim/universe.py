@@ -1,19 +1,32 @@
 """The tokens the simulated exchange lists, and the scenario file that can replace them.
 
 The default universe ships as package data (``tokens.yaml``) so ``alphavol sim`` works
-with no arguments; a scenario YAML can swap in other tokens, prices, volatility, scripted
-price jumps, starting faults/config and pre-funded accounts.
+with no arguments; a scenario YAML can swap in other tokens, prices, volatility, spreads,
+listing dates, scripted price jumps, starting faults/config and pre-funded accounts.
+
+A token's ``mulPoint`` follows the programme's rule (``exchange.points``) from its chain
+and listing time, on the sim clock's UTC day; ``mul_point`` given explicitly pins it
+instead (scenarios written before the rule, and ``set_token`` in tests).
+``listed_days_ago`` places the listing relative to the sim's start, so a default token
+keeps the same multiplier whatever the date a test runs on.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from exchange.points import mul_point_on
+
+LISTING_HOUR = 10  # UTC hour of a listing placed by ``listed_days_ago`` (real ones: 09-11)
+TOKEN_STATUSES = ("TRADING", "BREAK", "DELISTED")
 
 
 @dataclass
@@ -23,7 +36,7 @@ class TokenSpec:
     symbol: str
     alpha_id: str
     price: Decimal
-    mul_point: int = 1
+    mul_point: int | None = None  # pinned multiplier; None: the 30-day rule decides
     name: str = ""
     chain_name: str = "BSC"
     chain_id: str = "56"
@@ -37,6 +50,12 @@ class TokenSpec:
     max_price: Decimal = Decimal("100000")
     volatility: Decimal = Decimal("0")  # relative std-dev of the walk per sqrt(second)
     max_open_orders: int = 200
+    spread: Decimal = Decimal("0")  # (ask - bid) / mid; 0: one price for both sides
+    depth_usdt: Decimal = Decimal("5000")  # USDT shown on each fullDepth level
+    listing_time: int | None = None  # epoch ms of the Alpha listing
+    listed_days_ago: int | None = None  # listing N UTC days before the sim's start day
+    contract_address: str | None = None
+    status: str = "TRADING"  # TRADING | BREAK | DELISTED (no new buys unless TRADING)
 
     def __post_init__(self) -> None:
         if self.min_qty is None:
@@ -45,11 +64,39 @@ class TokenSpec:
             self.min_price = self.tick_size
         if not self.name:
             self.name = self.symbol
+        if not self.contract_address:
+            digest = hashlib.sha1(self.alpha_id.encode(), usedforsecurity=False).hexdigest()
+            self.contract_address = "0x" + digest
+        if self.spread < 0 or self.spread >= 1:
+            raise ValueError(f"token {self.symbol}: spread must be in [0, 1)")
+        if self.status not in TOKEN_STATUSES:
+            raise ValueError(f"token {self.symbol}: status must be one of {TOKEN_STATUSES}")
 
     @property
     def pair(self) -> str:
         """The trading symbol the order endpoints use, e.g. ``ALPHA_22USDT``."""
         return f"{self.alpha_id}USDT"
+
+    def place_listing(self, start: float) -> None:
+        """Turn ``listed_days_ago`` into a listing time, counted from the sim's start."""
+        if self.listing_time is not None or self.listed_days_ago is None:
+            return
+        days = self.listed_days_ago
+        if days <= 0:
+            self.listing_time = int(start * 1000)
+            return
+        start_day = datetime.fromtimestamp(start, tz=UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        listed = start_day - timedelta(days=days) + timedelta(hours=LISTING_HOUR)
+        self.listing_time = int(listed.timestamp() * 1000)
+
+    def mul_point_at(self, now: float) -> int:
+        """The multiplier on the UTC day of ``now`` (epoch seconds)."""
+        if self.mul_point is not None:
+            return self.mul_point
+        day = datetime.fromtimestamp(now, tz=UTC).date()
+        return mul_point_on(day, self.listing_time, self.chain_name, self.chain_id)
 
 
 @dataclass
@@ -84,7 +131,10 @@ _DEC_FIELDS = {
     "min_price",
     "max_price",
     "volatility",
+    "spread",
+    "depth_usdt",
 }
+_INT_FIELDS = {"mul_point", "max_open_orders", "listing_time", "listed_days_ago"}
 
 
 def token_from_dict(raw: dict[str, Any]) -> TokenSpec:
@@ -96,7 +146,7 @@ def token_from_dict(raw: dict[str, Any]) -> TokenSpec:
     for key, value in raw.items():
         if key in _DEC_FIELDS and value is not None:
             kwargs[key] = Decimal(str(value))
-        elif key in ("mul_point", "max_open_orders"):
+        elif key in _INT_FIELDS and value is not None:
             kwargs[key] = int(value)
         else:
             kwargs[key] = str(value) if value is not None else value
@@ -113,8 +163,10 @@ def load_scenario(path: str | Path | None) -> Scenario:
 
     Keys: ``tokens`` (replace the universe), ``extra_tokens`` (add to it), ``jumps``
     (``at``, ``symbol``, ``price`` | ``factor``), ``options`` (seed, fill_delay, volume_lag,
-    starting_usdt, counting, volume_jitter, listen_key_ttl, volatility), ``faults`` and
-    ``accounts`` (account -> {asset or symbol: amount}).
+    starting_usdt, counting, volume_jitter, listen_key_ttl, volatility, spread), ``faults``
+    and ``accounts`` (account -> {asset or symbol: amount}). A token's own keys are the
+    ``TokenSpec`` fields (``spread``, ``listing_time`` or ``listed_days_ago``, ``chain_name``
+    ...); ``options.spread`` / ``options.volatility`` override every token's.
     """
     if path is None:
         return Scenario(tokens=default_tokens())

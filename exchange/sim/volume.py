@@ -80,6 +80,16 @@ class VolumeBook:
                 out[token] = out.get(token, ZERO) + bucket.counted(rule)
         return out
 
+    def day_total(self, day: date, rule: str) -> Decimal:
+        """The final reported volume of a whole ``day``, all tokens (no lag, read-only)."""
+        total = sum((v for (d, _t), v in self._seeded.items() if d == day), ZERO)
+        total += sum((b.counted(rule) for (d, _t), b in self._settled.items() if d == day), ZERO)
+        pending = Bucket()
+        for ts, _token, side, quote, mul in self._recent:
+            if utc_day(ts) == day:
+                pending.add(side, quote, mul)
+        return total + pending.counted(rule)
+
     def traded(self, now: float) -> dict[str, dict[str, str]]:
         """Today's raw buy/sell quote per token, including unsettled fills (admin view)."""
         day = utc_day(now)

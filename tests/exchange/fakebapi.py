@@ -30,6 +30,9 @@ DEFAULTS = {
     "/bapi/defi/v1/private/alpha-trade/order/get-user-trades": "user_trades.json",
     "/bapi/defi/v1/private/alpha-trade/get-listen-key": "listen_key.json",
     "/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha": "wallet_alpha.json",
+    "/bapi/defi/v1/public/alpha-trade/fullDepth": "full_depth.json",
+    "/bapi/defi/v1/public/alpha-trade/klines": "klines.json",
+    "/bapi/defi/v1/private/wallet-direct/buw/tge/common/user-score": "user_score.json",
 }
 
 

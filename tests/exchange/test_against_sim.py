@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from exchange.client import AlphaClient
 from exchange.errors import (
+    InsufficientBalance,
     OrderNotOpen,
-    OrderRejected,
+    OrderParametersRejected,
     OutcomeUnknown,
     RateLimited,
     RiskChallenge,
     SessionExpired,
 )
-from exchange.models import ExecutionReport
-from exchange.ordermath import plan_limit, plan_oto
+from exchange.models import ExecutionReport, LimitOrderRequest
+from exchange.ordermath import payment_amount, plan_limit, plan_oto
 from exchange.sim.testing import SimHarness
 from exchange.stream import StreamConnected, StreamDisconnected, UserStream
 from tests.exchange.test_stream import Collector, count
@@ -163,12 +165,76 @@ async def test_limit_orders_buy_then_sell(sim, alice, stream):
     assert reports(col, sell_id, "FILLED")[0].side == "SELL"
 
 
-async def test_insufficient_balance_is_rejected(sim, alice):
-    await sim.admin.set_balance(ACCOUNT, "USDT", Decimal("1"))
+async def test_insufficient_balance_is_the_real_481020_for_buy_and_sell(sim, alice):
+    await sim.admin.set_balance(ACCOUNT, "USDT", Decimal("5"))
+    token, req = await oto_for(alice, "KOGE")
+    with pytest.raises(InsufficientBalance) as e:
+        await alice.place_oto(req)  # 10 USDT wanted, 5 there
+    assert (e.value.code, e.value.message) == ("481020", "余额不足，下单失败。")
+    filters = (await alice.exchange_info()).get(token.pair)
+    sell = plan_limit(filters, "SELL", req.working_price, Decimal("1"))  # holds no KOGE
+    with pytest.raises(InsufficientBalance) as e:
+        await alice.place_limit(sell)
+    assert e.value.code == "481020"
+    acc = await sim.admin.account(ACCOUNT)
+    assert acc["orders"] == [] and Decimal(acc["balances"]["USDT"]["free"]) == 5
+
+
+async def test_price_and_amount_refusals_are_the_real_codes_and_messages(sim, alice):
+    """DESIGN 3: 481002 for a price finer than the tick (and a quantity off the lot step),
+    000002 for a payment amount that is not price x quantity truncated to 8 decimals,
+    481013 for a SELL under the 0.1 USDT minimum. Each is OrderParametersRejected."""
+    token, req = await oto_for(alice, "KOGE")
+    tick = Decimal("0.000000001")  # KOGE's tick is 1e-8: a float artefact is finer
+    off_tick = msgspec.structs.replace(
+        req,
+        working_price=req.working_price + tick,
+        payment_amount=payment_amount(req.working_price + tick, req.working_quantity),
+    )
+    off_step = msgspec.structs.replace(
+        req,
+        working_quantity=req.working_quantity + Decimal("0.00001"),
+        payment_amount=payment_amount(req.working_price, req.working_quantity + Decimal("0.00001")),
+    )
+    wrong_amount = msgspec.structs.replace(
+        req, payment_amount=req.payment_amount + Decimal("0.00000001")
+    )
+    expected = [
+        (off_tick, "481002", "Unable to place order due to incorrect price or amount."),
+        (off_step, "481002", "Unable to place order due to incorrect price or amount."),
+        (wrong_amount, "000002", "price*quantity must be the same as sum(paymentDetail.amount)"),
+    ]
+    for bad, code, message in expected:
+        with pytest.raises(OrderParametersRejected) as e:
+            await alice.place_oto(bad)
+        assert (e.value.code, e.value.message, e.value.http_status) == (code, message, 200)
+    await sim.admin.set_balance(ACCOUNT, "KOGE", Decimal("1"))
+    dust = LimitOrderRequest(  # about 0.05 USDT: our own maths would refuse to send it
+        symbol=token.pair,
+        base_asset=token.alpha_id,
+        quote_asset="USDT",
+        side="SELL",
+        price=req.working_price,
+        quantity=Decimal("0.001"),
+        payment_amount=Decimal("0.001"),
+    )
+    with pytest.raises(OrderParametersRejected) as e:
+        await alice.place_limit(dust)
+    assert e.value.code == "481013" and "minimum" in e.value.message
+    assert (await sim.admin.account(ACCOUNT))["orders"] == []
+
+
+async def test_a_risk_challenge_on_an_accepted_oto_hands_over_its_ids(sim, alice):
     _, req = await oto_for(alice, "KOGE")
-    with pytest.raises(OrderRejected) as e:
+    await sim.admin.set_faults(risk_challenge_accepted=[ACCOUNT])
+    with pytest.raises(RiskChallenge) as e:
         await alice.place_oto(req)
-    assert not isinstance(e.value, OutcomeUnknown)
+    placed = e.value.placed
+    assert e.value.may_exist and placed is not None
+    orders = {o["order_id"]: o for o in (await sim.admin.account(ACCOUNT))["orders"]}
+    assert set(orders) == {placed.working_order_id, placed.pending_order_id}
+    assert orders[placed.working_order_id]["position"] == "OTO_WORKING"
+    assert (await alice.place_oto(req)).working_order_id  # one-shot: the next is plain
 
 
 async def test_5xx_on_reads_is_retried(sim, alice):

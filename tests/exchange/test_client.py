@@ -13,7 +13,9 @@ from exchange import client as C
 from exchange.client import AlphaClient
 from exchange.errors import (
     ExchangeError,
+    InsufficientBalance,
     OrderNotOpen,
+    OrderParametersRejected,
     OrderRejected,
     OutcomeUnknown,
     RateLimited,
@@ -22,7 +24,7 @@ from exchange.errors import (
     TransportError,
     UnknownToken,
 )
-from exchange.models import SymbolFilters
+from exchange.models import OtoPlaced, SymbolFilters
 from exchange.ordermath import plan_limit, plan_oto
 from tests.exchange.conftest import SECRETS, free_port
 from tests.exchange.fakebapi import Reply, envelope, sample
@@ -175,13 +177,40 @@ async def test_risk_challenge_headers_code_and_message(client, fake):
     assert len(fake.calls(C.P_OTO_PLACE)) == 3  # one per call: never retried
 
 
-async def test_risk_headers_on_an_accepted_order_still_stop_but_say_it_exists(client, fake):
-    fake.on(
-        C.P_OTO_PLACE,
-        Reply(body=sample("oto_place_response.json"), headers={"risk_challenge_biz_no": ""}),
-    )
-    with pytest.raises(RiskChallenge, match="accepted anyway"):
+async def test_risk_headers_on_an_accepted_order_stop_but_hand_over_the_placed_ids(client, fake):
+    """DESIGN 3: a reply with risk-challenge headers can still carry an order id: such an
+    order exists. The caller must get the ids to adopt the order."""
+    risk = {"risk_challenge_biz_no": "", "risk_challenge_enable_flow": "true"}
+    fake.on(C.P_OTO_PLACE, Reply(body=sample("oto_place_response.json"), headers=risk))
+    fake.on(C.P_LIMIT_PLACE, Reply(body=sample("limit_order_place_response.json"), headers=risk))
+    with pytest.raises(RiskChallenge) as e:
         await client.place_oto(plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10")))
+    assert e.value.may_exist is True
+    assert isinstance(e.value.placed, OtoPlaced)
+    assert (e.value.placed.working_order_id, e.value.placed.pending_order_id) == (
+        "176849327",
+        "176849328",
+    )
+    assert "was placed (working 176849327, pending 176849328)" in str(e.value)
+    with pytest.raises(RiskChallenge) as e:
+        await client.place_limit(plan_limit(KOGE, "SELL", Decimal("48"), Decimal("1")))
+    assert e.value.may_exist and isinstance(e.value.placed, str) and e.value.placed.isdigit()
+
+
+@pytest.mark.parametrize(
+    ("body", "may_exist"),
+    [
+        (envelope(None), True),  # accepted, no ids: look it up
+        (envelope({"workingOrderId": "x1"}), True),  # ids unreadable: look it up
+        (b"<html>challenge</html>", True),
+        (envelope(None, code="100001003", message="verify", success=False), False),
+    ],
+)
+async def test_risk_headers_without_readable_ids(client, fake, body, may_exist):
+    fake.on(C.P_OTO_PLACE, Reply(body=body, headers={"risk_challenge_enable_flow": "true"}))
+    with pytest.raises(RiskChallenge) as e:
+        await client.place_oto(plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10")))
+    assert e.value.placed is None and e.value.may_exist is may_exist
 
 
 async def test_unreadable_order_ids_are_outcome_unknown(client, fake):
@@ -264,6 +293,61 @@ async def test_order_post_to_closed_port_is_transport_error(creds):
             await c.place_oto(plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10")))
         with pytest.raises(TransportError):
             await c.token_list()
+
+
+REFUSALS = [
+    # the real replies, then the shapes DESIGN 3 says may come: fields null, missing,
+    # strings or objects, whatever but code and success
+    (sample("error_incorrect_price_481002.json"), OrderParametersRejected, "481002",
+     "Unable to place order due to incorrect price or amount."),
+    (sample("error_amount_mismatch_000002.json"), OrderParametersRejected, "000002",
+     "price*quantity must be the same as sum(paymentDetail.amount)"),
+    (json.dumps({"code": "481020", "message": "余额不足，下单失败。", "success": False}).encode(),
+     InsufficientBalance, "481020", "余额不足，下单失败。"),
+    (json.dumps({"code": "481013", "success": False}).encode(),
+     OrderParametersRejected, "481013", "order value below the minimum (0.1 USDT)"),
+    (json.dumps({"code": "481020", "message": {"k": 1}, "messageDetail": "余额不足，下单失败。",
+                 "data": "", "success": False, "total": "x"}).encode(),
+     InsufficientBalance, "481020", "余额不足，下单失败。"),
+    (json.dumps({"code": "481002", "message": None, "messageDetail": [1, {"a": None}],
+                 "data": {"x": 1}, "success": False}).encode(),
+     OrderParametersRejected, "481002",
+     "incorrect price or amount (a price off the tick or a quantity off the lot step)"),
+    (b'{"code":"000002","message":1e999,"messageDetail":null,"data":NaN,"success":false}',
+     OrderParametersRejected, "000002",
+     "payment amount is not price x quantity truncated to 8 decimals"),
+    (json.dumps({"code": 999999, "message": "Something new", "success": False}).encode(),
+     OrderRejected, "999999", "Something new"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "cls", "code", "message"), REFUSALS)
+async def test_every_order_refusal_is_order_rejected_with_the_exchanges_words(
+    client, fake, body, cls, code, message
+):
+    fake.on(C.P_OTO_PLACE, Reply(body=body))
+    fake.on(C.P_LIMIT_PLACE, Reply(body=body))
+    for place in (
+        lambda: client.place_oto(plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10"))),
+        lambda: client.place_limit(plan_limit(KOGE, "SELL", Decimal("48"), Decimal("1"))),
+    ):
+        with pytest.raises(OrderRejected) as e:
+            await place()
+        assert type(e.value) is cls
+        assert (e.value.code, e.value.message, e.value.http_status) == (code, message, 200)
+        assert not isinstance(e.value, OutcomeUnknown)
+    assert len(fake.calls(C.P_OTO_PLACE)) == 1  # a refusal is never retried
+
+
+async def test_a_4xx_without_an_envelope_is_a_refusal_but_a_2xx_is_unknown(client, fake):
+    fake.on(C.P_OTO_PLACE, Reply(status=400, body=b"<html>Bad Request</html>"))
+    req = plan_oto(KOGE, Decimal("48"), Decimal("47"), Decimal("10"))
+    with pytest.raises(OrderRejected) as e:
+        await client.place_oto(req)
+    assert e.value.http_status == 400 and e.value.code is None
+    fake.script[C.P_OTO_PLACE] = [Reply(status=200, body=b"<html>ok?</html>")]
+    with pytest.raises(OutcomeUnknown):
+        await client.place_oto(req)
 
 
 async def test_order_rejected_names_code_and_message(client, fake):

@@ -13,22 +13,29 @@ import pytest
 
 from exchange import market_models as mm
 from exchange import models as m
+from exchange.untrusted import check_numbers, kind_of
 from tests.samples import SAMPLES
 
 
 def env(tp):
-    """Decode a bapi envelope, then its data as ``tp``; fail if the envelope is not ok."""
+    """Decode a bapi envelope, then its data as ``tp`` the way the client does (number
+    checks included); fail if the envelope is not ok."""
 
     def decode(raw: bytes):
         e = msgspec.json.decode(raw, type=m.Envelope)
         assert e.ok or tp is None, "sample envelope says not ok"
-        return e if tp is None else msgspec.json.decode(e.data, type=tp)
+        return e if tp is None else m.decode_data(e.data, tp, "/sample")
 
     return decode
 
 
 def plain(tp):
-    return lambda raw: msgspec.json.decode(raw, type=tp)
+    def decode(raw: bytes):
+        value = msgspec.json.decode(raw, type=tp)
+        check_numbers(value, "data", kind_of(tp))
+        return value
+
+    return decode
 
 
 SAMPLE_MODELS = {

@@ -56,7 +56,29 @@ class FakeStream:
                 )
                 for push in PUSHES:
                     await ws.send_str(json.dumps(push))
+            if mode == "hostile":
+                for text in HOSTILE_PUSHES:
+                    await ws.send_str(text)
         return ws
+
+
+def _poisoned(index: int, field: str, raw_value: str) -> str:
+    """Push ``index`` of the OTO sequence with ``field`` written as ``raw_value`` (raw JSON
+    text, so bare NaN tokens are possible)."""
+    push = json.loads(json.dumps(PUSHES[index]))
+    push["data"][field] = "@@"
+    return json.dumps(push).replace('"@@"', raw_value)
+
+
+HOSTILE_PUSHES = [
+    json.dumps(PUSHES[0]),
+    json.dumps(PUSHES[1]),
+    _poisoned(2, "z", "NaN"),  # the buy fill, with a NaN cumulative quantity
+    _poisoned(3, "q", '"-869.47"'),
+    _poisoned(4, "n", "1e999"),
+    _poisoned(4, "Z", "true"),
+    json.dumps(PUSHES[5]),
+]
 
 
 class Collector:
@@ -212,3 +234,24 @@ async def test_close_before_run_starts_is_not_lost(fake, client):
     await s.close()
     await asyncio.wait_for(s.run(Collector()), 2)
     assert not fake.calls(C.P_LISTEN_KEY)
+
+
+async def test_a_report_with_a_bad_number_is_dropped_with_a_warning_not_fatal(make_stream):
+    with capture_logs() as logs:
+        fs, stream, col, task = make_stream(["hostile"])
+        await col.wait_for(count(ExecutionReport, 3))  # the last good one follows the bad
+    reports = col.of(ExecutionReport)
+    assert [(r.side, r.status) for r in reports] == [
+        ("BUY", "NEW"),
+        ("SELL", "PENDING"),
+        ("SELL", "FILLED"),
+    ]
+    dropped = [e["problem"] for e in logs if e["event"] == "stream_report_dropped"]
+    assert dropped == [
+        "user stream: data.z (cum_qty) is NaN",
+        "user stream: data.q (qty) is negative (-869.47)",
+        "user stream: data.n (fee) is absurdly large (1E+999; a fee is below 1E+15)",
+        "user stream: data.Z: Expected `decimal | null`, got `bool`",
+    ]
+    assert all(e["log_level"] == "warning" for e in logs if e["event"] == "stream_report_dropped")
+    assert stream.connected and fs.connections == 1 and not task.done()

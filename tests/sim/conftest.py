@@ -28,14 +28,24 @@ PATHS = {
     "user_trades": f"{P}/order/get-user-trades",
     "listen_key": f"{P}/get-listen-key",
     "wallet": "/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha?includeCex=1",
+    "depth": "/bapi/defi/v1/public/alpha-trade/fullDepth",
+    "klines": "/bapi/defi/v1/public/alpha-trade/klines",
+    "agg_klines": "/bapi/defi/v1/public/alpha-trade/agg-klines",
+    "user_score": "/bapi/defi/v1/private/wallet-direct/buw/tge/common/user-score",
+    "assets": "/bapi/asset/v2/private/asset-service/wallet/asset",
 }
 
 
 def koge_oto(price: str = "48.1", qty: str = "0.2082", pending: str = "47.5") -> dict[str, Any]:
     """An OTO body as the browser sends it: prices/qty as JSON numbers, amount a string."""
+    return oto_body("ALPHA_22", price, qty, pending)
+
+
+def oto_body(base: str, price: str, qty: str, pending: str) -> dict[str, Any]:
+    """An OTO body for any token (``base`` is its alphaId), as ``koge_oto``."""
     amount = (Decimal(price) * Decimal(qty)).quantize(Decimal("0.00000001"), rounding="ROUND_DOWN")
     return {
-        "baseAsset": "ALPHA_22",
+        "baseAsset": base,
         "quoteAsset": "USDT",
         "workingSide": "BUY",
         "workingPrice": float(price),
@@ -61,6 +71,18 @@ class Browser:
         path = PATHS.get(name_or_path, name_or_path)
         async with self.s.post(self.h.base_url + path, json=body) as resp:
             return await resp.json(content_type=None)
+
+    async def agg_klines(self, symbol: str, **params: str) -> dict:
+        """``agg-klines`` of a token, found (like the web page) by chain and contract."""
+        tokens = (await self.get("token_list"))["data"]
+        token = next(t for t in tokens if t["symbol"] == symbol)
+        return await self.get(
+            "agg_klines",
+            chainId=token["chainId"],
+            tokenAddress=token["contractAddress"],
+            dataType="aggregate",
+            **params,
+        )
 
     async def raw(self, method: str, name_or_path: str, body: Any = None) -> aiohttp.ClientResponse:
         path = PATHS.get(name_or_path, name_or_path)
@@ -109,6 +131,14 @@ async def harness() -> AsyncIterator[SimHarness]:
         yield h
 
 
+@asynccontextmanager
+async def open_browser(harness: SimHarness, account: str) -> AsyncIterator[Browser]:
+    """A browser session on a harness of the test's own (not the ``harness`` fixture)."""
+    creds = harness.credentials(account)
+    async with aiohttp.ClientSession(cookies=creds.cookies, headers=creds.headers) as s:
+        yield Browser(harness, s)
+
+
 @pytest.fixture
 async def browser_for(harness: SimHarness):
     sessions: list[aiohttp.ClientSession] = []
@@ -127,3 +157,10 @@ async def browser_for(harness: SimHarness):
 @pytest.fixture
 async def alice(browser_for) -> Browser:
     return browser_for("alice")
+
+
+async def advance_to_midnight(harness: SimHarness, offset: float) -> None:
+    """Move the sim clock to ``offset`` seconds from the next UTC midnight (< 0: before)."""
+    now = harness.sim.clock.time()
+    midnight = (now // 86_400 + 1) * 86_400  # UTC midnights are whole days of epoch time
+    await harness.admin.advance_time(midnight + offset - now)

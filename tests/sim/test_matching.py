@@ -176,10 +176,26 @@ async def test_orders_violating_filters_or_balance_are_rejected(harness, alice) 
         "pending type": {**koge_oto(), "pendingType": "MARKET"},
         "symbol": {**koge_oto(), "baseAsset": "ALPHA_999999"},
     }
+    real = {  # DESIGN 3: the codes and envelopes the real exchange answers with
+        "tick": ("481002", "Unable to place order due to incorrect price or amount."),
+        "step": ("481002", "Unable to place order due to incorrect price or amount."),
+        "pending tick": ("481002", "Unable to place order due to incorrect price or amount."),
+        "balance": ("481020", "余额不足，下单失败。"),
+        "payment amount": (
+            "000002",
+            "price*quantity must be the same as sum(paymentDetail.amount)",
+        ),
+    }
     for what, body in bad.items():
-        res = await alice.post("oto", body)
-        assert res["success"] is False, what
+        resp = await alice.raw("POST", "oto", body)
+        res = await resp.json()
+        assert resp.status == 200 and res["success"] is False, what
         assert res["code"] and res["code"] != "000000" and res["message"], what
+        if what in real:
+            assert (res["code"], res["message"]) == real[what], what
+            assert set(res) == {"code", "message", "messageDetail", "data", "success"}
+            detail = res["messageDetail"]
+            assert (detail is None) if res["code"] != "481002" else isinstance(detail, dict)
     acc = await harness.admin.account("alice")
     assert acc["oto_count"] == 0 and acc["orders"] == []
     assert D(acc["balances"]["USDT"]["free"]) == D(10000)

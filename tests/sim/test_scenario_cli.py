@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from exchange.sim.testing import SimHarness
+from exchange.sim.universe import default_tokens
 
 D = Decimal
 SCENARIO = """
@@ -106,6 +107,8 @@ async def test_cli_prints_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         "0",
         "--starting-usdt",
         "123",
+        "--spread",
+        "0.001",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -120,7 +123,10 @@ async def test_cli_prints_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         async with aiohttp.ClientSession() as s:
             async with s.get(base_url + "/sim/v1/accounts/zoe") as r:
                 acc = (await r.json())["data"]
+            async with s.get(base_url + "/sim/v1/state") as r:
+                tokens = (await r.json())["data"]["tokens"]
         assert D(acc["balances"]["USDT"]["free"]) == D(123)
+        assert {D(t["spread"]) for t in tokens.values()} == {D("0.001")}
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(10):
             assert await proc.wait() == 0
@@ -136,7 +142,9 @@ async def test_the_shipped_example_scenario_loads() -> None:
     path = resources.files("exchange.sim").joinpath("scenario_example.yaml")
     async with SimHarness(scenario=str(path), price_interval=0) as h:
         state = await h.admin.state()
-        assert set(state["prices"]) == {"KOGE", "AOP", "TINY", "NEWB"}
+        # extra_tokens add to the default universe
+        assert set(state["prices"]) == {t.symbol for t in default_tokens()} | {"NEWB"}
+        assert state["tokens"]["NEWB"]["mul_point"] == 4  # listed 3 days ago on BSC
         assert state["config"]["fill_delay"] == 0.2
         acc = await h.admin.account("alice")
         assert acc["balances"]["ALPHA_22"]["free"] == "0.5"

@@ -11,7 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from tests.samples import SAMPLES
+from tests.samples import ASSET_BALANCE_KEYS, SAMPLES
 from tests.sim.conftest import koge_oto
 
 
@@ -147,3 +147,60 @@ async def test_stream_messages_match_the_real_oto_sequence(alice) -> None:
         assert {k: type(v) for k, v in ours["data"].items() if v is not None} == {
             k: type(v) for k, v in theirs["data"].items()
         }
+
+
+def same_row_types(real: list, ours: list, where: str) -> None:
+    assert [type(x) for x in ours] == [type(x) for x in real], where
+
+
+async def test_market_data_endpoints_match_samples(alice) -> None:
+    depth = await alice.get("depth", symbol="ALPHA_971USDT", limit="3")
+    real = sample("full_depth.json")
+    assert set(real) <= set(depth) and depth["success"] is True  # the capture kept only data
+    same_keys(real["data"], depth["data"], "full depth data")
+    for side in ("bids", "asks"):
+        for level in depth["data"][side]:
+            same_row_types(real["data"][side][0], level, f"depth {side} level")
+    assert len(depth["data"]["bids"][0][0]) == len(real["data"]["bids"][0][0])  # 9 decimals
+
+    klines = await alice.get("klines", symbol="ALPHA_22USDT", interval="1h", limit="2")
+    real = sample("klines.json")
+    same_keys(real, klines, "klines")
+    assert klines["data"]
+    for row in klines["data"]:
+        same_row_types(real["data"][0], row, "kline row")
+
+    agg = await alice.agg_klines("KOGE", interval="1m", limit="5")
+    same_keys(sample("klines.json"), agg, "agg klines")  # the usual envelope
+    assert set(agg["data"]) == {"klineInfos"}
+    for row in agg["data"]["klineInfos"]:
+        same_row_types(sample("agg_klines_row.json"), row, "agg kline row")
+
+
+async def test_user_score_matches_the_sample(harness, alice) -> None:
+    await harness.admin.set_volume("alice", "KOGE", Decimal("131874.259612"))
+    await harness.admin.advance_time(86_400)
+    score = await alice.get("user_score")
+    real = sample("user_score.json")
+    same_keys(real, score, "user score")
+    same_keys(real["data"], score["data"], "user score data")
+    (row,) = score["data"]["list"]
+    same_keys(real["data"]["list"][0], row, "user score day")
+    assert {k: type(v) for k, v in row.items()} == {
+        k: type(v) for k, v in real["data"]["list"][0].items()
+    }
+    for key in ("startDatetime", "endDatetime"):
+        assert isinstance(score["data"][key], int)
+    assert score["data"]["userSpendList"] == []  # no airdrop claims in the sim
+
+
+async def test_asset_balances_have_the_documented_keys(harness, alice) -> None:
+    await harness.admin.set_balance("alice", "AOP", Decimal(100))
+    reply = await alice.get("assets", needAlphaAsset="1", quoteAsset="USDT")
+    same_keys(sample("user_score.json"), reply, "asset balances")  # the usual envelope
+    usdt, aop = reply["data"]
+    assert set(usdt) == set(aop) == ASSET_BALANCE_KEYS
+    assert (usdt["asset"], usdt["isCexAsset"], usdt["amount"]) == ("USDT", True, "10000.00000000")
+    assert (aop["asset"], aop["isCexAsset"], aop["coinBusinessType"]) == ("AOP", False, "ALPHA")
+    without = await alice.get("assets", quoteAsset="USDT")
+    assert [r["asset"] for r in without["data"]] == ["USDT"]

@@ -171,8 +171,11 @@ async def test_second_sigint_stops_at_once_and_still_cleanly(deploy, sim):
         assert token_value(a) < Decimal("0.1")  # dust at most
 
 
-async def test_supervisor_sigkill_real_users_stop_trading_within_5_s(deploy, sim):
-    await sim.admin.set_config(fill_delay=0.05)
+async def test_supervisor_sigkill_real_users_stop_trading_at_once(deploy, sim):
+    """SIGKILL of the supervisor with two users trading (fills take 1.5 s): no new OTO
+    more than 1 s after the kill, every user process gone within 5 s, nothing open and
+    nothing unsold; a new supervisor then takes over and finishes the job."""
+    await sim.admin.set_config(fill_delay=1.5)
     d = deploy()
     d.store({u: sim.credentials(acct(u)) for u in ("1", "2")})
     d.write_config([strategy("koge", ["1", "2"], target=100000, amount=10)])
@@ -182,17 +185,27 @@ async def test_supervisor_sigkill_real_users_stop_trading_within_5_s(deploy, sim
         lambda us: all(u.trades >= 1 and u.pid for u in us.values()), 30, "both trading"
     )
     pids = [u.pid for u in users.values()]
+    killed_ms = sim.sim.clock.now_ms()
+    t0 = time.monotonic()
     d.signal(signal.SIGKILL)
     await d.wait_exit(5)
-    t0 = time.monotonic()
     assert await wait_gone(pids, 5.0) == [], "user processes outlived their supervisor by 5 s"
     assert time.monotonic() - t0 < 5.0
     for u in ("1", "2"):
-        assert (await sim.admin.account(acct(u)))["open_orders"] == 0
+        a = await sim.admin.account(acct(u))
+        late = [
+            o["created_ms"] - killed_ms
+            for o in a["orders"]
+            if o["position"] == "OTO_WORKING" and o["created_ms"] > killed_ms + 1000
+        ]
+        assert not late, f"user {u} placed OTOs {late} ms after the kill"
+        assert a["open_orders"] == 0
+        assert token_value(a) < Decimal("0.1")  # dust at most
     # a new supervisor takes over the stale sockets and finishes the job
     now = Decimal(0)
     for u in ("1", "2"):
         now = max(now, Decimal((await sim.admin.account(acct(u)))["volume_now"]["KOGE"]))
+    await sim.admin.set_config(fill_delay=0.05)
     d.write_config([strategy("koge", ["1", "2"], target=int(now) + 30, amount=10)])
     d.start(child=None, ALPHAVOL_TUNING=FAST)
     assert await d.wait_exit(60) == 0, d.diagnose()

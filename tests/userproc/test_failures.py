@@ -279,3 +279,28 @@ async def test_rate_limited_order_is_not_counted_as_placed(
         assert len(j._rows("kind='oto' AND outcome='rate_limited'")) == 1
         j.close()
         assert acc["open_orders"] == 0 and Decimal(acc["volume_now"]["KOGE"]) >= 60
+
+
+async def test_dropped_reports_cost_at_most_twice_the_run_time(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """With 20 % of execution reports dropped, a leg whose end was not reported is asked
+    of REST once it is overdue against the fills this process has been seeing (floor
+    1 s), not after a fixed 30 s: the same run to target takes at most twice as long."""
+    tuning = msgspec.structs.replace(FAST, rest_check_seconds=30.0)
+    took, reached = [], []
+    for drop in (0.0, 0.2):
+        async with sim_factory(fill_delay=0.3, seed=11) as sim:
+            await sim.admin.set_faults(drop_events=drop)
+            st = make_settings(target_volume=Decimal(120), volume_check_delay_seconds=0.05)
+            spec = make_spec(sim, supervisor, tmp_path / f"d{drop}", [st], tuning=tuning)
+            t0 = time.monotonic()
+            assert await run_user(spec) == Exit.OK
+            took.append(time.monotonic() - t0)
+            acc = await _acc(sim)
+            assert acc["open_orders"] == 0
+            reached.append(Decimal(acc["volume_now"]["KOGE"]))
+            if drop:
+                assert sim.sim.hub.dropped > 0
+    assert all(Decimal(120) <= v < Decimal(120) + 30 for v in reached), reached
+    assert took[1] <= 2 * took[0], f"{took[1]:.1f} s with drops vs {took[0]:.1f} s without"

@@ -261,3 +261,110 @@ async def test_sigkill_between_the_two_fills_then_restart(
         held = Decimal(acc["balances"].get("ALPHA_22", {}).get("free", "0"))
         assert held < Decimal("0.0001") * acc["oto_count"]
         assert target <= Decimal(acc["volume_now"]["KOGE"]) <= target + Decimal(30)
+
+
+def _otos_placed_unfinished(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    db = sqlite3.connect(journal)
+    try:
+        (n,) = db.execute(
+            "SELECT COUNT(*) FROM trades WHERE kind='oto' AND placed=1 AND outcome IS NULL"
+        ).fetchone()
+        return int(n)
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
+async def test_a_restart_asks_rest_at_once_for_a_round_trip_that_ended_while_down(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """Killed with an OTO open; both legs fill while no process runs. With the production
+    REST period (30 s), the restarted process still places its next order within 5 s:
+    it asks REST about the adopted orders at once instead of waiting for stream reports
+    that will never come."""
+    from .conftest import FAST
+
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    async with sim_factory(fill_delay=1.0) as sim:
+        engine = sim.sim
+        tuning = msgspec.structs.replace(FAST, rest_check_seconds=30.0)
+        spec = make_spec(
+            sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(300))], tuning=tuning
+        )
+        proc = await _spawn(spec, tmp_path / "c.log")
+        await _until(lambda: _otos_placed_unfinished(jpath) == 1, 20)
+        proc.kill()
+        await proc.wait()
+        acc = engine.accounts["u1"]
+        placed = acc.oto_count
+        await _until(lambda: not any(o.is_open for o in acc.orders), 10)  # filled while down
+        t0 = asyncio.get_running_loop().time()
+        proc = await _spawn(spec, tmp_path / "c.log")
+        await _until(lambda: acc.oto_count > placed, 10)
+        took = asyncio.get_running_loop().time() - t0
+        proc.kill()
+        await proc.wait()
+        assert took < 5.0, f"next order {took:.1f} s after the restart"
+
+
+async def test_a_lost_journal_is_rebuilt_from_what_the_exchange_shows(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """Killed with an OTO's sell open (priced 5 % above the market: it will not fill),
+    then the journal is deleted. The next start finds the OTO it does not know, warns,
+    adopts it and finishes it (cancel and sell): nothing open, nothing unsold."""
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    log_path = tmp_path / "c.log"
+    async with sim_factory() as sim:
+        engine = sim.sim
+        stuck = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            order_timeout_seconds=30.0,
+            target_volume=Decimal(1000),
+        )
+        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [stuck]), log_path)
+        await _until(
+            lambda: (
+                any(
+                    o.position == "OTO_PENDING" and o.status == "NEW"
+                    for o in engine.accounts["u1"].orders
+                )
+                if "u1" in engine.accounts
+                else False
+            ),
+            20,
+        )
+        proc.kill()
+        await proc.wait()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{jpath}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
+        assert (await sim.admin.account("u1"))["open_orders"] == 1
+        fresh = make_settings(target_volume=Decimal(20), order_timeout_seconds=0.5)
+        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [fresh]), log_path)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0
+        held = Decimal(acc["balances"].get("ALPHA_22", {}).get("free", "0"))
+        assert held < Decimal("0.0001") * acc["oto_count"]
+        assert '"orphan_adopted"' in log_path.read_text()
+        j = Journal(jpath)
+        assert j.open_trades() == [] and len(j._rows("kind='oto' AND placed=1")) >= 1
+        j.close()
+
+
+async def test_a_corrupt_journal_is_fatal_naming_the_file(sim_factory, supervisor, tmp_path):
+    from protocol.exitcodes import Exit
+    from userproc.main import run_user
+
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    jpath.parent.mkdir(parents=True)
+    jpath.write_bytes(b"this is not a database\n" * 200)
+    async with sim_factory() as sim:
+        spec = make_spec(sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(50))])
+        assert await run_user(spec) == Exit.BAD_CONFIG
+        summary = await supervisor.summary()
+        assert str(jpath) in summary.reason and "move it aside" in summary.reason
+        assert (await sim.admin.account("u1"))["oto_count"] == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from decimal import Decimal
 
 import zmq
@@ -14,9 +15,9 @@ import zmq.asyncio
 from protocol import messages as m
 from protocol.codec import decode
 from protocol.exitcodes import Exit
+from userproc.lifecycle import Lifecycle, StopMode
 from userproc.link import SupervisorLink
 from userproc.main import run_user
-from userproc.stopping import StopControl
 
 from .conftest import FAST, make_settings, make_spec
 from .test_kill_restart import _spawn
@@ -25,7 +26,7 @@ from .test_kill_restart import _spawn
 async def test_slow_supervisor_never_blocks_and_gets_the_latest_progress(tmp_path) -> None:
     endpoint = f"ipc://{tmp_path / 'late.ipc'}"
     ctx = zmq.asyncio.Context()
-    link = SupervisorLink(ctx, endpoint, "u9", StopControl(), tuning=FAST)
+    link = SupervisorLink(ctx, endpoint, "u9", Lifecycle(), tuning=FAST)
     await link.start()  # nobody is listening yet
     for i in range(5000):  # far more than the socket's high-water mark
         for oid in ("1", "2", "3"):
@@ -125,29 +126,26 @@ async def test_update_settings_applies_from_the_next_batch(
         assert (await sim.admin.account("u1"))["open_orders"] == 0
 
 
-async def test_hello_again_after_the_supervisor_restarts(tmp_path) -> None:
+async def test_the_supervisor_going_away_is_noticed_at_once_not_by_heartbeats(tmp_path) -> None:
+    """Its socket closes when the supervisor dies: that is a lost supervisor (stop now,
+    SUPERVISOR_LOST) well before any heartbeat timeout (3 s here)."""
     endpoint = f"ipc://{tmp_path / 'sup.ipc'}"
     ctx = zmq.asyncio.Context()
-
-    def router() -> zmq.asyncio.Socket:
-        r = ctx.socket(zmq.ROUTER)
-        r.setsockopt(zmq.LINGER, 0)
-        r.bind(endpoint)
-        return r
-
-    first = router()
-    link = SupervisorLink(ctx, endpoint, "u7", StopControl(), tuning=FAST)
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    life = Lifecycle()
+    link = SupervisorLink(ctx, endpoint, "u7", life, tuning=FAST)
     await link.start()
     async with asyncio.timeout(5):
-        ident, data = await first.recv_multipart()
+        ident, data = await router.recv_multipart()
     hello = decode(data)
     assert isinstance(hello, m.Hello) and ident == b"u7" and hello.seq == 1
-    first.close(linger=0)  # the supervisor goes away and comes back
-    second = router()
-    async with asyncio.timeout(10):
-        _ident, data = await second.recv_multipart()
-    again = decode(data)
-    assert isinstance(again, m.Hello) and again.seq > hello.seq
+    assert not life.stopping()
+    t0 = time.monotonic()
+    router.close(linger=0)  # as the kernel does when the supervisor is killed
+    assert await life.wait(None, StopMode.NOW, FAST.heartbeat_timeout)
+    assert time.monotonic() - t0 < 1.0
+    assert life.exit == Exit.SUPERVISOR_LOST and link.supervisor_lost
     await link.close(linger_seconds=0)
-    second.close(linger=0)
     ctx.term()

@@ -259,3 +259,48 @@ async def test_stop_now_during_an_imposed_wait_still_sells_what_the_trade_bought
         assert _held(acc, "ALPHA_22") < Decimal("0.0001")  # sold, only dust left
         summary = await supervisor.summary()
         assert summary.open_orders == 0 and not summary.leftovers
+
+
+async def test_a_drain_while_the_ticker_is_awaited_places_no_order(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """The runner is about to price its first round trip (the ticker reply is held open)
+    when the drain comes: once the reply is released, no intent is recorded and no OTO
+    is sent (it would only be cancelled again: cost for no volume)."""
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(hold=True, paths=["alpha-trade/ticker"])
+        st = make_settings(target_volume=Decimal(1000))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await asyncio.wait_for(sim.sim.hold_seen.wait(), 10)
+        await supervisor.send(m.Drain())
+        await supervisor.wait_for(lambda x: isinstance(x, m.PhaseChanged) and x.phase == "draining")
+        await sim.admin.set_faults(hold=False)
+        assert await asyncio.wait_for(run, 10) == Exit.OK
+        assert (await sim.admin.account("u1"))["oto_count"] == 0
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert j._rows("1=1") == []  # not even an intent
+        j.close()
+        assert "drain" in (await supervisor.summary()).reason
+
+
+async def test_a_repeated_drain_is_the_same_drain(sim_factory, supervisor, tmp_path) -> None:
+    """The supervisor re-sends Drain with its heartbeats: the round trip in progress still
+    finishes at its planned prices (the sell fills after 1 s), nothing is cancelled."""
+    async with sim_factory() as sim:
+        st = make_settings(target_volume=Decimal(1000), stop_grace_seconds=30.0)
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+        await sim.admin.set_config(fill_delay=1.0)
+        seen = {u.order_id for u in supervisor.of(m.OrderUpdate)}
+        await supervisor.wait_for(  # a buy placed after the change: its sell takes 1 s
+            lambda x: isinstance(x, m.OrderUpdate) and x.side == "BUY" and x.order_id not in seen
+        )
+        for _ in range(10):
+            await supervisor.send(m.Drain())
+        assert await asyncio.wait_for(run, 20) == Exit.OK
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0
+        assert all(o["status"] == "FILLED" for o in acc["orders"]), [
+            (o["side"], o["status"]) for o in acc["orders"]
+        ]
+        assert not any(p.phase == "stopping" for p in supervisor.of(m.PhaseChanged))

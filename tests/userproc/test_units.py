@@ -9,9 +9,10 @@ from decimal import Decimal as D
 import pytest
 
 from exchange.models import ExecutionReport, HistoryOrder
+from protocol.exitcodes import Exit
 from userproc.journal import Journal
+from userproc.lifecycle import IllegalTransition, Lifecycle, Phase, StopMode, StopRequested
 from userproc.planner import CreditModel, next_trade_amount, plan_batch
-from userproc.states import IllegalTransition, Phase, PhaseMachine
 from userproc.tracker import OrderTracker
 
 
@@ -151,18 +152,78 @@ def test_last_trade_is_shrunk_but_not_below_min_notional() -> None:
     )
 
 
-def test_phase_machine_refuses_unlisted_edges_and_reports_changes() -> None:
-    seen: list[str] = []
-    pm = PhaseMachine(lambda p, s, r: seen.append(p.value))
-    pm.to(Phase.RECONCILING)
-    pm.to(Phase.CHECKING)
-    pm.to(Phase.DRAINING)
-    pm.to(Phase.TRADING)  # the round trip being finished is not a new phase once draining
-    assert pm.phase == Phase.DRAINING
-    pm.to(Phase.DONE)
+async def test_lifecycle_names_every_edge_and_reports_every_change() -> None:
+    seen: list[tuple[str, str | None]] = []
+    life = Lifecycle(emit=lambda p, sid, r: seen.append((p.value, sid)))
+    life.to(Phase.RECONCILING)
+    life.begin_strategy("koge", grace_seconds=30)
+    life.to(Phase.TRADING, strategy="koge")
+    assert life.may_place("koge")
     with pytest.raises(IllegalTransition):
-        pm.to(Phase.CHECKING)
-    assert seen == ["reconciling", "checking", "draining", "done"]
+        life.to(Phase.STARTING)
+    life.end("done")
+    assert seen == [
+        ("reconciling", None),
+        ("running", None),
+        ("checking", "koge"),
+        ("trading", "koge"),
+        ("done", "koge"),
+        ("done", None),
+    ]
+
+
+async def test_a_drain_is_a_drain_until_explicitly_escalated() -> None:
+    life = Lifecycle()
+    life.to(Phase.RECONCILING)
+    life.begin_strategy("koge", grace_seconds=30)
+    life.to(Phase.TRADING, strategy="koge")
+    for _ in range(5):  # the supervisor re-sends Drain with every heartbeat
+        life.drain("supervisor asked to drain")
+    assert life.mode() is StopMode.DRAIN and life.phase("koge") is Phase.DRAINING
+    assert not life.may_place("koge")  # a round trip about to place its order does not
+    with pytest.raises(StopRequested):  # and nothing new begins
+        life.to(Phase.TRADING, strategy="koge")
+    with pytest.raises(StopRequested):
+        life.to(Phase.INTERVAL, strategy="koge")
+    assert life.mode() is StopMode.DRAIN
+    life.now("supervisor asked to stop now")  # only an explicit escalation makes it "now"
+    assert life.is_now() and life.phase("koge") is Phase.STOPPING
+    assert life.reason() == "supervisor asked to drain"  # why it stopped in the first place
+    life.end("stopped")
+
+
+async def test_a_drain_escalates_when_its_grace_runs_out_and_a_second_sigterm_at_once() -> None:
+    life = Lifecycle()
+    life.to(Phase.RECONCILING)
+    life.begin_strategy("koge", grace_seconds=0.05)
+    life.drain("drain")
+    assert await life.wait(None, StopMode.NOW, 5.0)
+    assert life.reason() == "drain"
+    other = Lifecycle()
+    other.to(Phase.RECONCILING)
+    other.begin_strategy("koge", grace_seconds=30)
+    other.on_signal("SIGTERM")
+    assert other.mode() is StopMode.DRAIN
+    other.on_signal("SIGTERM")
+    assert other.is_now()
+    for lc in (life, other):
+        lc.end("stopped")
+
+
+async def test_stopping_one_strategy_leaves_the_others_trading() -> None:
+    life = Lifecycle()
+    life.to(Phase.RECONCILING)
+    life.begin_strategy("koge", grace_seconds=30)
+    life.begin_strategy("aop", grace_seconds=30)
+    life.to(Phase.TRADING, strategy="koge")
+    life.to(Phase.TRADING, strategy="aop")
+    life.drain("stop koge", strategy="koge")
+    assert not life.may_place("koge") and life.may_place("aop")
+    assert life.event("koge", StopMode.DRAIN).is_set()
+    assert not life.event("aop", StopMode.DRAIN).is_set()
+    life.supervisor_lost("its event socket closed")  # the process: every strategy
+    assert life.is_now("aop") and life.exit == Exit.SUPERVISOR_LOST
+    life.end("stopped")
 
 
 def test_a_second_process_of_the_same_user_is_refused(tmp_path) -> None:

@@ -1,0 +1,420 @@
+"""One user's job from start to Summary.
+
+``UserProcess`` opens what the job needs on one ``AsyncExitStack`` (the supervisor link,
+the journal and its lock, the REST client, the user stream), runs it (reconcile what an
+earlier run left, then the strategies), maps how it ended to an exit status with one
+table (``EXITS``), and winds down whatever happened: cancel what is still open, finish and
+sell what a cut-short round trip bought, report loudly what could not be, and always end
+with a ``Summary``. Each wind-down and closing step is guarded, so one that fails never
+skips the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+import zmq.asyncio
+
+from exchange.clock import SYSTEM_CLOCK, Clock
+from exchange.errors import OrderRejected, RiskChallenge, SessionExpired
+from protocol import messages as m
+from protocol.exitcodes import Exit
+from userproc.errors import BadSetup, ExchangeDown, LeftoverError, UserStop
+from userproc.journal import Journal, JournalBusy, lock_user
+from userproc.lifecycle import Lifecycle, Phase, StopMode
+from userproc.link import SupervisorLink
+from userproc.recovery import adopt_orphans, reconcile
+from userproc.runner import StrategyRunner, settings_from_update
+from userproc.session import Session
+from userproc.spec import UserSpec
+from userproc.tracker import OrderState, OrderTracker
+
+log = structlog.get_logger(__name__)
+
+FINISH_ON_EXIT_SECONDS = 15.0  # well inside the supervisor's hard-kill limit
+
+
+@dataclass(frozen=True)
+class Ending:
+    exit: Exit
+    reason: str
+    cleanup: bool = True  # cancel and sell on the way out (not when the exchange shut us out)
+    ours: bool = True  # the journal is ours to report on (not while another process owns it)
+    leftovers: tuple[m.Leftover, ...] = ()  # what it knows is left unsold
+
+
+# How a run ended -> exit status (the child-to-parent protocol), the first match wins.
+EXITS: tuple[tuple[type[BaseException], Callable[[Any], Ending]], ...] = (
+    (
+        SessionExpired,
+        lambda e: Ending(
+            Exit.SESSION_EXPIRED,
+            "session expired: log in again and store a fresh copied request",
+            cleanup=False,
+        ),
+    ),
+    (
+        RiskChallenge,
+        lambda e: Ending(
+            Exit.RISK_CHALLENGE,
+            "the exchange asks for a verification (risk challenge): not retrying",
+            cleanup=False,
+        ),
+    ),
+    (
+        LeftoverError,
+        lambda e: Ending(
+            Exit.LEFTOVER,
+            e.reason,
+            leftovers=(m.Leftover(asset=e.asset, token=e.token, quantity=e.quantity),),
+        ),
+    ),
+    (UserStop, lambda e: Ending(e.exit, e.reason)),
+    (JournalBusy, lambda e: Ending(Exit.CRASH, str(e), cleanup=False, ours=False)),
+    (OrderRejected, lambda e: Ending(Exit.BAD_CONFIG, f"order refused: {e}")),
+    (Exception, lambda e: Ending(Exit.CRASH, f"unexpected error: {type(e).__name__}: {e}")),
+)
+
+
+def ending_of(exc: BaseException) -> Ending:
+    for kind, make in EXITS:
+        if isinstance(exc, kind):
+            return make(exc)
+    raise exc
+
+
+class UserProcess:
+    """One user's job from start to Summary (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: UserSpec,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        life: Lifecycle | None = None,
+        ctx: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self.spec = spec
+        self.clock = clock
+        self.life = life or Lifecycle(clock)
+        self.ctx = ctx
+        self.t0 = clock.monotonic()
+        self.summaries: list[m.StrategySummary] = []
+        self.leftovers: list[m.Leftover] = []
+        self.journal: Journal | None = None
+        self.session: Session | None = None
+        self.stream: Any = None
+        self.tasks: list[asyncio.Task] = []
+        self.summary: m.Summary | None = None
+
+    async def run(self) -> Exit:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await self._open(stack)
+                await self._trade()
+                if self.life.stopping():
+                    ending = Ending(Exit.OK, self.life.reason() or "stopped")
+                else:
+                    ending = Ending(Exit.OK, "target reached")
+            except Exception as exc:
+                ending = ending_of(exc)
+                if ending.exit is Exit.CRASH and not isinstance(exc, JournalBusy | UserStop):
+                    log.exception("user_process_error", error=type(exc).__name__)
+            ending = await self._guard("wind_down", self._wind_down(ending), ending)
+        return ending.exit
+
+    async def _guard(self, step: str, aw: Awaitable[Any], default: Any = None) -> Any:
+        try:
+            return await aw
+        except Exception as exc:
+            log.exception("user_process_cleanup_failed", step=step, error=type(exc).__name__)
+            return default
+
+    def _push(self, stack: contextlib.AsyncExitStack, step: str, fn: Callable[[], Any]) -> None:
+        async def guarded() -> None:
+            async def call() -> None:
+                res = fn()
+                if asyncio.iscoroutine(res):
+                    await res
+
+            await self._guard(step, call())
+
+        stack.push_async_callback(guarded)
+
+    # ------------------------------------------------------------------ opening
+    async def _open(self, stack: contextlib.AsyncExitStack) -> None:
+        spec, clock, tuning = self.spec, self.clock, self.spec.tuning
+        if self.ctx is None:
+            self.ctx = zmq.asyncio.Context()
+            self._push(stack, "context", self.ctx.term)
+        link = self.link = SupervisorLink(
+            self.ctx,
+            spec.events_endpoint,
+            spec.user_id,
+            self.life,
+            restarts=spec.restarts,
+            clock=clock,
+            tuning=tuning,
+        )
+        self.life.emit = lambda p, sid, r: link.send(
+            m.PhaseChanged(user_id=spec.user_id, phase=p.value, strategy_id=sid, reason=r)
+        )
+        await link.start()
+        self._push(stack, "link", link.close)
+        self._push(stack, "summary", self._send_summary)  # runs just before the link closes
+        if spec.settings:
+            self.life.set_grace(None, spec.settings[0].stop_grace_seconds)
+        problems = spec.credentials.problems()
+        if problems:
+            raise BadSetup("credentials unusable: " + "; ".join(problems))
+        if not spec.settings:
+            raise BadSetup("no strategy for this user")
+        lock_fd = lock_user(spec.journal_path)
+        self._push(stack, "lock", lambda: os.close(lock_fd))
+        journal = self.journal = Journal(spec.journal_path)
+        self._push(stack, "journal", journal.close)
+        from exchange.client import AlphaClient
+        from exchange.stream import UserStream
+
+        client = AlphaClient(
+            base_url=spec.exchange.base_url,
+            credentials=spec.credentials,
+            request_timeout=spec.exchange.request_timeout_seconds,
+            clock=clock,
+            max_get_retries=0,  # Session.call is the one retry policy
+        )
+        self._push(stack, "client", client.close)
+        tracker = OrderTracker()
+        s = self.session = Session(
+            user_id=spec.user_id,
+            client=client,
+            journal=journal,
+            tracker=tracker,
+            life=self.life,
+            emit=link.send,
+            clock=clock,
+            tuning=tuning,
+            settings=spec.settings[0],
+        )
+        s.request_timeout = spec.exchange.request_timeout_seconds
+        s.pending_settings = lambda: link.pending_settings
+        tracker.add_listener(self._order_update)
+        tracker.add_fill_listener(s.observe_fill)
+        self.stream = UserStream(
+            client,
+            ws_url=spec.exchange.ws_url,
+            clock=clock,
+            rotate_seconds=tuning.stream_rotate_seconds,
+            initial_backoff=tuning.stream_initial_backoff,
+            max_backoff=tuning.stream_max_backoff,
+        )
+        self._push(stack, "stream", self._close_stream)
+
+    def _order_update(self, st: OrderState) -> None:
+        s = self.session
+        if s is not None and st.order_id in s.in_flight:
+            self.link.send(
+                m.OrderUpdate(
+                    user_id=self.spec.user_id,
+                    strategy_id=self.life.last_strategy,
+                    order_id=st.order_id,
+                    symbol=st.symbol,
+                    side=st.side,
+                    status=st.status,
+                    filled_qty=st.cum_qty,
+                    filled_quote=st.cum_quote,
+                )
+            )
+
+    async def _on_stream_event(self, ev: object) -> None:
+        from exchange.stream import StreamConnected, StreamDisconnected
+
+        s = self.session
+        assert s is not None
+        if isinstance(ev, StreamConnected):
+            s.stream_epoch += 1
+            s.stream_up.set()
+            self.tasks.append(asyncio.get_running_loop().create_task(self._refresh_in_flight()))
+        elif isinstance(ev, StreamDisconnected):
+            s.stream_epoch += 1
+            s.stream_up.clear()
+            log.warning("stream_down", reason=ev.reason)
+        else:
+            await s.tracker.apply_report(ev)  # type: ignore[arg-type]
+
+    async def _refresh_in_flight(self) -> None:
+        assert self.session is not None
+        with contextlib.suppress(Exception):
+            await self.session.refresh_orders()
+
+    # ------------------------------------------------------------------ trading
+    async def _trade(self) -> None:
+        loop = asyncio.get_running_loop()
+        stream_task = loop.create_task(self.stream.run(self._on_stream_event))
+        self.tasks.append(stream_task)
+        body = loop.create_task(self._body())
+        done, _ = await asyncio.wait({body, stream_task}, return_when=asyncio.FIRST_COMPLETED)
+        if body not in done:  # the stream died for good (session expired, risk ...)
+            body.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await body
+            stream_task.result()  # raises what killed it
+            raise UserStop("user stream ended")
+        body.result()
+
+    async def _body(self) -> None:
+        s, life = self.session, self.life
+        assert s is not None
+        tu = s.tuning
+        await _first_of(s.stream_up, life.event(None, StopMode.DRAIN), tu.stream_connect_timeout)
+        if not s.stream_up.is_set():
+            if life.stopping():
+                return
+            raise ExchangeDown("user stream could not be connected")
+        life.to(Phase.RECONCILING)
+        await reconcile(s, {})
+        first_owner = {st.target_token: st.strategy_id for st in reversed(self.spec.settings)}
+        await adopt_orphans(s, first_owner)
+        settings = list(self.spec.settings)
+        idx = 0
+        while idx < len(settings) and not life.stopping():
+            if self.link.pending_settings is not None:  # UpdateSettings: from the next one
+                settings = settings_from_update(self.link.pending_settings)
+                self.link.pending_settings = None
+                if idx >= len(settings):
+                    break
+            st = s.settings = settings[idx]
+            runner = StrategyRunner(s, life, st)
+            self.summaries.append(runner.summary)
+            await asyncio.get_running_loop().create_task(runner.run())  # its own context
+            idx += 1
+
+    # ------------------------------------------------------------------ winding down
+    async def _wind_down(self, ending: Ending) -> Ending:
+        life, s, journal = self.life, self.session, self.journal
+        self.leftovers.extend(ending.leftovers)
+        if ending.exit is Exit.OK and life.exit is not None:
+            ending = Ending(life.exit, life.reason() or ending.reason)
+        if ending.exit is not Exit.OK:
+            self._report(ending.exit.name.lower(), ending.reason, fatal=ending.exit.fatal)
+        open_count = 0
+        if s is not None and journal is not None:
+            if ending.cleanup and s.tuning.cancel_on_exit:
+                if s.in_flight:
+                    await self._guard("cancel_in_flight", _cancel_in_flight(s))
+                if journal.open_trades():
+                    await self._guard("finish_on_exit", _finish_on_exit(s))
+            open_count = sum(1 for o in s.in_flight if (st := s.tracker.get(o)) and st.open)
+            unfinished = journal.open_trades()
+            if unfinished and ending.ours:
+                ending = self._unfinished(ending, unfinished)
+        life.end(ending.reason, paused=ending.exit is Exit.LEFTOVER)
+        log.info("user_process_exit", exit=ending.exit.name, reason=ending.reason)
+        cost = journal.cost_on(self.clock.utc_day().isoformat()) if journal else Decimal(0)
+        self.summary = m.Summary(
+            user_id=self.spec.user_id,
+            exit_code=int(ending.exit),
+            reason=ending.reason,
+            strategies=self.summaries,
+            open_orders=open_count,
+            leftovers=self.leftovers,
+            cost_today=cost,
+            seconds=self.clock.monotonic() - self.t0,
+        )
+        return ending
+
+    def _unfinished(self, ending: Ending, rows: list) -> Ending:
+        """Never end quietly with tokens or orders we cannot account for: say so loudly."""
+        assert self.session is not None
+        held = _bought_not_sold(self.session, rows)
+        self.leftovers.extend(held)
+        what = ", ".join(f"{lo.quantity} {lo.token}" for lo in held) or "unknown amounts"
+        reason = (
+            f"{ending.reason}; {len(rows)} round trip(s) could not be finished before exit"
+            f" (bought and not sold: {what}); the next start reconciles them"
+        )
+        code = Exit.LEFTOVER if ending.cleanup else ending.exit
+        self._report("leftover", reason, fatal=True)
+        return Ending(code, reason, ending.cleanup, ending.ours, ending.leftovers)
+
+    def _report(self, kind: str, message: str, *, fatal: bool) -> None:
+        self.link.send(
+            m.ErrorReport(
+                user_id=self.spec.user_id,
+                kind=kind,
+                message=message,
+                fatal=fatal,
+                strategy_id=self.life.last_strategy,
+            )
+        )
+
+    async def _close_stream(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                await self.stream.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _send_summary(self) -> None:
+        if self.summary is None:  # the wind-down itself failed: still say goodbye
+            self.summary = m.Summary(
+                user_id=self.spec.user_id, exit_code=int(Exit.CRASH), reason="wind-down failed"
+            )
+        self.link.send(self.summary)
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, within: float) -> None:
+    ta = asyncio.ensure_future(a.wait())
+    tb = asyncio.ensure_future(b.wait())
+    try:
+        await asyncio.wait({ta, tb}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ta.cancel()
+        tb.cancel()
+
+
+async def _finish_on_exit(s: Session) -> None:
+    """A stop (or an error) cut a round trip short and its orders were just cancelled:
+    finish it now, as a restart would (``recovery.reconcile``: fills read back, tokens
+    sold), so its tokens are sold in this run. Bounded in time; what is left stays in the
+    journal, and the caller reports it."""
+    try:
+        await asyncio.wait_for(reconcile(s, {}), FINISH_ON_EXIT_SECONDS)
+    except Exception as exc:  # whatever it was: the caller reports what is left
+        log.warning("finish_on_exit_failed", error=type(exc).__name__, detail=str(exc))
+
+
+def _bought_not_sold(s: Session, rows: list) -> list[m.Leftover]:
+    """Tokens the unfinished trades bought and did not sell, as far as the tracker knows."""
+    held: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        qty = Decimal(0)
+        for oid in (row.working_id, row.pending_id):
+            st = s.tracker.get(oid) if oid else None
+            if st is not None:
+                qty += st.cum_qty if st.side == "BUY" else -st.cum_qty
+        if qty > 0:
+            key = (row.base_asset, row.token)
+            held[key] = held.get(key, Decimal(0)) + qty
+    return [m.Leftover(asset=a, token=t, quantity=q) for (a, t), q in held.items()]
+
+
+async def _cancel_in_flight(s: Session) -> None:
+    """Best effort on the way out: leave no open order behind if the exchange can be
+    reached (else the journal holds them for the next start)."""
+    for oid in list(s.in_flight):
+        st = s.tracker.get(oid)
+        if st is None or st.terminal or st.status == "PENDING":
+            continue
+        with contextlib.suppress(Exception):
+            await s.client.cancel(oid, st.symbol)
+    with contextlib.suppress(Exception):
+        await s.refresh_orders()
