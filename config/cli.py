@@ -9,10 +9,10 @@ leak.
 from __future__ import annotations
 
 import asyncio
-import functools
+import os
 import sys
-from collections.abc import Callable
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TextIO
 
 import click
 import msgspec
@@ -25,50 +25,51 @@ from config.credentials import (
 )
 from config.curl import CurlParseError, parse_curl
 from config.loader import AppConfig, ConfigError, load_config
-from config.logsetup import add_secrets, configure_logging, redact
+from config.logsetup import add_secrets, configure_logging
+from config.output import (
+    EXIT_OPERATOR,
+    CliError,
+    config_problems,
+    fail,
+    guarded,
+    say,
+)
 from config.schema import ID_RE
 from exchange.auth import Credentials
 
-EXIT_PROBLEM = 2
+EXIT_PROBLEM = EXIT_OPERATOR  # kept for old imports
+DEFAULT_CONFIG = "config/trading_config.yaml"
 
 config_option = click.option(
     "--config",
     "config_path",
     envvar="ALPHAVOL_CONFIG",
-    default="config/trading_config.yaml",
+    default=DEFAULT_CONFIG,
     show_default=True,
     type=click.Path(dir_okay=False),
     help="The YAML config file (also $ALPHAVOL_CONFIG).",
 )
 
-
-class CliError(click.ClickException):
-    """A problem the user must fix: printed (redacted) without a traceback, exit 2."""
-
-    exit_code = EXIT_PROBLEM
-
-    def format_message(self) -> str:
-        return redact(self.message)
-
-    def show(self, file: TextIO | None = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+echo = say  # the only way these commands print (see config.output)
+_guarded = guarded
 
 
-def echo(message: str = "", *, err: bool = False) -> None:
-    """click.echo through the redactor: the only way these commands print."""
-    click.echo(redact(message), err=err)
+def missing_config(config_path: str) -> str:
+    """What to say when the config file named by --config/$ALPHAVOL_CONFIG is not there."""
+    return (
+        f"the config file {config_path} does not exist; give the right one with --config FILE"
+        f" (or $ALPHAVOL_CONFIG), or write the example there with `alphavol init {config_path}`"
+    )
 
 
 def load_or_exit(config_path: str) -> AppConfig:
     """The validated config, or every problem printed to stderr and exit status 2."""
+    if not Path(os.path.expanduser(config_path)).exists():
+        fail(missing_config(config_path))
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        for issue in exc.issues:
-            echo(str(issue), err=True)
-        n = len(exc.issues)
-        echo(f"{n} problem{'s' if n != 1 else ''} in the config; nothing was started.", err=True)
-        sys.exit(EXIT_PROBLEM)
+        config_problems(exc)
 
 
 def _setup(config_path: str) -> AppConfig:
@@ -77,28 +78,13 @@ def _setup(config_path: str) -> AppConfig:
     return cfg
 
 
-def _open_store(cfg: AppConfig) -> CredentialStore:
+def open_store(cfg: AppConfig) -> CredentialStore:
     try:
         store = CredentialStore.open(cfg.paths)
         add_secrets(store.all_secret_values())
         return store
     except CredentialsError as exc:
         raise CliError(str(exc)) from None
-
-
-def _guarded(fn: Callable[..., None]) -> Callable[..., None]:
-    """Turn the store's and the file system's errors into a plain message and exit 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            fn(*args, **kwargs)
-        except (CredentialsError, CurlParseError) as exc:
-            raise CliError(str(exc)) from None
-        except OSError as exc:
-            raise CliError(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}") from None
-
-    return wrapper
 
 
 def _check_user_id(user_id: str) -> str:
@@ -137,7 +123,7 @@ def users_add(user_id: str, curl_file: TextIO, label: str | None, config_path: s
     finally:
         del text
     add_secrets(creds.secret_values())
-    store = _open_store(cfg)
+    store = open_store(cfg)
     try:
         store.put(user_id, creds, label=label)
     except CredentialsError as exc:
@@ -157,7 +143,7 @@ def users_add(user_id: str, curl_file: TextIO, label: str | None, config_path: s
 def users_list(config_path: str) -> None:
     """Show stored sessions: ids, labels, cookie names and dates (never a value)."""
     cfg = _setup(config_path)
-    store = _open_store(cfg)
+    store = open_store(cfg)
     records = store.list()
     configured = set(cfg.user_ids())
     if not records:
@@ -184,7 +170,7 @@ def users_remove(user_id: str, config_path: str) -> None:
     """Delete the stored session of USER_ID."""
     cfg = _setup(config_path)
     user_id = _check_user_id(user_id)
-    store = _open_store(cfg)
+    store = open_store(cfg)
     if not store.remove(user_id):
         raise CliError(f"no stored session for user {user_id}")
     echo(f"removed the session of user {user_id}")
@@ -217,7 +203,7 @@ def users_keygen(key_file: str) -> None:
 def users_check(user_id: str | None, online: bool, config_path: str) -> None:
     """Check stored sessions (offline; with --online, one user-volume call per user)."""
     cfg = _setup(config_path)
-    store = _open_store(cfg)
+    store = open_store(cfg)
     if user_id is not None:
         ids = [_check_user_id(user_id)]
     else:
@@ -247,7 +233,9 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
         else:
             echo(f"user {uid}: ok (offline check)")
     if usable:
-        results = asyncio.run(_online(cfg, usable))
+        from config.online import probe_sessions
+
+        results = asyncio.run(probe_sessions(cfg.exchange, usable))
         for uid, (alive, text) in results.items():
             echo(f"user {uid}: {text}")
             if alive:
@@ -255,47 +243,29 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
             else:
                 bad = True
     if bad:
-        sys.exit(EXIT_PROBLEM)
-
-
-async def _online(cfg: AppConfig, users_: dict[str, Credentials]) -> dict[str, tuple[bool, str]]:
-    """One user-volume call per user, concurrently: (alive, what to print)."""
-    from exchange.client import AlphaClient  # written by the exchange part; import late
-    from exchange.errors import ExchangeError, RiskChallenge, SessionExpired
-
-    async def one(creds: Credentials) -> tuple[bool, str]:
-        try:
-            async with AlphaClient(
-                base_url=cfg.exchange.base_url,
-                credentials=creds,
-                request_timeout=cfg.exchange.request_timeout_seconds,
-                max_get_retries=1,
-            ) as client:
-                await client.user_volume()
-        except SessionExpired:
-            return False, "expired: log in again in the browser and run `alphavol users add`"
-        except RiskChallenge:
-            return False, "blocked by a risk challenge: verify the account in the browser"
-        except ExchangeError as exc:
-            return False, f"unknown: {type(exc).__name__}: {exc}"
-        except Exception as exc:  # report it, never crash with a traceback
-            return False, f"unknown: {type(exc).__name__}: {exc}"
-        return True, "alive"
-
-    results = await asyncio.gather(*(one(c) for c in users_.values()))
-    return dict(zip(users_, results, strict=True))
+        sys.exit(EXIT_OPERATOR)
 
 
 @click.command("check")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask the exchange: every target token and chain, every stored session.",
+)
 @_guarded
-def check(config_path: str, as_json: bool) -> None:
-    """Validate the config and that every configured user has a stored session."""
+def check(config_path: str, as_json: bool, online: bool) -> None:
+    """Validate the config and that every configured user has a stored session (exit 2
+    with every problem and its line otherwise); --online also asks the exchange."""
+    from config.online import Located
+
     cfg = _setup(config_path)
+    where = Located(cfg, config_path)
     problems: list[str] = []
+    sessions: dict[str, Credentials] = {}
     try:
-        store = _open_store(cfg)
+        store = open_store(cfg)
     except CliError as exc:
         problems.append(exc.format_message())
         store = None
@@ -306,27 +276,45 @@ def check(config_path: str, as_json: bool) -> None:
                 creds = store.get(uid)
             except CredentialsMissing:
                 problems.append(
-                    f"user {uid} ({strategies}) has no stored session:"
-                    f" alphavol users add {uid} --curl FILE"
+                    where.issue(
+                        where.user(uid),
+                        f"user {uid} ({strategies}) has no stored session:"
+                        f" alphavol users add {uid} --curl FILE",
+                    )
                 )
                 continue
             except CredentialsError as exc:
-                problems.append(f"user {uid}: {exc}")
+                problems.append(where.issue(where.user(uid), f"user {uid}: {exc}"))
                 continue
-            problems.extend(f"user {uid}: {p}" for p in creds.problems())
+            bad = creds.problems()
+            problems.extend(where.issue(where.user(uid), f"user {uid}: {p}") for p in bad)
+            if not bad:
+                sessions[uid] = creds
+    alive: list[str] = []
+    if online:
+        from config.online import online_problems
+
+        found, alive = asyncio.run(online_problems(cfg, sessions, where))
+        problems.extend(found)
+        if store is not None:
+            for uid in alive:
+                store.mark_ok(uid)
     if as_json:
-        click.echo(
-            redact(msgspec.json.format(msgspec.json.encode(cfg.effective()), indent=2).decode())
-        )
+        say(msgspec.json.format(msgspec.json.encode(cfg.effective()), indent=2).decode())
     for p in problems:
         echo(p, err=True)
     if problems:
         echo(f"{len(problems)} problem(s); nothing was started.", err=True)
-        sys.exit(EXIT_PROBLEM)
+        sys.exit(EXIT_OPERATOR)
     if not as_json:
         enabled = [s for s in cfg.strategies if s.enabled]
         echo(
             f"config ok: {len(enabled)} enabled strateg{'y' if len(enabled) == 1 else 'ies'}"
             f" ({', '.join(s.strategy_id for s in enabled)}), {len(cfg.user_ids())} users,"
             " all with a stored session"
+            + (
+                "; the exchange lists every token and chain, and every session is alive"
+                if online
+                else ""
+            )
         )

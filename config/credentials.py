@@ -36,6 +36,10 @@ KEY_FILE_ENV = "ALPHAVOL_SECRET_KEY_FILE"
 KEY_ENV = "ALPHAVOL_SECRET_KEY"
 SYSTEMD_CREDENTIAL = "alphavol-key"
 _KEY_CHECK = b"alphavol-credentials-v1"
+_WRITABLE_HINT = (
+    "the data directory (paths.data_dir) and the store must be writable by the user"
+    " alphavol runs as"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB);
@@ -167,7 +171,7 @@ class CredentialStore:
             os.chmod(self.path, 0o600)
         except OSError as exc:
             raise CredentialsError(
-                f"cannot create the credentials store {self.path}: {exc.strerror}"
+                f"cannot create the credentials store {self.path}: {exc.strerror}; {_WRITABLE_HINT}"
             ) from None
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
@@ -178,14 +182,20 @@ class CredentialStore:
             conn = sqlite3.connect(self.path, timeout=10)
         except sqlite3.Error as exc:
             raise CredentialsError(
-                f"cannot open the credentials store {self.path}: {exc}"
+                f"cannot open the credentials store {self.path}: {exc}; {_WRITABLE_HINT}"
             ) from None
         try:
             with conn:  # commit on success, roll back on error
                 yield conn
+        except sqlite3.OperationalError as exc:  # read-only file or directory, locked ...
+            raise CredentialsError(
+                f"cannot use the credentials store {self.path}: {exc}; {_WRITABLE_HINT}"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise CredentialsError(
-                f"the credentials store {self.path} is unreadable: {exc}"
+                f"the credentials store {self.path} is corrupt ({exc}): restore it from a"
+                " backup, or move it away and store every session again with"
+                " `alphavol users add ID --curl FILE`"
             ) from None
         finally:
             conn.close()
@@ -213,8 +223,10 @@ class CredentialStore:
                 ok = False
             if not ok:
                 raise CredentialsError(
-                    f"wrong secret key for the credentials store {self.path}"
-                    " (it was encrypted with a different key)"
+                    f"wrong secret key for the credentials store {self.path} (it was"
+                    f" encrypted with a different key): give the key it was created with"
+                    f" (${KEY_FILE_ENV}, ${KEY_ENV} or systemd LoadCredential="
+                    f"{SYSTEMD_CREDENTIAL}), or move the store away and add the sessions again"
                 )
 
     def _encrypt_plain_rows(self, conn: sqlite3.Connection) -> None:

@@ -20,3 +20,5 @@ Where things live:
 * ``render``   - status as text and JSON; ``sdnotify`` - systemd's notify protocol.
 * ``cli``      - the ``alphavol`` click group.
 """
+
+import config  # noqa: F401  (first: keeps rich out of structlog, see config/richguard.py)

@@ -1,216 +1,159 @@
 """The `alphavol` command line.
 
-``run`` and ``quick`` run the supervisor in the foreground; ``status``, ``stop``, ``start``,
-``reload`` and ``shutdown`` talk to a running one over its control socket (exit 1 with a
-clear message when none runs); ``volumes`` asks the exchange directly.
+``run`` and ``quick`` run the supervisor in the foreground (on a terminal under the live
+progress view of ``supervisor.liveview``); ``status``, ``stop``, ``start``, ``reload`` and
+``shutdown`` talk to a running one (``supervisor.control_cli``); ``volumes`` asks the
+exchange directly. Every command prints through ``config.output`` (one redaction) and
+turns the operator's own mistakes into one line and exit status 2 (the README lists
+every exit status).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-import time
-from decimal import Decimal
-from pathlib import Path
+from supervisor.ownership import refuse_foreign_packages
 
-import click
+refuse_foreign_packages()  # before importing the rest: it may not be ours
 
-from config.cli import check, config_option, users
-from exchange.sim.cli import sim
-from protocol import messages as m
+import asyncio  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import click  # noqa: E402
+
+from config.cli import config_option, load_or_exit, open_store  # noqa: E402
+from config.output import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    fail,
+    operator_errors,
+    redacted_streams,
+    say_json,
+    show,
+)
+
+# commands defined elsewhere, imported only when used (`alphavol status` need not load
+# the simulator's web server)
+LAZY = {
+    "check": "config.cli:check",
+    "demo": "supervisor.demo:demo",
+    "init": "config.scaffold:init",
+    "reload": "supervisor.control_cli:reload",
+    "shutdown": "supervisor.control_cli:shutdown",
+    "sim": "exchange.sim.cli:sim",
+    "start": "supervisor.control_cli:start",
+    "status": "supervisor.control_cli:status",
+    "stop": "supervisor.control_cli:stop",
+    "users": "config.cli:users",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AlphavolGroup(click.Group):
+    """Every subcommand runs with its output redacted and its errors turned into one line
+    (exit 2 for the operator's own mistakes); most are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY and name not in self.commands:
+            module, _, attr = LAZY[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with redacted_streams(), operator_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=AlphavolGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="alphavol")
 def main() -> None:
     """alphavol: drive Binance Alpha accounts to a daily volume with OTO round trips."""
 
 
-main.add_command(sim)
-main.add_command(users)
-main.add_command(check)
-
-
-def _register_demo() -> None:
-    from supervisor.demo import demo
-
-    main.add_command(demo)
-
-
-_register_demo()
-
-
-def _load(config_path: str):
-    """Load and validate the config; print every problem and exit 2 when it is broken."""
-    try:
-        from config.cli import load_or_exit
-    except ImportError:
-        load_or_exit = None
-    if load_or_exit is not None:
-        return load_or_exit(config_path)
-    from config.loader import load_config
-
-    try:
-        return load_config(config_path)
-    except Exception as exc:
-        click.echo(f"alphavol: {exc}", err=True)
-        sys.exit(2)
-
-
 def _logging(config) -> None:
-    try:
-        from config.logsetup import configure_logging
-    except ImportError:
-        return
+    from config.logsetup import configure_logging
+
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
 
 
-def _runtime_dir(config_path: str) -> Path:
-    """Where the control socket is. Read leniently: `reload` must still reach the
-    supervisor (and get the errors back) when the file on disk is broken."""
-    from config.loader import load_config
+def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = False) -> int:
+    """Run the supervisor in this process after checking what an operator can get wrong
+    (the credentials store and its key, writable directories): those exit 2 here, with
+    one line, instead of a traceback and a restart loop under systemd."""
+    from config.preflight import require_writable_dirs
+    from supervisor.arbiter import run_supervisor
 
-    try:
-        return Path(load_config(config_path).paths.runtime_dir)
-    except Exception:
-        pass
-    import os
+    def prepare() -> dict[str, Any]:
+        require_writable_dirs(config.paths)
+        return {"credentials": open_store(config)}
 
-    import yaml
+    if sys.stdout.isatty() and not plain:
+        from supervisor.liveview import run_with_view
 
-    try:
-        with open(config_path) as f:
-            raw = (yaml.safe_load(f) or {}).get("paths", {}).get("runtime_dir", "./var/run")
-    except (OSError, yaml.YAMLError, AttributeError):
-        _load(config_path)  # prints why and exits 2
-        raise
-    p = Path(os.path.expanduser(str(raw)))
-    return (p if p.is_absolute() else Path(config_path).resolve().parent / p).resolve()
+        return run_with_view(config, once=once, verbose=verbose, prepare=prepare)
+    _logging(config)
+    return run_supervisor(config, once=once, out=sys.stdout, **prepare())
 
 
-def _ask(config_path: str, req: m.Request, timeout: float = 2.0) -> m.Reply:
-    from supervisor.client import ControlClient, SupervisorNotRunning
-
-    try:
-        reply = ControlClient(_runtime_dir(config_path)).request(req, timeout=timeout)
-    except SupervisorNotRunning as exc:
-        click.echo(f"alphavol: {exc}", err=True)
-        sys.exit(1)
-    if isinstance(reply, m.ErrorReply):
-        click.echo(f"alphavol: {reply.message}", err=True)
-        sys.exit(1)
-    return reply
+def _view_options(fn):
+    fn = click.option(
+        "-v", "--verbose", is_flag=True, help="On a terminal: show routine INFO log lines too."
+    )(fn)
+    return click.option(
+        "--plain", is_flag=True, help="On a terminal too: log lines only, no live view."
+    )(fn)
 
 
 @main.command("run")
 @config_option
 @click.option("--once", is_flag=True, help="Do today's work, then exit (no daily restart).")
-def run(config_path: str, once: bool) -> None:
-    """Run the supervisor in the foreground (what the systemd service runs)."""
-    from supervisor.arbiter import run_supervisor
+@_view_options
+def run(config_path: str, once: bool, verbose: bool, plain: bool) -> None:
+    """Run the supervisor in the foreground (what the systemd service runs).
 
-    config = _load(config_path)
-    _logging(config)
-    sys.exit(run_supervisor(config, once=once))
-
-
-@main.command("status")
-@config_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--watch", is_flag=True, help="Refresh in place every second.")
-def status(config_path: str, as_json: bool, watch: bool) -> None:
-    """Per strategy and user: state, pid, restarts, volume, batch, cost, last error, ETA."""
-    from supervisor.render import to_json, to_text
-
-    while True:
-        reply = _ask(config_path, m.StatusRequest())
-        assert isinstance(reply, m.StatusReply)
-        text = json.dumps(to_json(reply), indent=2) if as_json else to_text(reply)
-        if not watch:
-            click.echo(text)
-            return
-        click.echo("\x1b[H\x1b[2J" + text, nl=True)
-        try:
-            time.sleep(1.0)
-        except KeyboardInterrupt:
-            return
-
-
-@main.command("stop")
-@config_option
-@click.argument("strategy", required=False)
-@click.option("--user", "user_id", help="Only this user.")
-@click.option("--now", is_flag=True, help="Cancel and sell at once instead of draining.")
-def stop(config_path: str, strategy: str | None, user_id: str | None, now: bool) -> None:
-    """Stop users (all, a strategy's, or one): drain by default."""
-    reply = _ask(config_path, m.StopRequest(strategy_id=strategy, user_id=user_id, now=now))
-    click.echo(getattr(reply, "message", "ok"))
-
-
-@main.command("start")
-@config_option
-@click.argument("strategy", required=False)
-@click.option("--user", "user_id", help="Only this user.")
-def start(config_path: str, strategy: str | None, user_id: str | None) -> None:
-    """Queue stopped, finished or FATAL users again."""
-    reply = _ask(config_path, m.StartRequest(strategy_id=strategy, user_id=user_id))
-    click.echo(getattr(reply, "message", "ok"))
-
-
-@main.command("reload")
-@config_option
-def reload(config_path: str) -> None:
-    """Reread the config file (a broken one is refused and the old one kept)."""
-    reply = _ask(config_path, m.ReloadRequest(), timeout=5.0)
-    click.echo(getattr(reply, "message", "ok"))
-
-
-@main.command("shutdown")
-@config_option
-@click.option("--now", is_flag=True, help="Stop users at once instead of draining.")
-def shutdown(config_path: str, now: bool) -> None:
-    """Stop every user and exit the supervisor."""
-    reply = _ask(config_path, m.ShutdownRequest(now=now))
-    click.echo(getattr(reply, "message", "ok"))
+    On a terminal it shows the live progress view (warnings and errors above it); without
+    one (systemd, a pipe) it writes JSON log lines, as configured."""
+    config = load_or_exit(config_path)
+    sys.exit(supervise(config, once=once, verbose=verbose, plain=plain))
 
 
 @main.command("volumes")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def volumes(config_path: str, as_json: bool) -> None:
-    """Every user's volume today, asked concurrently; starts nothing."""
-    from config.credentials import CredentialStore
+    """Every user's volume today, asked concurrently; starts nothing (exit 1 when a
+    user's volume could not be read)."""
     from supervisor.volumes import check_volumes
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     _logging(config)  # logs to stderr: stdout is the answer
-    store = CredentialStore.open(config.paths)
+    store = open_store(config)
     results = asyncio.run(check_volumes(config.effective(), store.get, config.exchange))
     if as_json:
-        out = [
-            {
-                "user_id": r.user_id,
-                "strategy_id": r.strategy_id,
-                "token": r.token,
-                "basis": r.basis,
-                "current_volume": None if r.current is None else str(r.current),
-                "target_volume": str(r.target),
-                "at_target": r.at_target,
-                "error": r.error,
-            }
-            for r in results
-        ]
-        click.echo(json.dumps(out, indent=2))
+        say_json(
+            [
+                {
+                    "user_id": r.user_id,
+                    "strategy_id": r.strategy_id,
+                    "token": r.token,
+                    "basis": r.basis,
+                    "current_volume": None if r.current is None else str(r.current),
+                    "target_volume": str(r.target),
+                    "at_target": r.at_target,
+                    "error": r.error,
+                }
+                for r in results
+            ]
+        )
     else:
-        for r in results:
-            cur = "?" if r.current is None else f"{r.current:f}"
-            mark = "at target" if r.at_target else (r.error or "under target")
-            click.echo(
-                f"{r.strategy_id:<12} user {r.user_id:<8} {r.token:<8} {cur}/{r.target:f}"
-                f" ({r.basis})  {mark}"
-            )
-    sys.exit(1 if any(r.error for r in results) else 0)
+        from supervisor.tables import volumes_table
+
+        show(volumes_table(results))
+    sys.exit(EXIT_FAILED if any(r.error for r in results) else EXIT_OK)
 
 
 @main.command("quick")
@@ -223,43 +166,41 @@ def volumes(config_path: str, as_json: bool) -> None:
 @click.option(
     "--interval", default=1.0, show_default=True, type=float, help="Seconds between trades."
 )
-def quick(config_path, token, chain, volume, amount, user_ids, interval) -> None:
+@_view_options
+def quick(config_path, token, chain, volume, amount, user_ids, interval, verbose, plain) -> None:
     """One strategy from flags, run once in the foreground (same processes and safety as run).
 
-    Exchange, paths and credentials come from the config file when it exists."""
-    from config.loader import config_from_dict
-    from supervisor.arbiter import run_supervisor
+    The exchange, paths and credentials come from the config file, which must exist; its
+    strategies are ignored."""
+    from config.loader import ConfigError, config_from_dict
 
-    data: dict = {}
-    base_dir = Path.cwd()
-    if Path(config_path).exists():
-        base = _load(config_path)
-        base_dir = Path(base.source).parent
-        data = {
-            "exchange": {
-                "base_url": base.exchange.base_url,
-                "ws_url": base.exchange.ws_url,
-                "request_timeout_seconds": base.exchange.request_timeout_seconds,
-            },
-            "paths": {"data_dir": base.paths.data_dir, "runtime_dir": base.paths.runtime_dir},
-            "logging": {"level": base.logging.level, "format": base.logging.format},
-        }
-    data["strategies"] = [
-        {
-            "strategy_id": "quick",
-            "strategy_name": f"quick {token}",
-            "target_token": token,
-            "target_chain": chain,
-            "target_volume": volume,
-            "single_trade_amount_usdt": amount,
-            "trade_interval_seconds": interval,
-            "user_ids": list(user_ids),
-        }
-    ]
+    base = load_or_exit(config_path)
+    data: dict = {
+        "exchange": {
+            "base_url": base.exchange.base_url,
+            "ws_url": base.exchange.ws_url,
+            "request_timeout_seconds": base.exchange.request_timeout_seconds,
+        },
+        "paths": {"data_dir": base.paths.data_dir, "runtime_dir": base.paths.runtime_dir},
+        "logging": {"level": base.logging.level, "format": base.logging.format},
+        "strategies": [
+            {
+                "strategy_id": "quick",
+                "strategy_name": f"quick {token}",
+                "target_token": token,
+                "target_chain": chain,
+                "target_volume": volume,
+                "single_trade_amount_usdt": amount,
+                "trade_interval_seconds": interval,
+                "user_ids": list(user_ids),
+            }
+        ],
+    }
     try:
-        config = config_from_dict(data, source=str(Path(config_path).resolve()), base_dir=base_dir)
-    except Exception as exc:
-        click.echo(f"alphavol: {exc}", err=True)
-        sys.exit(2)
-    _logging(config)
-    sys.exit(run_supervisor(config, once=True))
+        config = config_from_dict(data, source=base.source, base_dir=Path(base.source).parent)
+    except ConfigError as exc:  # the flags are the operator's: name them
+        fail(
+            "the flags make an invalid strategy: "
+            + "; ".join(f"{i.path}: {i.message}" for i in exc.issues)
+        )
+    sys.exit(supervise(config, once=True, verbose=verbose, plain=plain))

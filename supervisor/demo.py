@@ -166,41 +166,6 @@ def _status(runtime: Path) -> m.StatusReply | None:
     return reply if isinstance(reply, m.StatusReply) else None
 
 
-def _progress_lines(reply: m.StatusReply) -> list[str]:
-    from supervisor.render import bar
-
-    lines = []
-    for st in reply.strategies:
-        for u in st.users:
-            trades = f"trade {u.trade_index}/{u.loops}" if u.loops else f"{u.trades} trades"
-            cur = u.current_volume if u.current_volume is not None else Decimal(0)
-            lines.append(
-                f"  {st.strategy_id:<10} user {u.user_id:<3} {u.state:<9} "
-                f"{bar(u.current_volume, u.target_volume, 24)} "
-                f"{cur:>10.2f} / {u.target_volume:<8} {trades}"
-            )
-    return lines
-
-
-class LiveView:
-    """Redraws the progress block in place on a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.shown = 0
-
-    def show(self, lines: list[str]) -> None:
-        if not self.enabled:
-            return
-        out = sys.stderr
-        if self.shown:
-            out.write(f"\x1b[{self.shown}F")
-        for line in lines:
-            out.write("\x1b[2K" + line + "\n")
-        out.flush()
-        self.shown = len(lines)
-
-
 # --------------------------------------------------------------------------------------
 # the summary: alphavol's figures beside the exchange's record
 # --------------------------------------------------------------------------------------
@@ -278,25 +243,41 @@ def _token_list(sim: SimProcess) -> list[dict[str, Any]]:
         return json.loads(resp.read())["data"]
 
 
+SUMMARY_HEADERS = [
+    *("strategy", "user", "state", "start", "final", "target"),
+    *("trades", "cost USDT", "open", "dust USDT"),
+]
+
+
 def print_table(summary: dict[str, Any]) -> None:
-    head = (
-        f"{'strategy':<10} {'user':<4} {'state':<8} {'start':>9} {'final':>9} {'target':>7} "
-        f"{'trades':>6} {'cost USDT':>10} {'open':>4} {'dust USDT':>10}"
-    )
-    click.echo("\n" + head)
-    click.echo("-" * len(head))
-    for r in summary["rows"]:
-        click.echo(
-            f"{r['strategy_id']:<10} {r['user_id']:<4} {r['state']:<8} "
-            f"{Decimal(r['start_volume']):>9.2f} {Decimal(r['final_volume']):>9.2f} "
-            f"{r['target_volume']:>7} {r['trades']:>6} {Decimal(r['cost_usdt']):>10.4f} "
-            f"{r['open_orders']:>4} {Decimal(r['dust_usdt']):>10.4f}"
+    """The summary as a table: alphavol's figures beside the exchange's own record."""
+    from config.output import say, show
+    from supervisor.render import money, target, volume
+    from supervisor.tables import summary_table
+
+    rows = [
+        (
+            r["strategy_id"],
+            r["user_id"],
+            r["state"],
+            volume(Decimal(r["start_volume"])),
+            volume(Decimal(r["final_volume"])),
+            target(Decimal(r["target_volume"])),
+            str(r["trades"]),
+            money(r["cost_usdt"]),
+            str(r["open_orders"]),
+            money(r["dust_usdt"]),
         )
+        for r in summary["rows"]
+    ]
+    say()
+    show(summary_table(SUMMARY_HEADERS, "lll" + "r" * 7, rows))
     verdict = "nothing left open" if summary["nothing_left_open"] else "OPEN ORDERS LEFT"
-    click.echo(f"\n{summary['seconds']} s; {verdict}; figures read back from the exchange.")
-    click.echo(
-        "dust: the value of tokens below the lot step, which no order can sell (the buy fee"
-        " is taken in the token and the sell is rounded down to the step); it stays held."
+    say(f"\n{summary['seconds']} s; {verdict}; figures read back from the exchange.")
+    say(
+        "trades: round trips today (the live view's batch i/N counts within one batch).\n"
+        "dust: the value of tokens below the lot step, which no order can sell (the buy\n"
+        "fee is taken in the token, the sell is rounded down to the step); it stays held."
     )
 
 
@@ -314,7 +295,11 @@ def demo(as_json: bool, keep: bool) -> None:
 
     configure_logging("WARNING", "console", stream=sys.stderr)  # stdout is for the summary
     workdir = Path(tempfile.mkdtemp(prefix="alphavol-demo-", dir="/tmp"))
-    say = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    from config.output import say as _say
+
+    def say(text: str) -> None:
+        _say(text, err=as_json)
+
     interrupts = Interrupts()
     signal.signal(signal.SIGINT, interrupts)  # from here on Ctrl+C is forwarded, not raised
     sim = SimProcess(workdir)
@@ -346,13 +331,15 @@ def demo(as_json: bool, keep: bool) -> None:
             env=env,
             start_new_session=True,
         )
-        final = _watch(sup, workdir / "run", LiveView(sys.stderr.isatty()), interrupts)
+        final = _watch_with_view(sup, workdir / "run", interrupts)
         code = sup.wait()
         summary = build_summary(sim, before, final, time.monotonic() - started)
         summary["supervisor_exit"] = code
         summary["interrupted"] = interrupts.count > 0
         if as_json:
-            click.echo(json.dumps(summary, indent=2))
+            from config.output import say_json
+
+            say_json(summary)
         else:
             print_table(summary)
         if code != 0 or not summary["nothing_left_open"]:
@@ -384,11 +371,25 @@ class Interrupts:
         self.count += 1
 
 
+def _watch_with_view(
+    sup: subprocess.Popen, runtime: Path, interrupts: Interrupts
+) -> m.StatusReply | None:
+    """``_watch`` under the live progress view (the same as `status --watch`) on a
+    terminal; silently otherwise."""
+    if not sys.stderr.isatty():
+        return _watch(sup, runtime, None, interrupts)
+    from supervisor.liveview import LiveStatus
+
+    with LiveStatus(None, err=True) as view:
+        return _watch(sup, runtime, view, interrupts)
+
+
 def _watch(
-    sup: subprocess.Popen, runtime: Path, view: LiveView, interrupts: Interrupts
+    sup: subprocess.Popen, runtime: Path, view: Any, interrupts: Interrupts
 ) -> m.StatusReply | None:
     """Poll status until the day's work is done (then shut the supervisor down) or the
     supervisor exits; forward every Ctrl+C as one SIGINT."""
+    from config.output import say
     from supervisor.client import ControlClient, SupervisorNotRunning
 
     last: m.StatusReply | None = None
@@ -396,12 +397,17 @@ def _watch(
         while interrupts.forwarded < interrupts.count:
             interrupts.forwarded += 1
             word = "drain" if interrupts.forwarded == 1 else "stop now"
-            click.echo(f"\nCtrl+C: asking the supervisor to {word}", err=True)
+            note = f"Ctrl+C: asking the supervisor to {word}"
+            if view is not None:
+                view.print_above(note)
+            else:
+                say(note, err=True)
             sup.send_signal(signal.SIGINT)
         reply = _status(runtime)
         if reply is not None:
             last = reply
-            view.show(_progress_lines(reply))
+            if view is not None:
+                view.show(reply)
             if reply.phase == "waiting_next_day":  # every user finished: final figures
                 with contextlib.suppress(SupervisorNotRunning):
                     ControlClient(runtime).request(m.ShutdownRequest(), timeout=2.0)

@@ -16,6 +16,7 @@ import msgspec
 from protocol import messages as m
 
 RUNNING_STATES = {"STARTING", "RUNNING", "STOPPING", "BACKOFF", "PENDING"}
+ETA_STATES = {"STARTING", "RUNNING", "BACKOFF", "PENDING"}
 
 
 def _ts(ts: float | None) -> str | None:
@@ -24,32 +25,41 @@ def _ts(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _num(d: Decimal | None) -> str:
-    if d is None:
-        return "?"
-    return f"{d.quantize(Decimal('0.01')):f}"
-
-
 def money(d: Decimal | str) -> str:
     """Costs to the hundredth of a cent, for people (JSON keeps the exact figure)."""
     return f"{Decimal(d).quantize(Decimal('0.0001')):f}"
 
 
-def bar(cur: Decimal | None, target: Decimal, width: int = 20) -> str:
-    if cur is None or target <= 0:
-        return "[" + "?" * width + "]"
-    frac = min(Decimal(1), max(Decimal(0), cur / target))
-    full = int(frac * width)
-    return "[" + "#" * full + "." * (width - full) + f"] {frac * 100:5.1f}%"
+def volume(d: Decimal | None) -> str:
+    """A volume for people: thousands separated, two decimals; ``?`` when unknown."""
+    if d is None:
+        return "?"
+    return f"{d.quantize(Decimal('0.01')):,f}"
 
 
-def _eta(sec: float | None) -> str:
-    if sec is None:
+def target(d: Decimal) -> str:
+    """A target as written: no decimals when it has none."""
+    return f"{d:,f}" if d != d.to_integral_value() else f"{d.to_integral_value():,f}"
+
+
+def eta(seconds: float | None) -> str:
+    if seconds is None:
         return "-"
-    sec = int(sec)
-    return (
-        f"{sec // 3600}h{sec % 3600 // 60:02d}m" if sec >= 3600 else f"{sec // 60}m{sec % 60:02d}s"
-    )
+    sec = int(seconds)
+    if sec >= 3600:
+        return f"{sec // 3600}h{sec % 3600 // 60:02d}m"
+    return f"{sec // 60}m{sec % 60:02d}s"
+
+
+def shows_eta(u: m.UserStatus) -> bool:
+    """Only a user that is working (or about to) has an ETA; a stopped or finished one not."""
+    return u.state in ETA_STATES
+
+
+def batch(u: m.UserStatus) -> str:
+    """``3/10``: trade 3 of the 10 planned in the current batch (not the day's total,
+    which is ``trades``)."""
+    return f"{u.trade_index}/{u.loops}" if u.batch else "-"
 
 
 def strategy_totals(st: m.StrategyStatus) -> dict[str, Any]:
@@ -82,37 +92,64 @@ def to_json(reply: m.StatusReply) -> dict[str, Any]:
                 **strategy_totals(st),
                 "token": st.token,
                 "enabled": st.enabled,
-                "users": msgspec.to_builtins(st.users),
+                "users": [_user_json(u) for u in st.users],
             }
             for st in reply.strategies
         ],
     }
 
 
-def to_text(reply: m.StatusReply) -> str:
-    lines = [
-        f"alphavol supervisor pid {reply.pid}  day {reply.day}  phase {reply.phase}"
-        + (f"  next run {_ts(reply.next_run_at)}" if reply.next_run_at else "")
-    ]
-    for st in reply.strategies:
-        t = strategy_totals(st)
-        lines.append("")
-        lines.append(
-            f"{st.strategy_id} ({st.strategy_name}) {st.token}"
-            f"{'' if st.enabled else ' [disabled]'}: total {_num(Decimal(t['total_volume']))}"
-            f" / {_num(Decimal(t['target_volume']))}  cost {money(t['cost_today'])} USDT"
-        )
-        for u in st.users:
-            batch = f"batch {u.batch} {u.trade_index}/{u.loops}" if u.batch else "batch -"
-            lines.append(
-                f"  user {u.user_id:<8} {u.state:<9} pid {u.pid or '-':<7} restarts {u.restarts}"
-                f"  {_num(u.current_volume)}/{_num(u.target_volume)} {bar(u.current_volume, u.target_volume)}"
-                f"  {batch}  cost {money(u.cost_today)} USDT  eta {_eta(u.eta_seconds)}"
-            )
-            if u.reason and u.state in ("FATAL", "BACKOFF", "STOPPED", "STOPPING"):
-                lines.append(f"      why: {u.reason}")
-            if u.last_error and u.last_error != u.reason:
-                lines.append(f"      last error: {u.last_error}")
-            for left in u.leftovers:
-                lines.append(f"      leftover {left.quantity} {left.token}")
-    return "\n".join(lines)
+def _user_json(u: m.UserStatus) -> dict[str, Any]:
+    doc = msgspec.to_builtins(u)
+    if not shows_eta(u):
+        doc.pop("eta_seconds", None)
+    return doc
+
+
+def headline(reply: m.StatusReply) -> str:
+    return f"supervisor pid {reply.pid}, day {reply.day}, {reply.phase}" + (
+        f"; next run {_ts(reply.next_run_at)}" if reply.next_run_at else ""
+    )
+
+
+def strategy_line(st: m.StrategyStatus) -> str:
+    t = strategy_totals(st)
+    name = "" if st.strategy_name == st.strategy_id else f" ({st.strategy_name})"
+    return (
+        f"{st.strategy_id}{name} {st.token}{'' if st.enabled else ' [disabled]'}:"
+        f" {volume(Decimal(t['total_volume']))} / {target(Decimal(t['target_volume']))},"
+        f" cost {money(t['cost_today'])} USDT"
+    )
+
+
+def user_notes(u: m.UserStatus) -> list[str]:
+    """What a table row has no room for: why a user stopped, its last error, leftovers."""
+    notes = []
+    if u.reason and u.state in ("FATAL", "BACKOFF", "STOPPED", "STOPPING"):
+        notes.append(f"why: {u.reason}")
+    if u.last_error and u.last_error != u.reason:
+        notes.append(f"last error: {u.last_error}")
+    if u.restarts:
+        notes.append(f"restarts: {u.restarts}")
+    notes.extend(f"leftover {left.quantity} {left.token}" for left in u.leftovers)
+    return notes
+
+
+def to_text(reply: m.StatusReply, width: int = 80) -> str:
+    """The status as ``alphavol status`` prints it (rich tables rendered to text)."""
+    from supervisor.tables import render_text, status_view
+
+    return render_text(status_view(reply), width=width)
+
+
+def print_text(reply: m.StatusReply) -> None:
+    from config.output import show
+    from supervisor.tables import status_view
+
+    show(status_view(reply))
+
+
+def print_json(reply: m.StatusReply) -> None:
+    from config.output import say_json
+
+    say_json(to_json(reply))

@@ -13,6 +13,7 @@ from exchange.auth import SESSION_COOKIE
 from exchange.sim.admin import PREFIX, AdminRoutes
 from exchange.sim.codes import SimError
 from exchange.sim.engine import SimEngine
+from exchange.sim.faults import echo_secrets_body
 from exchange.sim.rest import BinanceRoutes, error_response
 from exchange.sim.rest_account import AccountRoutes
 from exchange.sim.rest_market import MarketRoutes
@@ -45,6 +46,8 @@ def _fault_middleware(engine: SimEngine):
                     status=f.rate_limit_status,
                     headers={"Retry-After": f"{f.retry_after:g}"},
                 )
+            if f.echo_secrets:
+                return web.json_response(echo_secrets_body(request.headers))
             if f.error_next > 0 or engine.draw(f.error_rate):
                 f.error_next = max(0, f.error_next - 1)
                 return web.Response(

@@ -8,8 +8,12 @@ one user without touching the others.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+ECHO_CODE = "000001"
 
 
 @dataclass
@@ -27,6 +31,9 @@ class Faults:
     rate_limit_next: int = 0
     retry_after: float = 1.0
     rate_limit_status: int = 429
+    # every request answers a ``success: false`` envelope whose message echoes its Cookie and
+    # csrftoken headers, as a careless gateway might (tests that no CLI output leaks them)
+    echo_secrets: bool = False
     paths: list[str] = field(default_factory=list)  # only paths containing one of these
     account: str | None = None  # only this account's requests
     # sessions and risk
@@ -69,3 +76,15 @@ class Faults:
         if self.account is not None and account != self.account:
             return False
         return not self.paths or any(p in path for p in self.paths)
+
+
+def echo_secrets_body(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The ``echo_secrets`` reply: an error envelope that repeats the session it was sent."""
+    sent = {"Cookie": headers.get("Cookie", ""), "csrftoken": headers.get("csrftoken", "")}
+    return {
+        "code": ECHO_CODE,
+        "message": f"Illegal request headers {json.dumps(sent)}; expected {sent['csrftoken']}",
+        "messageDetail": None,
+        "data": None,
+        "success": False,
+    }

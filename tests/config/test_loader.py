@@ -403,4 +403,4 @@ def test_config_from_dict_converts_floats_exactly(tmp_path):
 def test_missing_file_is_a_config_error(tmp_path):
     result = CliRunner().invoke(check, ["--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
-    assert "cannot read" in result.output
+    assert "does not exist" in result.output and "alphavol init" in result.output

@@ -1,0 +1,66 @@
+"""Where a running supervisor's control socket is, found without trusting the whole config.
+
+The control commands (``status``, ``stop``, ``start``, ``reload``, ``shutdown``) need only
+``paths.runtime_dir``. An operator who is editing the config must not be locked out of the
+running service by a half-written file, so the directory comes from, in order:
+
+1. ``--runtime-dir DIR`` or ``$ALPHAVOL_RUNTIME_DIR``;
+2. ``paths.runtime_dir`` of the config file, read leniently: any YAML, whatever the rest of
+   the file says; on a YAML syntax error, the ``runtime_dir:`` line itself;
+3. the default ``./var/run`` beside the config file.
+
+The config is never validated here: ``reload`` asks the supervisor, which rereads the file
+and answers with every problem in it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from config.loader import DEFAULT_RUNTIME_DIR
+
+RUNTIME_DIR_ENV = "ALPHAVOL_RUNTIME_DIR"
+
+# `runtime_dir: /run/alphavol` in block style, or inside a flow mapping `{runtime_dir: x}`
+_LINE_RE = re.compile(
+    r"""(?m)(?:^|[{,])[ \t]*runtime_dir[ \t]*:[ \t]*(?P<q>["']?)(?P<v>[^"'#,}\n]*?)(?P=q)[ \t]*(?:[,}#]|$)"""
+)
+
+
+@dataclass(frozen=True)
+class RuntimeDir:
+    path: Path
+    note: str | None = None  # said on stderr when the file had to be read leniently
+
+
+def find_runtime_dir(config_path: str | Path, explicit: str | Path | None = None) -> RuntimeDir:
+    """The runtime directory for the control commands (see the module docstring).
+
+    Raises ``FileNotFoundError`` when there is no explicit directory and the config file
+    does not exist, ``OSError`` when it cannot be read."""
+    if explicit:
+        return RuntimeDir(Path(os.path.expanduser(str(explicit))).resolve())
+    path = Path(os.path.expanduser(str(config_path)))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    note = None
+    try:
+        data = yaml.safe_load(text)
+        paths = data.get("paths") if isinstance(data, dict) else None
+        raw = paths.get("runtime_dir") if isinstance(paths, dict) else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{config_path}:{mark.line + 1}" if mark is not None else str(config_path)
+        match = _LINE_RE.search(text)
+        raw = match.group("v").strip() if match else None
+        found = f"paths.runtime_dir read from its line ({raw})" if raw else "the default"
+        note = f"{where}: the config has a YAML syntax error; using {found}"
+    if not isinstance(raw, str) or not raw.strip():
+        raw = DEFAULT_RUNTIME_DIR
+    p = Path(os.path.expanduser(raw.strip()))
+    base = path.resolve().parent
+    return RuntimeDir((p if p.is_absolute() else base / p).resolve(), note)
