@@ -178,27 +178,17 @@ class StrategyRunner:
                 if await self.life.sleep(deadline - now, self.sid):
                     return await self.read_volume()
                 continue
+            sent = self.s.clock.monotonic()
             v = await self.read_volume()
             if expect is not None and (spent == 0 or expect - (v - before) < tolerance):
                 return v
-            if self.s.clock.monotonic() >= deadline:
+            if sent >= deadline:  # asked after the window: it reflects every fill
                 return v
-            if await self.life.sleep(
-                min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic()),
-                self.sid,
-            ):
+            # asked inside the window (a slow or retried read can return after it): such a
+            # figure may predate fills it is meant to reflect; never learn from it
+            wait = min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic())
+            if await self.life.sleep(max(0.0, wait), self.sid):
                 return v
-
-    async def _last_read(self, before: Decimal, spent: Decimal) -> Decimal:
-        """Stopping after trades: one more read, so the summary shows the latest volume
-        the exchange reported (it may still lag by ``volume_check_delay_seconds``)."""
-        if spent <= 0:
-            return before
-        try:
-            return await self.read_volume()
-        except Exception as exc:  # best effort on the way out; the last figure stands
-            log.info("last_volume_read_failed", error=type(exc).__name__)
-            return before
 
     def _apply_settings_update(self) -> bool:
         """``UpdateSettings`` from the supervisor takes effect from the next batch. False
