@@ -190,6 +190,17 @@ class StrategyRunner:
             if await self.life.sleep(max(0.0, wait), self.sid):
                 return v
 
+    async def _last_read(self, before: Decimal, spent: Decimal) -> Decimal:
+        """Stopping after trades: one more read, so the summary shows the latest volume
+        the exchange reported (it may still lag by ``volume_check_delay_seconds``)."""
+        if spent <= 0:
+            return before
+        try:
+            return await self.read_volume()
+        except Exception as exc:  # best effort on the way out; the last figure stands
+            log.info("last_volume_read_failed", error=type(exc).__name__)
+            return before
+
     def _apply_settings_update(self) -> bool:
         """``UpdateSettings`` from the supervisor takes effect from the next batch. False
         when this strategy is no longer in the settings (or is disabled)."""
@@ -212,13 +223,18 @@ class StrategyRunner:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> m.StrategySummary:
-        """Run the strategy to its target (or until stopped); its own task's context
+        """Run the strategy to its target (or until stopped), then sell the dust its
+        round trips left where it adds up to a sellable amount. Its own task's context
         names it (``STRATEGY``), so shared helpers know whose stop applies."""
         STRATEGY.set(self.sid)
         self.life.begin_strategy(self.sid, self.st.stop_grace_seconds)
         try:
-            return await self._run()
-        except StopRequested:  # refused to start anything new: a stop is in force
+            try:
+                await self._run()
+            except StopRequested:  # refused to start anything new: a stop is in force
+                pass
+            if self.market is not None and not self.life.stopping(self.sid):
+                self.summary.dust = await RoundTrip(self.s, self.market).sweep_dust(self.sid)
             return self.summary
         finally:
             self.life.end_strategy(self.sid, self.life.reason(self.sid))
