@@ -105,6 +105,7 @@ class Leftover(msgspec.Struct, kw_only=True):
     asset: str  # e.g. ALPHA_22
     token: str  # e.g. KOGE
     quantity: Decimal
+    value_usdt: Decimal | None = None  # at the market, when known
 
 
 class ErrorReport(Event, kw_only=True):
@@ -125,6 +126,7 @@ class StrategySummary(msgspec.Struct, kw_only=True):
     cost: Decimal = Decimal(0)
     reached: bool = False
     error: str | None = None  # why this strategy stopped for this user (the others went on)
+    dust: Leftover | None = None  # token too little to sell, kept after the strategy's sweep
 
 
 class Summary(Event, kw_only=True):

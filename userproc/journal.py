@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS trades (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     parent_id INTEGER,            -- for kind='sell': the round trip whose tokens it sells
     kind TEXT NOT NULL,           -- 'oto' (a round trip) | 'sell' (plain limit sell of leftovers)
+                                  -- | 'sweep' (selling the dust many round trips left)
     strategy_id TEXT NOT NULL,
     day TEXT NOT NULL,            -- UTC day of the intent
     symbol TEXT NOT NULL,         -- ALPHA_22USDT
@@ -44,9 +45,11 @@ CREATE TABLE IF NOT EXISTS trades (
     cost TEXT,
     outcome TEXT,                 -- NULL while unfinished
     note TEXT,
-    finished_ms INTEGER
+    finished_ms INTEGER,
+    dust TEXT                     -- tokens this round trip left that were too few to sell
 );
 CREATE INDEX IF NOT EXISTS trades_open ON trades(outcome);
+CREATE INDEX IF NOT EXISTS trades_parent ON trades(parent_id);
 CREATE INDEX IF NOT EXISTS trades_day ON trades(day);
 """
 
@@ -121,6 +124,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(trades)")}
+            if "dust" not in columns:  # a journal from before the dust ledger
+                self._db.execute("ALTER TABLE trades ADD COLUMN dust TEXT")
             self._db.execute("SELECT COUNT(*) FROM trades WHERE outcome IS NULL").fetchone()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -209,12 +215,31 @@ class Journal:
         )
 
     def finish(
-        self, trade_id: int, outcome: str, now_ms: int, *, cost: Decimal | None = None
+        self,
+        trade_id: int,
+        outcome: str,
+        now_ms: int,
+        *,
+        cost: Decimal | None = None,
+        dust: Decimal | None = None,
     ) -> None:
         self._db.execute(
-            "UPDATE trades SET outcome=?, cost=?, finished_ms=? WHERE id=?",
-            (outcome, _s(cost), now_ms, trade_id),
+            "UPDATE trades SET outcome=?, cost=?, finished_ms=?, dust=? WHERE id=?",
+            (outcome, _s(cost), now_ms, _s(dust), trade_id),
         )
+
+    def dust(self, token: str) -> Decimal:
+        """Tokens of ``token`` that round trips left as dust, minus what sweeps sold."""
+        left = self._db.execute(
+            "SELECT dust FROM trades WHERE token=? AND kind='oto' AND dust IS NOT NULL", (token,)
+        ).fetchall()
+        sold = self._db.execute(
+            "SELECT s.sell_qty FROM trades s JOIN trades p ON s.parent_id = p.id"
+            " WHERE p.kind='sweep' AND p.token=? AND s.sell_qty IS NOT NULL",
+            (token,),
+        ).fetchall()
+        total = sum((Decimal(d) for (d,) in left), Decimal(0))
+        return total - sum((Decimal(q) for (q,) in sold), Decimal(0))
 
     # ----------------------------------------------------------------- reads
     def _rows(self, where: str, args: tuple = ()) -> list[TradeRow]:

@@ -180,6 +180,9 @@ async def reconcile(s: Session, markets: dict[str, Market]) -> list:
     log.info("reconciling", unfinished=len(rows))
     # leftover sells first: their fills belong to their round trip's total
     for row in sorted(rows, key=lambda r: (r.kind != "sell", r.id)):
+        if row.kind == "sweep":  # its sells (just finished) are what it sold
+            s.journal.finish(row.id, "swept", s.clock.now_ms())
+            continue
         market = markets.get(row.symbol) or await _market(s, row)
         markets[row.symbol] = market
         rt = RoundTrip(s, market)

@@ -387,7 +387,8 @@ class RoundTrip:
         res.dust = max(left, ZERO)
         if res.dust > 0:
             log.info("dust_left", trade_id=row.id, token=self.market.token, quantity=str(res.dust))
-        self.s.journal.finish(row.id, res.outcome, self.s.clock.now_ms(), cost=res.cost)
+        now = self.s.clock.now_ms()
+        self.s.journal.finish(row.id, res.outcome, now, cost=res.cost, dust=res.dust)
         log.info(
             "round_trip_done",
             trade_id=row.id,
@@ -397,6 +398,57 @@ class RoundTrip:
             cost=str(res.cost),
         )
         return res
+
+    # ------------------------------------------------------------------ dust
+    async def sweep_dust(self, strategy_id: str) -> m.Leftover | None:
+        """Each round trip leaves a little of the token unsold (the buy fee is taken in it
+        and the sell is floored to the lot step); over many trades it adds up to a
+        sellable amount. Sell what the journal's dust ledger says is ours and sellable
+        (never more than the wallet holds); returns what is still left, valued at the
+        market, or None when nothing is."""
+        token = self.market.token
+        dust = self.s.journal.dust(token)
+        if dust <= 0:
+            return None
+        price = self.s.fresh_price(self.market.symbol)
+        if price is None:
+            ticker = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
+            price = ticker.last_price
+        self._last_price = price
+        left = dust
+        if not self._is_dust(dust, price):  # sellable: what the wallet really holds, at most
+            held = ZERO
+            for b in await self.s.call("wallet", self.s.client.wallet):
+                if b.asset == self.market.base_asset or b.symbol == token:
+                    held += b.free or ZERO
+            qty = min(dust, held)
+        else:
+            qty = ZERO
+        if qty > 0 and not self._is_dust(qty):
+            tid = self.s.journal.record_intent(
+                kind="sweep",
+                strategy_id=strategy_id,
+                day=self.s.clock.utc_day().isoformat(),
+                symbol=self.market.symbol,
+                base_asset=self.market.base_asset,
+                token=token,
+                qty=qty,
+                intent_ms=self.s.clock.now_ms(),
+            )
+            log.info("dust_sweeping", token=token, quantity=str(qty))
+            res = TradeResult(tid, "done")
+            rest = await self._sell_leftover(self.s.journal.get(tid), qty, res)
+            cost = res.sell.fee_quote - res.sell.quote  # money back
+            self.s.journal.record_fills(tid, sell_qty=res.sell.qty, sell_quote=res.sell.quote)
+            self.s.journal.finish(tid, "swept", self.s.clock.now_ms(), cost=cost)
+            left = dust - (qty - rest)
+        if left <= 0:
+            return None
+        value = (left * price).quantize(Decimal("0.00000001"))
+        log.info("dust_kept", token=token, quantity=str(left), value_usdt=str(value))
+        return m.Leftover(
+            asset=self.market.base_asset, token=token, quantity=left, value_usdt=value
+        )
 
     # ------------------------------------------------------------------ leftovers
     def _is_dust(self, qty: Decimal, price: Decimal | None = None) -> bool:

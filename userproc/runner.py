@@ -178,15 +178,16 @@ class StrategyRunner:
                 if await self.life.sleep(deadline - now, self.sid):
                     return await self.read_volume()
                 continue
+            sent = self.s.clock.monotonic()
             v = await self.read_volume()
             if expect is not None and (spent == 0 or expect - (v - before) < tolerance):
                 return v
-            if self.s.clock.monotonic() >= deadline:
+            if sent >= deadline:  # asked after the window: it reflects every fill
                 return v
-            if await self.life.sleep(
-                min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic()),
-                self.sid,
-            ):
+            # asked inside the window (a slow or retried read can return after it): such a
+            # figure may predate fills it is meant to reflect; never learn from it
+            wait = min(self.s.tuning.settle_poll_seconds, deadline - self.s.clock.monotonic())
+            if await self.life.sleep(max(0.0, wait), self.sid):
                 return v
 
     async def _last_read(self, before: Decimal, spent: Decimal) -> Decimal:
@@ -222,13 +223,18 @@ class StrategyRunner:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> m.StrategySummary:
-        """Run the strategy to its target (or until stopped); its own task's context
+        """Run the strategy to its target (or until stopped), then sell the dust its
+        round trips left where it adds up to a sellable amount. Its own task's context
         names it (``STRATEGY``), so shared helpers know whose stop applies."""
         STRATEGY.set(self.sid)
         self.life.begin_strategy(self.sid, self.st.stop_grace_seconds)
         try:
-            return await self._run()
-        except StopRequested:  # refused to start anything new: a stop is in force
+            try:
+                await self._run()
+            except StopRequested:  # refused to start anything new: a stop is in force
+                pass
+            if self.market is not None and not self.life.stopping(self.sid):
+                self.summary.dust = await RoundTrip(self.s, self.market).sweep_dust(self.sid)
             return self.summary
         finally:
             self.life.end_strategy(self.sid, self.life.reason(self.sid))

@@ -91,3 +91,63 @@ async def test_mul_point_change_mid_run_is_picked_up(sim_factory, supervisor, tm
         checks = supervisor.of(m.VolumeChecked)
         assert checks[0].mul_point == 4 and checks[-1].mul_point == 1  # refreshed
         assert (await supervisor.summary()).strategies[0].reached
+
+
+@pytest.mark.parametrize("seed", [5, 3])
+async def test_overshoot_stays_under_one_trade_with_5xx_on_volume_reads(
+    sim_factory, supervisor, tmp_path, seed
+) -> None:
+    """20 % of volume reads answer 503, 30 % are slow, and the figure lags exactly the
+    settle delay: a read can come back after the window although it was asked inside it.
+    The credit per trade is never learned from such a read, so the run still ends less
+    than one trade's credit above the target."""
+    import msgspec
+
+    from .conftest import FAST
+
+    async with sim_factory(seed=seed, volume_lag=0.3) as sim:
+        await sim.admin.set_faults(
+            error_rate=0.2,  # 503s: retried reads
+            hang_rate=0.3,  # and slow replies, read at arrival: they return stale figures
+            hang_after=True,
+            hang_seconds=0.2,
+            paths=["user-volume"],
+        )
+        st = make_settings(
+            target_volume=Decimal(400),
+            single_trade_amount_usdt=Decimal(10),
+            volume_check_delay_seconds=0.3,
+            max_retry_attempts=5,
+            retry_delay_seconds=0.01,
+        )
+        tuning = msgspec.structs.replace(FAST, volume_reads=2, settle_poll_seconds=0.02)
+        spec = make_spec(sim, supervisor, tmp_path, [st], tuning=tuning)
+        assert await run_user(spec) == Exit.OK
+        final = await _volume(sim, "u1", "KOGE")
+        credit = Decimal(10) / Decimal("1.005")  # one full trade's credit, mulPoint 1
+        assert Decimal(400) <= final < Decimal(400) + credit, final
+        await _assert_clean(sim, "u1", "ALPHA_22", Decimal("0.0001"))
+
+
+async def test_dust_that_adds_up_is_sold_at_the_end_and_the_rest_reported(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """Every KOGE round trip leaves about 0.00008 KOGE (the buy fee is taken in the token,
+    the sell is floored to the lot step). Forty of them are worth more than the 0.1 USDT
+    minimum: the strategy sells that at its end; what is left is reported with its value."""
+    from userproc.journal import Journal
+
+    async with sim_factory() as sim:
+        st = make_settings(target_volume=Decimal(400), single_trade_amount_usdt=Decimal(10))
+        assert await run_user(make_spec(sim, supervisor, tmp_path, [st])) == Exit.OK
+        acc = await sim.admin.account("u1")
+        held = Decimal(acc["balances"].get("ALPHA_22", {}).get("free", "0"))
+        assert acc["oto_count"] >= 35 and held * 48 < Decimal("0.1")  # under the minimum
+        sweeps = [o for o in acc["orders"] if o["side"] == "SELL" and not o["position"]]
+        assert len(sweeps) == 1 and sweeps[0]["status"] == "FILLED"
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert j.dust("KOGE") == held  # the ledger agrees with the wallet
+        j.close()
+        (summary,) = (await supervisor.summary()).strategies
+        assert summary.dust is not None and summary.dust.quantity == held
+        assert summary.dust.value_usdt is not None and 0 < summary.dust.value_usdt < 1
