@@ -35,6 +35,7 @@ class Row:
     last_error: str | None = None
     first_trade_at: float | None = None  # monotonic, for the ETA
     credit_total: Decimal = Decimal(0)
+    chosen: m.TokenChosen | None = None  # target_token auto: the latest choice
 
     @property
     def target(self) -> Decimal:
@@ -69,6 +70,8 @@ def apply_event(rec: UserRecord, ev: m.Msg, *, now: float, redact=lambda s: s) -
             row.start_volume = ev.current
         if ev.current >= ev.target:
             row.reached = True
+    elif isinstance(ev, m.TokenChosen) and row is not None:
+        row.chosen = ev
     elif isinstance(ev, m.BatchPlanned) and row is not None:
         row.batch, row.loops, row.trade_index = ev.batch, ev.loops, 0
     elif isinstance(ev, m.TradeDone) and row is not None:
@@ -128,4 +131,7 @@ def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
         reason=rec.sm.reason,
         eta_seconds=row.eta(now),
         leftovers=list(rec.summary.leftovers) if rec.summary else [],
+        token=row.chosen.token if row.chosen else None,
+        mul_point=row.chosen.mul_point if row.chosen else None,
+        cost_per_credit=row.chosen.cost_per_credit if row.chosen else None,
     )
