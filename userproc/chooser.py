@@ -95,6 +95,7 @@ class Listed:
 class Skip:
     symbol: str
     reason: str
+    transient: bool = False  # the market's state (spread, moves, book), not the token's
 
     def __str__(self) -> str:
         return f"{self.symbol}: {self.reason}"
@@ -222,7 +223,7 @@ def moved_percentage(klines: Sequence[Kline], bars: int) -> Decimal:
 def estimate(item: Listed, depth: Depth, klines: Sequence[Kline], prefs: Prefs) -> Estimate | Skip:
     bid, ask = depth.best_bid, depth.best_ask
     if not bid or not ask or bid <= 0 or ask <= 0:
-        return Skip(item.symbol, "no order book (no bid or no ask)")
+        return Skip(item.symbol, "no order book (no bid or no ask)", transient=True)
     mid = (bid + ask) / 2
     spread = abs(ask - bid) / mid  # a crossed snapshot is no cheaper
     limit = prefs.max_spread_percentage
@@ -230,6 +231,7 @@ def estimate(item: Listed, depth: Depth, klines: Sequence[Kline], prefs: Prefs) 
         return Skip(
             item.symbol,
             f"spread {spread * HUNDRED:.4f}% over max_spread_percentage {limit}",
+            transient=True,
         )
     moved = moved_percentage(klines, prefs.bars())
     if moved > prefs.max_moved_percentage:
