@@ -25,6 +25,7 @@ import msgspec
 import structlog
 
 from config.settings import EffectiveSettings
+from exchange.errors import UnknownToken
 from protocol import messages as m
 from userproc.balance import check_balance_floor
 from userproc.errors import (
@@ -96,7 +97,10 @@ class StrategyRunner:
         return self.market
 
     async def refresh_mul_point(self) -> Decimal:
-        token = await self.s.call("token_list", self.s.client.token, self._token)
+        try:
+            token = await self.s.call("token_list", self.s.client.token, self._token)
+        except UnknownToken:  # gone from the list (delisted): the next batch picks again
+            return self.mul_point
         self.mul_point = token.mul_point or Decimal(1)
         self.picker.mul_points[token.symbol] = self.mul_point
         return self.mul_point

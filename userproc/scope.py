@@ -21,6 +21,13 @@ from exchange.models import UserVolume
 ZERO = Decimal(0)
 
 
+def owned_tokens(st: EffectiveSettings) -> tuple[str, ...]:
+    """Tokens whose orders the journal does not know are this strategy's to finish after a
+    restart (``recovery.adopt_orphans``): its token, or an auto strategy's candidates (one
+    without candidates names none: it may trade any token)."""
+    return st.candidates if st.auto else (st.target_token,)
+
+
 def counted_tokens(st: EffectiveSettings, uv: UserVolume) -> dict[str, Decimal]:
     """The reported volume of every token the strategy counts (plain symbol -> volume)."""
     if not st.auto:

@@ -56,6 +56,23 @@ def seconds_to_midnight(now: float) -> float:
     return (int(now // 86400) + 1) * 86400 - now
 
 
+async def run_changing_a_token(sim, supervisor, tmp_path, target: str, volume: int, **kw):
+    """Run a user to its end (round trips 30 ms apart); after its first round trip, the
+    exchange changes a token (``kw``: the ``set_token`` call). Returns the exit status."""
+    symbol, change = kw.pop("change")
+    st = make_settings(
+        strategy_id="s",
+        target_token=target,
+        target_volume=Decimal(volume),
+        trade_interval_seconds=0.03,
+        **kw,
+    )
+    run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+    await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
+    await sim.admin.set_token(symbol, **change)
+    return await asyncio.wait_for(run, 60)
+
+
 def cheapest(state: dict) -> str:
     """The token a user with hindsight of the book would trade: (spread + fees) / mulPoint."""
     cost = {}
@@ -106,21 +123,14 @@ async def test_auto_trades_the_cheapest_token_and_switches_at_a_batch_boundary(
 ) -> None:
     async with sim_factory(spread=None) as sim:  # every token's own spread
         first = cheapest(await sim.admin.state())
-        st = make_settings(
-            strategy_id="cheap",
-            target_token="auto",
-            target_volume=Decimal(2400),
-            trade_interval_seconds=0.03,
-        )
-        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
-        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
         # the cheapest token's book widens: 20 bp, (20 + 2) / 4 = 5.5 bp per credited USDT
-        await sim.admin.set_token(first, spread="0.002")
-        second = cheapest(await sim.admin.state())
-        assert await asyncio.wait_for(run, 60) == Exit.OK
+        widen = (first, {"spread": "0.002"})
+        code = await run_changing_a_token(sim, supervisor, tmp_path, "auto", 2400, change=widen)
+        assert code == Exit.OK
         acc = await sim.admin.account("u1")
         total = sum(Decimal(v) for v in acc["volume_now"].values())
         state = await sim.admin.state()
+        second = cheapest(state)  # a calm market: nothing else moved
 
     assert first == "LIGHT" and second != first  # the sim's default universe
     chosen = supervisor.of(m.TokenChosen)
@@ -180,16 +190,8 @@ async def test_a_fixed_token_that_stops_trading_is_left_at_a_batch_boundary(
     sim_factory, supervisor, tmp_path
 ) -> None:
     async with sim_factory() as sim:
-        st = make_settings(
-            strategy_id="aop",
-            target_token="AOP",
-            target_volume=Decimal(3000),
-            trade_interval_seconds=0.03,
-        )
-        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
-        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
-        await sim.admin.set_token("AOP", status="BREAK")
-        code = await asyncio.wait_for(run, 30)
+        brk = ("AOP", {"status": "BREAK"})
+        code = await run_changing_a_token(sim, supervisor, tmp_path, "AOP", 3000, change=brk)
         acc = await sim.admin.account("u1")
         state = await sim.admin.state()
     assert code == Exit.BAD_CONFIG  # that strategy cannot go on: its token does not trade
@@ -205,17 +207,11 @@ async def test_auto_leaves_a_delisted_token_at_a_batch_boundary_and_goes_on(
     sim_factory, supervisor, tmp_path
 ) -> None:
     async with sim_factory(spread=None) as sim:
-        st = make_settings(
-            strategy_id="cheap",
-            target_token="auto",
-            candidates=("LIGHT", "GOATED"),
-            target_volume=Decimal(2400),
-            trade_interval_seconds=0.03,
+        gone = ("LIGHT", {"status": "DELISTED"})
+        code = await run_changing_a_token(
+            sim, supervisor, tmp_path, "auto", 2400, change=gone, candidates=("LIGHT", "GOATED")
         )
-        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
-        await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
-        await sim.admin.set_token("LIGHT", status="DELISTED")
-        assert await asyncio.wait_for(run, 60) == Exit.OK
+        assert code == Exit.OK
         acc = await sim.admin.account("u1")
         state = await sim.admin.state()
     tokens = [buy["token"] for buy, _ in otos(acc)]
