@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,7 @@ class _Ctx:
         return ids if ok else None
 
 
-def _unknown(key: str, rules: dict[str, Rule], hints: dict[str, str] | None) -> str:
+def _unknown(key: str, rules: Mapping[str, object], hints: dict[str, str] | None) -> str:
     if hints and key in hints:
         return hints[key]
     close = difflib.get_close_matches(key, list(rules), n=1, cutoff=0.6)
@@ -341,9 +342,9 @@ def _strategies(ctx: _Ctx, raw: Any) -> list[tuple[int, StrategySection]]:
         values = ctx.section(
             entry, path, STRATEGY_RULES, required=("strategy_id", "target_token", "user_ids")
         )
-        sid = values.get("strategy_id")
+        sid: str | None = values.get("strategy_id")
         duplicate = sid is not None and sid in seen
-        if duplicate:
+        if sid is not None and sid in seen:
             ctx.err(
                 (*path, "strategy_id"),
                 f"duplicate strategy id {sid!r} (already used by strategies[{seen[sid]}])",

@@ -235,7 +235,7 @@ def check_value(value: Any, rule: Rule) -> tuple[Any, str | None]:
             uid, err = _check_id(item)
             if err:
                 return None, f"item {i}: {err}"
-            if uid in ids:
+            if uid is None or uid in ids:
                 return None, f"user id {uid!r} is listed twice"
             ids.append(uid)
         return ids, None

@@ -42,7 +42,7 @@ from exchange.errors import (
     SessionExpired,
     TransportError,
 )
-from exchange.models import OtoOrderRequest
+from exchange.models import OtoOrderRequest, OtoPlaced
 from protocol import messages as m
 from userproc.errors import LeftoverError, StrategyFailed
 from userproc.journal import TradeRow
@@ -215,14 +215,15 @@ class RoundTrip:
                     f" {self.market.symbol} ({exc.message}, code {exc.code}): the order maths"
                     " or the symbol's filters are wrong; not trading it"
                 )
+        return "rejected"
 
     async def _adopt_challenged(self, tid: int, exc: RiskChallenge) -> None:
         """A risk challenge on a reply that may have placed the order: find the order,
         finish its round trip (or cancel and sell), then let the user stop."""
-        found = None
+        found: tuple[str, str] | None = None
         placed = exc.placed
-        if placed is not None and hasattr(placed, "working_order_id"):
-            found = (placed.working_order_id, placed.pending_order_id)
+        if isinstance(placed, OtoPlaced):
+            found = (str(placed.working_order_id), str(placed.pending_order_id))
         elif exc.may_exist:
             from userproc.recovery import lookup_oto  # recovery builds on this module
 
