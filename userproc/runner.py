@@ -281,7 +281,7 @@ class StrategyRunner:
     async def _run(self) -> m.StrategySummary:
         st = self.st
         await self.resolve_market()
-        self.s.on_price = self._observe_fill_price
+        self.s.price_listeners.append(self._observe_fill_price)
         batch = 0
         flat_batches = 0  # settled batches that bought but did not move the volume
         day = self.s.clock.utc_day()
@@ -439,6 +439,9 @@ class StrategyRunner:
             res = await rt.run(amount, price)
             if res.outcome == "stopped":
                 break
+            if res.outcome == "balance_wait":  # another strategy held the funds: take turns
+                await self.s.others_idle(st.order_timeout_seconds)
+                continue
             if not res.placed:
                 failures += 1
                 self.s.emit(
