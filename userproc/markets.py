@@ -36,7 +36,7 @@ from userproc.chooser import (
     not_trading,
 )
 from userproc.errors import BadReplies, ExchangeDown, StrategyFailed
-from userproc.lifecycle import Lifecycle, Phase
+from userproc.lifecycle import Lifecycle, Phase, StopRequested
 from userproc.session import Market, Session
 
 log = structlog.get_logger(__name__)
@@ -128,7 +128,7 @@ class MarketPicker:
             log.warning("no_token_to_trade_yet", strategy_id=st.strategy_id, reason=why)
             self.life.to(Phase.WAITING_PRICE, why[:200], strategy=st.strategy_id)
             if await self.life.sleep(self.s.tuning.volatility_wait_seconds, st.strategy_id):
-                raise StrategyFailed(f"stopped while waiting for a token: {why}")
+                raise StopRequested(f"stopped while waiting for a token: {why}")
 
     def _report(self, st: EffectiveSettings, choice: Choice, current: Market | None) -> None:
         """The log line and the supervisor's ``TokenChosen`` (``status`` shows it)."""

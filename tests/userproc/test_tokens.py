@@ -247,3 +247,39 @@ async def test_jittered_amounts_and_pauses_keep_the_overshoot_within_one_trade(
             quotes = [Decimal(buy["cum_quote"]) for buy, _ in otos(acc)]
             assert len(set(quotes)) >= len(quotes) - 1  # drawn afresh for each round trip
             assert max(quotes) > Decimal(35) and min(quotes[:-1]) < Decimal(24)
+
+
+async def test_auto_waits_while_only_the_market_excludes_every_candidate(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory(spread=None) as sim:
+        st = make_settings(
+            target_token="auto",
+            candidates=("LIGHT",),
+            max_spread_percentage=Decimal("0.005"),  # LIGHT is 1 bp wide: 0.01 %
+            target_volume=Decimal(300),
+        )
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        waiting = await supervisor.wait_for(
+            lambda x: isinstance(x, m.PhaseChanged) and x.phase == "waiting_price"
+        )
+        assert (await sim.admin.account("u1"))["oto_count"] == 0
+        await sim.admin.set_token("LIGHT", spread="0.00002")  # narrower than the limit
+        assert await asyncio.wait_for(run, 30) == Exit.OK
+        acc = await sim.admin.account("u1")
+    assert "LIGHT: spread 0.0100% over max_spread_percentage 0.005" in (waiting.reason or "")
+    assert Decimal(300) <= Decimal(acc["volume_now"]["LIGHT"]) <= Decimal(300) + 4 * FULL_QUOTE
+
+
+async def test_auto_with_nothing_that_can_trade_fails_that_strategy_saying_why(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    async with sim_factory() as sim:
+        await sim.admin.set_token("AOP", status="BREAK")
+        st = make_settings(target_token="auto", candidates=("AOP", "NOPE"))
+        assert await run_user(make_spec(sim, supervisor, tmp_path, [st])) == Exit.BAD_CONFIG
+        assert (await sim.admin.account("u1"))["oto_count"] == 0
+    (strategy,) = (await supervisor.summary()).strategies
+    assert strategy.error == (
+        "no token to trade: NOPE: not in the token list; AOP: not trading (BREAK)"
+    )
