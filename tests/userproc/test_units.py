@@ -340,3 +340,14 @@ def test_journal_notes_are_redacted(tmp_path) -> None:
     j.close()
     assert note.startswith("refused:")
     assert secret not in note and "abc123def" not in note
+
+
+async def test_a_strategy_stopped_before_its_turn_never_begins_and_the_next_one_does() -> None:
+    life = Lifecycle()
+    life.to(Phase.RECONCILING)
+    life.drain("stop koge", strategy="koge")  # stopped while queued
+    with pytest.raises(StopRequested):
+        life.begin_strategy("koge", grace_seconds=30)
+    life.begin_strategy("aop", grace_seconds=30)  # the user's next strategy still runs
+    assert life.phase("aop") is Phase.CHECKING and not life.stopping("aop")
+    life.end("done")
