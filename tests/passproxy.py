@@ -104,3 +104,8 @@ def remote_ports(pid: int) -> set[int]:
                 if cols[9] in inodes and cols[3] == "01":  # ESTABLISHED
                     ports.add(int(cols[2].rsplit(":", 1)[1], 16))
     return ports
+
+
+async def requests_of(sim, account: str) -> int:
+    """REST requests the simulated exchange served for this account (its own record)."""
+    return sum((await sim.admin.account(account))["requests"].values())

@@ -14,7 +14,7 @@ from exchange.errors import ProxyFailed
 from exchange.proxy import ProxyUrlError, parse_proxy
 from exchange.sim.testing import SimHarness
 from exchange.stream import StreamConnected, UserStream
-from tests.passproxy import PasswordProxy, free_port
+from tests.passproxy import PasswordProxy, free_port, requests_of
 
 PASSWORD = "pw-Zq8vX3"
 
@@ -23,11 +23,6 @@ PASSWORD = "pw-Zq8vX3"
 async def sim():
     async with SimHarness(fill_delay=0, volume_lag=0) as h:
         yield h
-
-
-async def requests_of(sim: SimHarness, account: str) -> int:
-    """REST requests the sim served for this account (its own record)."""
-    return sum((await sim.admin.account(account))["requests"].values())
 
 
 def _port(url: str) -> int:

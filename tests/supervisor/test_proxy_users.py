@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.passproxy import PasswordProxy, free_port, remote_ports
+from tests.passproxy import PasswordProxy, free_port, remote_ports, requests_of
 from tests.supervisor.harness import strategy
 from tests.supervisor.test_real_users import FAST, acct
 
@@ -26,10 +26,6 @@ def cmdline(pid: int) -> str:
 def parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(") ", 1)[1].split()[1])
-
-
-async def requests_of(sim, account: str) -> int:
-    return sum((await sim.admin.account(account))["requests"].values())
 
 
 @pytest.mark.parametrize("scheme", ["http", "socks5"])
