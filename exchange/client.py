@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
@@ -177,16 +177,16 @@ class AlphaClient:
             self._own_session = True
         return self._session
 
-    def _route(self) -> dict[str, str]:
+    @property
+    def _route(self) -> str | None:
         """``proxy=`` for one request or ``ws_connect`` (an HTTP proxy; SOCKS5 is the
         session's connector)."""
-        url = self.proxy.request_proxy if self.proxy else None
-        return {"proxy": url} if url else {}
+        return self.proxy.request_proxy if self.proxy else None
 
-    async def ws_connect(self, url: str, **kwargs: object) -> aiohttp.ClientWebSocketResponse:
+    async def ws_connect(self, url: str, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
         """A websocket on this user's route (the user stream). Raises what aiohttp raises;
         ``proxy_problem(exc)`` says whether the proxy was the cause."""
-        return await self._http().ws_connect(url, **self._route(), **kwargs)  # type: ignore[arg-type]
+        return await self._http().ws_connect(url, proxy=self._route, **kwargs)
 
     def proxy_problem(self, exc: BaseException) -> str | None:
         """``"proxy socks5://u:***@h:p: <what went wrong>"`` when ``exc`` is the user's proxy
@@ -241,7 +241,7 @@ class AlphaClient:
                 params=params,
                 data=body,
                 headers=headers,
-                **self._route(),  # type: ignore[arg-type]
+                proxy=self._route,
             ) as resp:
                 status = resp.status
                 payload = await resp.read()

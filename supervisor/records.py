@@ -61,7 +61,7 @@ class Row:
         """Still has work today (not reached, skipped or stopped)."""
         return not (self.reached or self.skipped or self.stopped)
 
-    def read(self, volume: Decimal, at: float) -> None:
+    def read(self, volume: Decimal, at: float | None) -> None:
         """A volume read from the exchange (``at``: wall time of the read)."""
         self.current_volume = volume
         self.volume_at = at
