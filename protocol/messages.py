@@ -221,7 +221,9 @@ class ErrorReply(Reply, kw_only=True):
 class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     user_id: str
     strategy_id: str
-    state: str  # PENDING STARTING RUNNING BACKOFF DONE STOPPING STOPPED FATAL SKIPPED
+    # PENDING STARTING RUNNING BACKOFF DONE STOPPING STOPPED FATAL SKIPPED, and QUEUED: a
+    # strategy waiting its turn in its user's running process (which works on another)
+    state: str
     phase: str | None = None
     pid: int | None = None
     restarts: int = 0
@@ -238,6 +240,7 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str | None = None
     eta_seconds: float | None = None
     leftovers: list[Leftover] = []
+    volume_at: float | None = None  # wall time of the read that gave current_volume
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -245,6 +248,7 @@ class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     strategy_name: str
     token: str
     enabled: bool = True
+    selected: bool = True  # False: left out by ``run --strategy`` (not checked, not traded)
     target_volume: Decimal
     users: list[UserStatus] = []
 
