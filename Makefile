@@ -18,8 +18,11 @@ install: $(BIN)/alphavol
 demo: install
 	$(BIN)/alphavol demo
 
+# Two passes: the tests in parallel workers (they mostly wait on the simulated exchange),
+# then the timing-sensitive ones (marked serial) alone. Fails on any failure.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4 -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 lint: install
 	$(BIN)/ruff check .

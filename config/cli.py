@@ -215,7 +215,7 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
     usable: dict[str, Credentials] = {}
     for uid in ids:
         try:
-            creds = store.get(uid)
+            creds = store.get(uid).routed(cfg.proxy_for(uid))
         except CredentialsMissing:
             echo(f"user {uid}: missing: no stored session (alphavol users add {uid} --curl FILE)")
             bad = True
@@ -273,7 +273,7 @@ def check(config_path: str, as_json: bool, online: bool) -> None:
         for uid in cfg.user_ids():
             strategies = ", ".join(s.strategy_id for s in cfg.for_user(uid))
             try:
-                creds = store.get(uid)
+                creds = store.get(uid).routed(cfg.proxy_for(uid))
             except CredentialsMissing:
                 problems.append(
                     where.issue(

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from config.errors import ConfigError, ConfigIssue, format_path
+from config.logsetup import add_secrets
 from config.schema import (
     AUTO_ONLY_KEYS,
     AUTO_TOKEN,
@@ -48,6 +49,7 @@ from config.settings import (
 )
 from config.yamlpos import Path as KeyPath
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
+from exchange.proxy import ProxyUrlError, parse_proxy
 
 __all__ = [
     "AppConfig",
@@ -87,18 +89,35 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrent_users: int
     strategies: list[StrategyInfo]
     settings: list[EffectiveSettings] = []
+    # user_id -> that user's proxy URL (password included: never print it; show
+    # ``exchange.proxy.shown(url)``), from ``user_overrides[].proxy``
+    proxies: dict[str, str] = {}
+    # ``run --strategy``: the only strategies to check and trade (None: every one)
+    only: list[str] | None = None
     parallel_users: list[str] = []  # users whose strategies run side by side
 
     def parallel_for(self, user_id: str | int) -> bool:
         return str(user_id) in self.parallel_users
 
     def effective(self) -> list[EffectiveSettings]:
-        """Every enabled (strategy, user) pair, in config order."""
-        return [s for s in self.settings if s.enabled]
+        """Every enabled (and selected) (strategy, user) pair, in config order."""
+        return [s for s in self.settings if s.enabled and self.selected(s.strategy_id)]
+
+    def selected(self, strategy_id: str) -> bool:
+        """Not left out by ``run --strategy``."""
+        return self.only is None or strategy_id in self.only
+
+    def selecting(self, strategy_ids: list[str] | None) -> AppConfig:
+        """This config with only these strategies to run (None: all); ids must exist."""
+        return msgspec.structs.replace(self, only=list(strategy_ids) if strategy_ids else None)
 
     def for_user(self, user_id: str | int) -> list[EffectiveSettings]:
         uid = str(user_id)
         return [s for s in self.effective() if s.user_id == uid]
+
+    def proxy_for(self, user_id: str | int) -> str | None:
+        """The user's proxy URL (``user_overrides[].proxy``), None when it has none."""
+        return self.proxies.get(str(user_id))
 
     def user_ids(self) -> list[str]:
         """Users of enabled strategies, in config order, each once."""
@@ -262,7 +281,8 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     logging_ = LoggingSettings(**ctx.section(data.get("logging"), ("logging",), LOGGING_RULES))
 
     strategies = _strategies(ctx, data.get("strategies"))
-    overrides = _overrides(ctx, data.get("user_overrides"), strategies)
+    proxies: dict[str, str] = {}
+    overrides = _overrides(ctx, data.get("user_overrides"), strategies, proxies)
     settings = _layer_all(ctx, global_layer, strategies, overrides)
 
     if ctx.issues:
@@ -289,6 +309,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         max_concurrent_users=max_users,
         strategies=infos,
         settings=settings,
+        proxies=proxies,
         parallel_users=[
             u
             for u in users
@@ -308,8 +329,13 @@ def _pick(name: str, *layers: SettingsLayer) -> Any:
 
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(EffectiveSettings)}
 _ID_RULE = Rule("id")
-# strategies: checked apart
-_OVERRIDE_KEYS = {"user_id": _ID_RULE, "strategies": Rule("id"), **USER_RULES}
+# strategies and proxy: checked apart
+_OVERRIDE_KEYS = {
+    "user_id": _ID_RULE,
+    "strategies": Rule("id"),
+    "proxy": Rule("text"),
+    **USER_RULES,
+}
 
 
 def _global_layer(ctx: _Ctx, g: dict[str, Any]) -> SettingsLayer:
@@ -373,9 +399,13 @@ def _strategies(ctx: _Ctx, raw: Any) -> list[tuple[int, StrategySection]]:
 
 
 def _overrides(
-    ctx: _Ctx, raw: Any, strategies: list[tuple[int, StrategySection]]
+    ctx: _Ctx,
+    raw: Any,
+    strategies: list[tuple[int, StrategySection]],
+    proxies: dict[str, str],
 ) -> dict[tuple[str, str], SettingsLayer]:
-    """(strategy_id, user_id) -> that user's override layer."""
+    """(strategy_id, user_id) -> that user's override layer; each user's ``proxy`` goes
+    into ``proxies``."""
     if raw is None:
         return {}
     if not isinstance(raw, list):
@@ -415,6 +445,8 @@ def _overrides(
         if by_id and uid not in all_users and not ctx.broken_strategy_ids:
             ctx.err((*path, "user_id"), f"user {uid} is not in any strategy's user_ids")
             continue
+        if entry.get("proxy") is not None:
+            _proxy(ctx, entry["proxy"], (*path, "proxy"), uid, proxies)
         user_level = {k: v for k, v in entry.items() if k in USER_RULES}
         ctx.user_values[uid] = ctx.section(user_level, path, USER_RULES)
         per_strategy = entry.get("strategies")
@@ -454,6 +486,21 @@ def _overrides(
 
 def _is_auto(token: str) -> bool:
     return token.lower() == AUTO_TOKEN
+
+
+def _proxy(ctx: _Ctx, raw: Any, path: KeyPath, uid: str, proxies: dict[str, str]) -> None:
+    """A user's proxy: http:// or socks5:// with a host and a port. Messages never repeat
+    the value (it may hold a password)."""
+    if not isinstance(raw, str):
+        ctx.err(path, f"expected a proxy URL (socks5://user:pass@host:port), got {describe(raw)}")
+        return
+    try:
+        proxy = parse_proxy(raw)
+    except ProxyUrlError as exc:
+        ctx.err(path, f"proxy of user {uid}: {exc}")
+        return
+    add_secrets(proxy.secret_values())
+    proxies[uid] = proxy.url
 
 
 def _layer_all(

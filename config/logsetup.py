@@ -44,6 +44,8 @@ _ASSIGN_RE = re.compile(
 _COOKIE_RE = re.compile(
     r"(?i)(?<![\w-])(set-cookie|cookie)(\\?[\"']?\s*[:=]\s*\\?[\"']?)([^\"'\n\\]+)"
 )
+# The password of a URL (a proxy's: scheme://user:PASSWORD@host), however short.
+_URL_AUTH_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:@/\s'\"]*:)([^@/\s'\"]+)(@)")
 _HANDLER_NAME = "alphavol"
 
 
@@ -67,6 +69,7 @@ def redact(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(MASK, text)
     text = _COOKIE_RE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    text = _URL_AUTH_RE.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     return _ASSIGN_RE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
 
 

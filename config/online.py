@@ -148,7 +148,8 @@ async def probe_sessions(
 ) -> dict[str, tuple[bool, str]]:
     """One user-volume call per user, concurrently: (alive, what to say)."""
     from exchange.client import AlphaClient
-    from exchange.errors import RiskChallenge, SessionExpired
+    from exchange.errors import ProxyFailed, RiskChallenge, SessionExpired
+    from exchange.proxy import shown
 
     async def one(creds: Credentials) -> tuple[bool, str]:
         try:
@@ -163,9 +164,11 @@ async def probe_sessions(
             return False, "expired: log in again in the browser and run `alphavol users add`"
         except RiskChallenge:
             return False, "blocked by a risk challenge: verify the account in the browser"
+        except ProxyFailed as exc:  # names the proxy, password masked
+            return False, f"not reached: {exc.message} (user_overrides[].proxy)"
         except Exception as exc:  # report it, never crash with a traceback
             return False, f"unknown: {type(exc).__name__}: {exc}"
-        return True, "alive"
+        return True, f"alive (via {shown(creds.proxy)})" if creds.proxy else "alive"
 
     results = await asyncio.gather(*(one(c) for c in users.values()))
     return dict(zip(users, results, strict=True))

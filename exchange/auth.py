@@ -10,6 +10,9 @@ import hashlib
 
 import msgspec
 
+from exchange.proxy import ProxyUrlError, parse_proxy
+from exchange.proxy import shown as proxy_shown
+
 SESSION_COOKIE = "p20t"
 CSRF_SOURCE_COOKIE = "cr00"
 CSRF_HEADER = "csrftoken"
@@ -37,19 +40,35 @@ def csrf_for(cr00: str) -> str:
 
 
 class Credentials(msgspec.Struct, frozen=True):
-    """Cookies and headers of one account's browser session (names lower-cased for headers)."""
+    """Cookies and headers of one account's browser session (names lower-cased for headers).
+
+    ``proxy`` is the route the session is used through (an ``exchange.proxy`` URL: HTTP or
+    SOCKS5, password included), set from the config's ``user_overrides[].proxy`` when the
+    session is handed out (never stored with it), so that everything that uses this
+    session (volume checks, the user process's REST calls and stream) takes that route."""
 
     cookies: dict[str, str]
     headers: dict[str, str]
+    proxy: str | None = None
 
     def __repr__(self) -> str:  # never show values
-        return f"Credentials(cookies={sorted(self.cookies)!r}, headers={sorted(self.headers)!r})"
+        via = f", proxy={proxy_shown(self.proxy)!r}" if self.proxy else ""
+        return (
+            f"Credentials(cookies={sorted(self.cookies)!r}, headers={sorted(self.headers)!r}{via})"
+        )
 
     __str__ = __repr__
 
+    def routed(self, proxy: str | None) -> Credentials:
+        """The same session, used through ``proxy`` (None: directly)."""
+        return msgspec.structs.replace(self, proxy=proxy)
+
     def secret_values(self) -> list[str]:
-        """Every value worth masking in logs (long enough to be unambiguous)."""
+        """Every value worth masking in logs (long enough to be unambiguous), the proxy's
+        password included."""
         vals = [*self.cookies.values(), *self.headers.values()]
+        if self.proxy:
+            vals.extend(proxy_secrets(self.proxy))
         return sorted({v for v in vals if v and len(v) >= 6}, key=len, reverse=True)
 
     def problems(self) -> list[str]:
@@ -69,3 +88,10 @@ class Credentials(msgspec.Struct, frozen=True):
                 " (the copied request may be from another session)"
             )
         return out
+
+
+def proxy_secrets(url: str) -> list[str]:
+    try:
+        return parse_proxy(url).secret_values()
+    except ProxyUrlError:
+        return [url]

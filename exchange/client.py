@@ -18,8 +18,9 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
@@ -32,6 +33,7 @@ from exchange.errors import (
     BadResponse,
     ExchangeError,
     OutcomeUnknown,
+    ProxyFailed,
     RiskChallenge,
     TransportError,
     UnknownToken,
@@ -62,6 +64,7 @@ from exchange.models import (
     WalletBalance,
     decode_data,
 )
+from exchange.proxy import Proxy, parse_proxy
 
 DEFAULT_BASE_URL = "https://www.binance.com"
 DEFAULT_USER_AGENT = (
@@ -95,18 +98,23 @@ log = structlog.get_logger(__name__)
 class _Transient(Exception):
     """A failure worth retrying (5xx, timeout, dropped connection); never leaves here."""
 
-    def __init__(self, reason: str, status: int | None = None, sent: bool = True) -> None:
+    def __init__(
+        self, reason: str, status: int | None = None, sent: bool = True, proxy: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.sent = sent  # False when the connection was refused: nothing reached the server
+        self.proxy = proxy  # the user's proxy failed (reason names it, password masked)
 
 
 class AlphaClient:
     """REST access to Binance Alpha for one user (see module docstring for the rules).
 
     ``retry_base_delay`` / ``retry_max_delay`` bound the backoff between read retries
-    (tests set them to 0).
+    (tests set them to 0). ``proxy`` (an ``exchange.proxy`` URL; default: the
+    credentials' own ``proxy``) routes every request and the user stream through that
+    HTTP or SOCKS5 proxy; its failures are ``ProxyFailed`` naming it, password masked.
     """
 
     def __init__(
@@ -120,7 +128,10 @@ class AlphaClient:
         session: aiohttp.ClientSession | None = None,
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 8.0,
+        proxy: str | None = None,
     ) -> None:
+        route = proxy or (credentials.proxy if credentials is not None else None)
+        self.proxy: Proxy | None = parse_proxy(route) if route else None
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
         self.request_timeout = request_timeout
@@ -134,7 +145,8 @@ class AlphaClient:
         self._static_headers = self._build_static_headers(credentials)
 
     def __repr__(self) -> str:
-        return f"AlphaClient(base_url={self.base_url!r}, credentials={'set' if self._credentials else 'none'})"
+        via = f", proxy={self.proxy.shown!r}" if self.proxy else ""
+        return f"AlphaClient(base_url={self.base_url!r}, credentials={'set' if self._credentials else 'none'}{via})"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,12 +169,32 @@ class AlphaClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
+                connector=self.proxy.connector() if self.proxy else None,  # SOCKS5
                 cookie_jar=aiohttp.DummyCookieJar(),  # the session cookies are ours, fixed
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
                 skip_auto_headers=("User-Agent",),
             )
             self._own_session = True
         return self._session
+
+    @property
+    def _route(self) -> str | None:
+        """``proxy=`` for one request or ``ws_connect`` (an HTTP proxy; SOCKS5 is the
+        session's connector)."""
+        return self.proxy.request_proxy if self.proxy else None
+
+    async def ws_connect(self, url: str, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
+        """A websocket on this user's route (the user stream). Raises what aiohttp raises;
+        ``proxy_problem(exc)`` says whether the proxy was the cause."""
+        return await self._http().ws_connect(url, proxy=self._route, **kwargs)
+
+    def proxy_problem(self, exc: BaseException) -> str | None:
+        """``"proxy socks5://u:***@h:p: <what went wrong>"`` when ``exc`` is the user's proxy
+        failing (unreachable, credentials refused, could not reach the exchange), else None."""
+        if self.proxy is None:
+            return None
+        what = _proxy_failure(exc, self.proxy)
+        return f"proxy {self.proxy.shown}: {what}" if what else None
 
     # ------------------------------------------------------------------ headers
 
@@ -204,22 +236,30 @@ class AlphaClient:
         status: int | None = None
         try:
             async with self._http().request(
-                method, self.base_url + path, params=params, data=body, headers=headers
+                method,
+                self.base_url + path,
+                params=params,
+                data=body,
+                headers=headers,
+                proxy=self._route,
             ) as resp:
                 status = resp.status
                 payload = await resp.read()
                 rheaders = resp.headers
-        except aiohttp.ClientConnectorError:
-            self._log(method, path, None, t0, "connect_failed")
-            raise _Transient("connection refused", sent=False) from None
-        except TimeoutError:
-            self._log(method, path, status, t0, "timeout")
-            raise _Transient(f"timed out after {self.request_timeout:g}s", status) from None
-        except aiohttp.ClientError as exc:
-            self._log(method, path, status, t0, type(exc).__name__)
-            raise _Transient(f"connection failed ({type(exc).__name__})", status) from None
+        except Exception as exc:
+            failure = self._transport_failure(exc, method, path, status, t0)
+            if failure is None:
+                raise
+            raise failure from None
         self._log(method, path, status, t0, None)
 
+        if status == 407 and self.proxy is not None:  # an HTTP proxy forwarding plain http
+            self._log(method, path, status, t0, "proxy_failed")
+            raise ProxyFailed(
+                f"proxy {self.proxy.shown}: refused the username or password (HTTP 407)",
+                http_status=status,
+                endpoint=path,
+            )
         err = status_error(status, rheaders, path)
         if err is not None:
             if isinstance(err, RiskChallenge) and mode == "order":
@@ -245,6 +285,28 @@ class AlphaClient:
             raise envelope_error(env, status, path, kind=mode)
         return env.data
 
+    def _transport_failure(
+        self, exc: BaseException, method: str, path: str, status: int | None, t0: float
+    ) -> Exception | None:
+        """What a failed HTTP exchange becomes: ``ProxyFailed`` (the proxy refused), a
+        ``_Transient`` (retried for reads) saying why, or None (not a transport failure)."""
+        problem = self.proxy_problem(exc)
+        if problem is not None:
+            self._log(method, path, status, t0, "proxy_failed")
+            if _proxy_refused(exc):  # the proxy said no: asking again cannot help
+                return ProxyFailed(problem, http_status=status, endpoint=path)
+            return _Transient(problem, status, sent=False, proxy=True)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            self._log(method, path, None, t0, "connect_failed")
+            return _Transient("connection refused", sent=False)
+        if isinstance(exc, TimeoutError):
+            self._log(method, path, status, t0, "timeout")
+            return _Transient(f"timed out after {self.request_timeout:g}s", status)
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            self._log(method, path, status, t0, type(exc).__name__)
+            return _Transient(f"connection failed ({type(exc).__name__})", status)
+        return None
+
     def _log(self, method: str, path: str, status: int | None, t0: float, error: str | None):
         ms = round((self.clock.monotonic() - t0) * 1000, 1)
         if error is None:
@@ -269,16 +331,17 @@ class AlphaClient:
             try:
                 return await self._once(method, path, params, body, mode)
             except _Transient as t:
+                failed = ProxyFailed if t.proxy else TransportError
                 if mode == "order":
                     if not t.sent:
-                        raise TransportError(f"order not sent: {t.reason}", endpoint=path) from None
+                        raise failed(f"order not sent: {t.reason}", endpoint=path) from None
                     raise OutcomeUnknown(
                         f"order request failed ({t.reason}); the order may exist",
                         http_status=t.status,
                         endpoint=path,
                     ) from None
                 if attempt >= self.max_get_retries:
-                    raise TransportError(
+                    raise failed(
                         f"{t.reason} (gave up after {attempt + 1} attempts)",
                         http_status=t.status,
                         endpoint=path,
@@ -462,3 +525,51 @@ def _adopt_ids(err: RiskChallenge, tp: object, path: str) -> None:
         else f"order {placed}"
     )
     err.message = err.message.replace("may have been placed anyway", f"was placed ({ids})")
+
+
+def _proxy_failure(exc: BaseException, proxy: Proxy) -> str | None:
+    """What the user's proxy did wrong, in words (never its password), or None when
+    ``exc`` is not the proxy's doing."""
+    from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
+
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and len(chain) < 5:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for e in chain:
+        if isinstance(e, aiohttp.ClientHttpProxyError):
+            if e.status == 407:
+                return "refused the username or password (HTTP 407)"
+            return f"refused to connect to the exchange (HTTP {e.status})"
+        if isinstance(e, aiohttp.ClientProxyConnectionError):
+            return "cannot connect to the proxy (is it running, and is the address right?)"
+        if isinstance(e, ProxyTimeoutError):
+            return "timed out"
+        if isinstance(e, ProxyConnectionError):
+            return "cannot connect to the proxy (is it running, and is the address right?)"
+        if isinstance(e, ProxyError):
+            return f"refused: {e}"
+        if proxy.socks and isinstance(e, asyncio.IncompleteReadError):
+            return "closed the connection in the SOCKS5 handshake (wrong username or password?)"
+    if proxy.socks and isinstance(exc, aiohttp.ClientConnectorError):
+        return f"could not connect through the proxy ({type(exc).__name__})"
+    return None
+
+
+def _proxy_refused(exc: BaseException) -> bool:
+    """The proxy answered and said no (credentials, or it will not connect us)."""
+    from python_socks import ProxyConnectionError, ProxyError
+
+    e: BaseException | None = exc
+    for _ in range(5):
+        if e is None:
+            return False
+        if isinstance(e, aiohttp.ClientHttpProxyError):
+            return True
+        if isinstance(e, ProxyError) and not isinstance(e, ProxyConnectionError | TimeoutError):
+            return True
+        if isinstance(e, asyncio.IncompleteReadError):  # a SOCKS5 proxy hung up on our login
+            return True
+        e = e.__cause__ or e.__context__
+    return False

@@ -121,6 +121,13 @@ class TransportError(ExchangeError):
     after the retries ran out."""
 
 
+class ProxyFailed(TransportError):
+    """The user's proxy (``user_overrides[].proxy``) did not carry the request: it could
+    not be reached, refused the username or password, or could not reach the exchange.
+    Nothing was sent to the exchange. The message names the proxy with its password
+    masked (``socks5://user:***@host:port``)."""
+
+
 class OutcomeUnknown(ExchangeError):
     """An order-placing POST timed out, lost its connection, got a 5xx or an unreadable
     reply: the order MAY have been placed. Look it up (open orders / history) before

@@ -184,15 +184,19 @@ class UserStream:
         reason = "closed"
         pinger: asyncio.Task[None] | None = None
         try:
-            ws = await self.client._http().ws_connect(
+            ws = await self.client.ws_connect(  # the user's route (its proxy, if any)
                 self.ws_url,
                 autoping=False,  # pings/pongs are handled in _receive so pongs count as life
                 heartbeat=None,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
                 headers={"user-agent": self.client._static_headers["user-agent"]},
             )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("stream_connect_failed", error=type(exc).__name__)
+        except Exception as exc:
+            problem = self.client.proxy_problem(exc)
+            if problem is None and not isinstance(exc, aiohttp.ClientError | OSError):
+                raise
+            extra = {"proxy": problem} if problem else {}
+            log.warning("stream_connect_failed", error=type(exc).__name__, **extra)
             return False, "connect failed"
         self._ws = ws
         self._last_frame = self.clock.monotonic()

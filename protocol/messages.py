@@ -232,7 +232,9 @@ class ErrorReply(Reply, kw_only=True):
 class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     user_id: str
     strategy_id: str
-    state: str  # PENDING STARTING RUNNING BACKOFF DONE STOPPING STOPPED FATAL SKIPPED
+    # PENDING STARTING RUNNING BACKOFF DONE STOPPING STOPPED FATAL SKIPPED, and QUEUED: a
+    # strategy waiting its turn in its user's running process (which works on another)
+    state: str
     phase: str | None = None
     pid: int | None = None
     restarts: int = 0
@@ -252,6 +254,7 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     token: str | None = None  # target_token auto: the token being traded
     mul_point: Decimal | None = None  # ... its mulPoint today
     cost_per_credit: Decimal | None = None  # ... its expected USDT cost per credited USDT
+    volume_at: float | None = None  # wall time of the read that gave current_volume
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -259,6 +262,7 @@ class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     strategy_name: str
     token: str
     enabled: bool = True
+    selected: bool = True  # False: left out by ``run --strategy`` (not checked, not traded)
     target_volume: Decimal
     users: list[UserStatus] = []
 

@@ -111,14 +111,41 @@ def _view_options(fn):
 @main.command("run")
 @config_option
 @click.option("--once", is_flag=True, help="Do today's work, then exit (no daily restart).")
+@click.option(
+    "--strategy",
+    "strategy_ids",
+    multiple=True,
+    metavar="ID",
+    help="Run only this strategy (repeatable); the others are not checked or traded.",
+)
 @_view_options
-def run(config_path: str, once: bool, verbose: bool, plain: bool) -> None:
+def run(
+    config_path: str, once: bool, strategy_ids: tuple[str, ...], verbose: bool, plain: bool
+) -> None:
     """Run the supervisor in the foreground (what the systemd service runs).
 
     On a terminal it shows the live progress view (warnings and errors above it); without
     one (systemd, a pipe) it writes JSON log lines, as configured."""
     config = load_or_exit(config_path)
+    if strategy_ids:
+        config = select_strategies(config, strategy_ids)
     sys.exit(supervise(config, once=once, verbose=verbose, plain=plain))
+
+
+def select_strategies(config: Any, strategy_ids: tuple[str, ...]) -> Any:
+    """The config with only these strategies to run; an unknown or disabled id is the
+    operator's mistake (exit 2), named with the known ones."""
+    import difflib
+
+    known = [s.strategy_id for s in config.strategies]
+    for sid in strategy_ids:
+        if sid not in known:
+            close = difflib.get_close_matches(sid, known, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            fail(f"--strategy {sid!r}: no such strategy; {hint}known: {', '.join(known)}")
+        if not next(s for s in config.strategies if s.strategy_id == sid).enabled:
+            fail(f"--strategy {sid!r}: the strategy is disabled (enabled: false in the config)")
+    return config.selecting(list(dict.fromkeys(strategy_ids)))
 
 
 @main.command("volumes")
@@ -132,7 +159,13 @@ def volumes(config_path: str, as_json: bool) -> None:
     config = load_or_exit(config_path)
     _logging(config)  # logs to stderr: stdout is the answer
     store = open_store(config)
-    results = asyncio.run(check_volumes(config.effective(), store.get, config.exchange))
+    results = asyncio.run(
+        check_volumes(
+            config.effective(),
+            lambda uid: store.get(uid).routed(config.proxy_for(uid)),  # the user's route
+            config.exchange,
+        )
+    )
     if as_json:
         say_json(
             [
@@ -194,6 +227,11 @@ def quick(config_path, token, chain, volume, amount, user_ids, interval, verbose
                 "trade_interval_seconds": interval,
                 "user_ids": list(user_ids),
             }
+        ],
+        "user_overrides": [  # each account keeps its route
+            {"user_id": uid, "proxy": base.proxy_for(uid)}
+            for uid in dict.fromkeys(user_ids)
+            if base.proxy_for(uid)
         ],
     }
     try:

@@ -25,9 +25,9 @@ import structlog
 from protocol import codec
 from protocol import messages as m
 from protocol.addresses import events_endpoint
-from supervisor.records import apply_event
+from supervisor.records import apply_event, row_state
 from supervisor.reload_plan import ReloadPlan
-from supervisor.render import money
+from supervisor.render import age, money
 from supervisor.spawn import Child
 from supervisor.states import ALIVE, TERMINAL, State
 from supervisor.user_record import UserRecord
@@ -228,7 +228,7 @@ class Fleet:
             self.arb.runtime.send(rec.user_id, m.Ping(at=self.at()))
             for cmd in rec.hello(ev.pid, at=self.at()):
                 self.arb.runtime.send(rec.user_id, cmd)
-        apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact)
+        apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
         if isinstance(ev, m.Summary):
             rec.summary_seen.set()
         if isinstance(ev, m.ErrorReport):
@@ -248,6 +248,8 @@ class Fleet:
                     arb.runtime.send(rec.user_id, m.Ping(at=now))
                     if rec.stop_command is not None:
                         arb.runtime.send(rec.user_id, rec.stop_command)
+                    for cmd in rec.strategy_stops.values():  # idempotent, like the Drain
+                        arb.runtime.send(rec.user_id, cmd)
                 except Exception:
                     log.exception("heartbeat_send_failed", user_id=rec.user_id)
             mono = time.monotonic()
@@ -275,12 +277,30 @@ class Fleet:
             self.arb.runtime.send(rec.user_id, cmd)
 
     def stop_users(self, strategy_id: str | None, user_id: str | None, *, now: bool) -> list[str]:
-        """Drain (or StopNow) the matching users; queued ones stop at once. Never waits."""
+        """Drain (or StopNow) the matching users; queued ones stop at once. Never waits.
+
+        With a ``strategy_id`` only that strategy of each user stops (its other strategies
+        go on); a user whose last strategy to run it was stops as a whole."""
         hit = [r for r in self._matching(strategy_id, user_id) if r.can_stop]
+        stopped = []
         for rec in hit:
-            self.stop(rec, now=now, reason="stop requested")
+            row = rec.rows[strategy_id] if strategy_id is not None else None
+            if row is not None and not (row.to_run or row.stopped):
+                continue  # reached or skipped: nothing to stop
+            if row is not None and rec.others_to_run(strategy_id):  # type: ignore[arg-type]
+                for cmd in rec.stop_strategy(
+                    strategy_id,  # type: ignore[arg-type]
+                    now=now,
+                    reason=f"stop {strategy_id} requested",
+                ):
+                    self.arb.runtime.send(rec.user_id, cmd)
+            else:
+                if row is not None:
+                    row.stopped = row.stopped or f"stop {strategy_id} requested"
+                self.stop(rec, now=now, reason="stop requested")
+            stopped.append(rec.user_id)
         self.arb.wake()
-        return [r.user_id for r in hit]
+        return stopped
 
     def stop_all(self, *, now: bool, reason: str) -> None:
         for rec in list(self.records.values()):
@@ -351,15 +371,21 @@ class Fleet:
         return f"{phase} day={day} {parts} targets={reached}/{len(rows)} trades={trades}"
 
     def summary_lines(self, day: str) -> list[str]:
+        """The exit summary: every volume is the last one read from the exchange, with how
+        long before the end it was read."""
         out = [f"alphavol summary for {day}:"]
+        now = self.at()
         for rec in self.records.values():
             for row in rec.rows.values():
-                state = "SKIPPED" if row.skipped else rec.state.value
+                state = row_state(rec, row)
                 cur = "?" if row.current_volume is None else f"{row.current_volume:f}"
+                read = "" if row.volume_at is None else f" (read {age(row.volume_at, now)} ago)"
+                why = row.stopped or rec.sm.reason
                 out.append(
                     f"  user {rec.user_id} {row.settings.strategy_id}: {state}"
-                    f" volume {cur}/{row.target:f} trades {row.trades} cost {money(row.cost)} USDT"
-                    f" restarts {rec.restarts}" + (f" ({rec.sm.reason})" if rec.sm.reason else "")
+                    f" volume {cur}/{row.target:f}{read} trades {row.trades}"
+                    f" cost {money(row.cost)} USDT restarts {rec.restarts}"
+                    + (f" ({why})" if why else "")
                 )
         return out
 

@@ -45,9 +45,15 @@ def _reload(arb: Arbiter) -> list[str] | None:
         new = loader(arb.config.source)
     except Exception as exc:  # ConfigError lists every issue, one per line
         return str(exc).splitlines() or [type(exc).__name__]
-    errors = refusals(arb.config, new)
+    only = getattr(arb.config, "only", None)  # `run --strategy` holds across reloads
+    gone = [sid for sid in only or () if sid not in {s.strategy_id for s in new.strategies}]
+    errors = refusals(arb.config, new) + [
+        f"strategy {sid!r} (run --strategy) is no longer in the config" for sid in gone
+    ]
     if errors:
         return errors
+    if only:
+        new = new.selecting(only)
     try:
         arb.sessions.check(new)
     except SupervisorError as exc:

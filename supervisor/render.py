@@ -7,6 +7,7 @@ scripts written for the original tool keep working, and adds everything else.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,23 @@ def eta(seconds: float | None) -> str:
     return f"{sec // 60}m{sec % 60:02d}s"
 
 
+def age(at: float | None, now: float | None = None) -> str:
+    """How long ago a volume was read: ``5s``, ``3m``, ``2h``; ``-`` when never."""
+    if at is None:
+        return "-"
+    sec = max(0, int((time.time() if now is None else now) - at))
+    if sec < 60:
+        return f"{sec}s"
+    return f"{sec // 60}m" if sec < 3600 else f"{sec // 3600}h"
+
+
+def volume_ages(users: list[m.UserStatus], now: float | None = None) -> str:
+    """``  volume read: user 1 3s ago, user 22 1m ago``: every volume shown is the
+    exchange's figure as last read, never an estimate; this says how old it is."""
+    parts = [f"user {u.user_id} {age(u.volume_at, now)} ago" for u in users if u.volume_at]
+    return f"  volume read: {', '.join(parts)}" if parts else ""
+
+
 def shows_eta(u: m.UserStatus) -> bool:
     """Only a user that is working (or about to) has an ETA; a stopped or finished one not."""
     return u.state in ETA_STATES
@@ -92,6 +110,7 @@ def to_json(reply: m.StatusReply) -> dict[str, Any]:
                 **strategy_totals(st),
                 "token": st.token,
                 "enabled": st.enabled,
+                "selected": st.selected,
                 "users": [_user_json(u) for u in st.users],
             }
             for st in reply.strategies
@@ -103,6 +122,8 @@ def _user_json(u: m.UserStatus) -> dict[str, Any]:
     doc = msgspec.to_builtins(u)
     if not shows_eta(u):
         doc.pop("eta_seconds", None)
+    if u.volume_at is not None:  # the volume is what was read then, not an estimate
+        doc["volume_age_seconds"] = round(max(0.0, time.time() - u.volume_at), 1)
     return doc
 
 
@@ -115,6 +136,8 @@ def headline(reply: m.StatusReply) -> str:
 def strategy_line(st: m.StrategyStatus) -> str:
     t = strategy_totals(st)
     name = "" if st.strategy_name == st.strategy_id else f" ({st.strategy_name})"
+    if not st.selected:
+        return f"{st.strategy_id}{name} {st.token}: not selected (run --strategy), not traded"
     return (
         f"{st.strategy_id}{name} {st.token}{'' if st.enabled else ' [disabled]'}:"
         f" {volume(Decimal(t['total_volume']))} / {target(Decimal(t['target_volume']))},"

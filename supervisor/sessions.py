@@ -3,7 +3,8 @@
 ``Sessions.check(config)`` runs at start and on every reload: each user of an enabled
 strategy must have a stored session (else ``SupervisorError``: exit 2, or the reload is
 refused), and every secret value is registered with ``config.logsetup`` before anything
-can log it. There is no fallback: if redaction cannot be installed, the supervisor must
+can log it. ``get(user_id)`` hands the session out with the user's proxy of the config in
+force (``Credentials.proxy``), so the volume check and the user process take that route. There is no fallback: if redaction cannot be installed, the supervisor must
 not run (the import error propagates).
 """
 
@@ -19,6 +20,7 @@ from supervisor.errors import SupervisorError
 class Sessions:
     def __init__(self, store: CredentialStore | None = None) -> None:
         self.store = store
+        self.proxies: dict[str, str] = {}
 
     def check(self, config: Any) -> None:
         if self.store is None:
@@ -28,18 +30,20 @@ class Sessions:
                 raise SupervisorError(f"credentials: {exc}") from None
         missing = []
         secrets: list[str] = []
+        proxies = dict(getattr(config, "proxies", {}))
         for uid in config.user_ids():
             try:
-                secrets.extend(self.store.get(uid).secret_values())
+                secrets.extend(self.store.get(uid).routed(proxies.get(uid)).secret_values())
             except Exception as exc:  # CredentialsMissing / CredentialsError
                 missing.append(f"user {uid}: {exc}")
         if missing:
             raise SupervisorError("credentials: " + "; ".join(missing))
         logsetup.add_secrets(secrets)
+        self.proxies = proxies
 
     def get(self, user_id: str):
         assert self.store is not None, "Sessions.check() first"
-        return self.store.get(user_id)
+        return self.store.get(user_id).routed(self.proxies.get(user_id))
 
     @staticmethod
     def redact(text: str) -> str:

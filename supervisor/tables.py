@@ -67,6 +67,8 @@ def status_view(reply: m.StatusReply) -> RenderableType:
     for st in reply.strategies:
         parts.append(Text(""))
         parts.append(Text(render.strategy_line(st), style="bold"))
+        if not st.selected and not st.users:
+            continue
         table = _table(
             ("user", "left", 4),
             ("state", "left", 8),
@@ -95,6 +97,9 @@ def status_view(reply: m.StatusReply) -> RenderableType:
             )
             notes.extend(f"  user {u.user_id}: {note}" for note in render.user_notes(u))
         parts.append(table)
+        ages = render.volume_ages(st.users)
+        if ages:
+            parts.append(Text(ages, overflow="fold"))
         # exchange text, redacted before rich may fold it over two lines (the output
         # stream redacts again, line by line)
         parts.extend(Text(redact(n), overflow="fold") for n in notes)

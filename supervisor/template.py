@@ -31,14 +31,38 @@ import signal
 import sys
 from typing import Any
 
+import setproctitle
+
 FORKSERVER_ENV = "ALPHAVOL_FORKSERVER"  # set by supervisor.spawn for the fork server only
 MAIN_PATH_ENV = "ALPHAVOL_FORKSERVER_MAIN"
 TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGHUP)
-PRELOAD = ("userproc.main", "exchange.client", "exchange.stream", "aiohttp", "zmq.asyncio")
+PRELOAD = (
+    "userproc.main",
+    "exchange.client",
+    "exchange.stream",
+    "aiohttp",
+    "aiohttp_socks",
+    "zmq.asyncio",
+)
+
+
+def set_title(title: str) -> None:
+    """What ``ps`` and ``/proc/PID/cmdline`` show for this process (``alphavol: ...``)."""
+    try:
+        setproctitle.setproctitle(title)
+    except Exception:  # cosmetic: never stop a process for it
+        pass
+
+
+def user_title(spec: Any) -> str:
+    """``alphavol: user 1 koge aop``: the user and its strategies."""
+    ids = " ".join(getattr(s, "strategy_id", "?") for s in getattr(spec, "settings", ()))
+    return f"alphavol: user {getattr(spec, 'user_id', '?')} {ids}".rstrip()
 
 
 def _become_template() -> None:
     """In the fork server only (the supervisor imports this module for ``run_child``)."""
+    set_title("alphavol: fork server")
     try:  # leave the terminal: its signals must reach the supervisor alone
         os.setsid()
     except OSError:  # already a session leader
@@ -75,6 +99,7 @@ def resolve(ref: str) -> Any:
 
 
 def run_child(target_ref: str, spec: Any, nice: int = 0) -> None:
+    set_title(user_title(spec))
     if nice:
         try:
             os.nice(nice)

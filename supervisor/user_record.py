@@ -50,6 +50,10 @@ class UserRecord:
     remove_after_exit: bool = False
     checked: bool = False  # volume checked for the current day
     settings_changed: list[dict[str, Any]] | None = None
+    # the strategies the current process was given, in its order (its spec, then updates)
+    sent_ids: list[str] = field(default_factory=list)
+    # per-strategy Drain/StopNow in force in the current process (re-sent with Pings)
+    strategy_stops: dict[str, m.Command] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sm = StateMachine(self.user_id)
@@ -67,8 +71,9 @@ class UserRecord:
 
     @property
     def settings(self) -> list[EffectiveSettings]:
-        """The strategies this user still has to run today (skipped ones left out)."""
-        return [r.settings for r in self.rows.values() if not r.skipped and not r.reached]
+        """The strategies this user still has to run today (skipped, reached and stopped
+        ones left out)."""
+        return [r.settings for r in self.rows.values() if r.to_run]
 
     @property
     def can_stop(self) -> bool:
@@ -99,7 +104,8 @@ class UserRecord:
             if not res.current.is_finite() or res.current < 0:
                 raise ValueError(f"volume {res.current} is not a finite, non-negative number")
             at_target = res.at_target
-            row.current_volume = row.start_volume = res.current
+            row.read(res.current, at)
+            row.start_volume = res.current
             if at_target:
                 row.skipped = True
                 log.info(
@@ -141,6 +147,10 @@ class UserRecord:
             self.restarts += 1
         self.summary = None
         self.settings_changed = None  # the spec carries the latest settings
+        self.sent_ids = [s.strategy_id for s in self.settings]
+        self.strategy_stops = {}
+        for row in self.rows.values():
+            row.phase, row.started = None, False
         self.summary_seen = asyncio.Event()
         self.stop_command = None
         self.stop_sent_at = None
@@ -175,6 +185,7 @@ class UserRecord:
         out: list[m.Command] = [self.stop_command] if self.stop_command is not None else []
         if self.settings_changed is not None:
             out.append(m.UpdateSettings(settings=self.settings_changed))
+        out.extend(self.strategy_stops.values())
         return out
 
     def stop(self, *, now: bool, reason: str, at: float, mono: float) -> m.Command | None:
@@ -192,6 +203,49 @@ class UserRecord:
         self.stop_sent_at = mono
         self.sm.to(State.STOPPING, at=at, reason=f"{reason} ({type(cmd).__name__})")
         return cmd
+
+    def others_to_run(self, strategy_id: str) -> bool:
+        """Has this user work left besides ``strategy_id``?"""
+        return any(r.to_run for sid, r in self.rows.items() if sid != strategy_id)
+
+    def stop_strategy(self, strategy_id: str, *, now: bool, reason: str) -> list[m.Command]:
+        """Stop one strategy while the user's others go on (the caller stops the whole
+        user when this was its last one). The process gets ``Drain``/``StopNow`` naming it
+        when it has begun it; one it has not begun is taken out of its list of strategies
+        (``UpdateSettings``), so it never begins. Returns the commands to send."""
+        row = self.rows[strategy_id]
+        self._require(self.can_stop and (row.to_run or bool(row.stopped)), "stop a strategy")
+        row.stopped = row.stopped or reason
+        if self.child is None and self.state not in ALIVE:
+            return []  # queued or in backoff: its next process is not given it
+        if row.active:
+            old = self.strategy_stops.get(strategy_id)
+            if old is not None and (isinstance(old, m.StopNow) or not now):
+                return []  # a repeated drain is the same drain
+            cmd: m.Command = (
+                m.StopNow(strategy_id=strategy_id) if now else m.Drain(strategy_id=strategy_id)
+            )
+            self.strategy_stops[strategy_id] = cmd
+            log.info(
+                "strategy_stopping",
+                user_id=self.user_id,
+                strategy_id=strategy_id,
+                how=type(cmd).__name__,
+                reason=reason,
+            )
+            return [cmd]
+        if strategy_id not in self.sent_ids:
+            return []
+        # not begun: the process's list without it, in the process's own order (it counts
+        # its place in that list, so finished strategies stay in it)
+        self.sent_ids = [sid for sid in self.sent_ids if sid != strategy_id]
+        self.settings_changed = [
+            msgspec.to_builtins(self.rows[sid].settings)
+            for sid in self.sent_ids
+            if sid in self.rows
+        ]
+        log.info("strategy_unqueued", user_id=self.user_id, strategy_id=strategy_id, reason=reason)
+        return [m.UpdateSettings(settings=self.settings_changed)]
 
     def exited(
         self,
@@ -230,7 +284,7 @@ class UserRecord:
                 s.reached for s in self.summary.strategies if s.strategy_id in self.rows
             ):
                 for row in self.rows.values():
-                    row.reached = row.reached or not row.skipped
+                    row.reached = row.reached or not (row.skipped or row.stopped)
             self.sm.to(State.DONE, at=at, reason=reason)
         elif d.action in (Action.STOPPED, Action.FATAL):
             self.sm.to(
@@ -253,6 +307,7 @@ class UserRecord:
             self.crashes.reset()
             for row in self.rows.values():
                 row.skipped = row.reached = False
+                row.stopped = None
         self.checked = False
         self.sm.to(State.PENDING, at=at, reason=reason)
 
@@ -278,5 +333,6 @@ class UserRecord:
             row.settings = s
             self.rows[s.strategy_id] = row
         self.settings_changed = [msgspec.to_builtins(s) for s in self.settings]
+        self.sent_ids = [s.strategy_id for s in self.settings]
         self.remove_after_exit = False
         return m.UpdateSettings(settings=self.settings_changed)

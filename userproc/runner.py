@@ -266,9 +266,9 @@ class StrategyRunner:
         round trips left where it adds up to a sellable amount. Its own task's context
         names it (``STRATEGY``), so shared helpers know whose stop applies."""
         STRATEGY.set(self.sid)
-        self.life.begin_strategy(self.sid, self.st.stop_grace_seconds)
         try:
             try:
+                self.life.begin_strategy(self.sid, self.st.stop_grace_seconds)
                 await self._run()
             except StopRequested:  # refused to start anything new: a stop is in force
                 pass

@@ -28,6 +28,9 @@ class Status(Command):
                 strategy_name=info.strategy_name,
                 token=info.target_token,
                 enabled=info.enabled,
+                selected=arbiter.config.selected(info.strategy_id)
+                if hasattr(arbiter.config, "selected")
+                else True,
                 target_volume=getattr(info, "target_volume", None) or Decimal(0),
                 users=[],
             )

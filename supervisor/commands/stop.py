@@ -3,7 +3,9 @@
 Matching users still queued or in backoff stop at once; running ones get ``Drain`` (finish
 the round trip, then exit) or, with ``now``, ``StopNow`` (cancel, sell leftovers, exit).
 A drain asked for again is the same drain; ``now`` after a drain escalates it.
-A user's process runs all its strategies, so stopping a strategy stops its users' processes.
+With a ``strategy_id`` only that strategy stops: a running one gets ``Drain``/``StopNow``
+naming it, one still waiting its turn is taken out of the process's list; the user's other
+strategies go on, and a user whose last strategy to run it was stops as a whole.
 No match -> ``ErrorReply``.
 """
 

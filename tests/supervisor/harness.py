@@ -55,8 +55,14 @@ class Deployment:
         for uid, c in creds.items():
             store.put(uid, c)
 
-    def write_config(self, strategies: list[dict], **global_settings: Any) -> None:
-        doc = {
+    def write_config(
+        self,
+        strategies: list[dict],
+        *,
+        user_overrides: list[dict] | None = None,
+        **global_settings: Any,
+    ) -> None:
+        doc: dict[str, Any] = {
             "global_settings": {"max_concurrent_users": 10, **global_settings},
             "exchange": {
                 "base_url": self.base_url,
@@ -68,13 +74,17 @@ class Deployment:
             "logging": {"level": "INFO", "format": "json"},
             "strategies": strategies,
         }
+        if user_overrides:
+            doc["user_overrides"] = user_overrides
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(doc))
         tmp.replace(self.config_path)
 
-    def start(self, *, once: bool = True, child: str | None = STANDIN, **env: str) -> None:
+    def start(
+        self, *, once: bool = True, child: str | None = STANDIN, args: tuple = (), **env: str
+    ) -> None:
         self.proc = subprocess.Popen(
-            self._run_args(once),
+            [*self._run_args(once), *args],
             stdout=open(self.dir / "stdout", "wb"),
             stderr=open(self.dir / "stderr", "wb"),
             cwd=self.dir,

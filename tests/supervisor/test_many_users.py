@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from protocol import messages as m
 from supervisor.client import SupervisorNotRunning
 from tests.supervisor.harness import strategy
+
+pytestmark = pytest.mark.serial  # timing bounds in seconds: run alone
 
 USERS = 50
 

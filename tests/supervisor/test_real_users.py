@@ -9,6 +9,8 @@ import sqlite3
 import time
 from decimal import Decimal
 
+import pytest
+
 from tests.supervisor.harness import strategy, time_status, wait_gone
 
 FAST = json.dumps(
@@ -171,6 +173,7 @@ async def test_second_sigint_stops_at_once_and_still_cleanly(deploy, sim):
         assert token_value(a) < Decimal("0.1")  # dust at most
 
 
+@pytest.mark.serial
 async def test_supervisor_sigkill_real_users_stop_trading_at_once(deploy, sim):
     """SIGKILL of the supervisor with two users trading (fills take 1.5 s): no new OTO
     more than 1 s after the kill, every user process gone within 5 s, nothing open and

@@ -12,6 +12,8 @@ import stat
 import time
 from decimal import Decimal
 
+import pytest
+
 from protocol.addresses import CONTROL_SOCKET, control_endpoint
 from supervisor.spawn import DEFAULT_CHILD_NICE
 from tests.supervisor.harness import ALPHAVOL, nice_of, strategy, time_status, wait_gone
@@ -97,6 +99,7 @@ async def test_crashing_user_goes_fatal_after_the_limit_while_others_trade(deplo
     assert len(backoffs) == 3
 
 
+@pytest.mark.serial
 async def test_control_commands_while_trading_and_status_is_fast(deploy, sim):
     d = deploy()
     d.store({u: sim.credentials(f"acct{u}") for u in ("1", "2")})

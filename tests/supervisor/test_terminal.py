@@ -18,6 +18,8 @@ import pytest
 from tests.supervisor.harness import Deployment, Terminal, pids_alive, strategy, wait_gone
 from tests.supervisor.test_real_users import FAST, acct, token_value
 
+pytestmark = pytest.mark.serial  # timing bounds in seconds: run alone
+
 SELL_SECONDS = 3.0
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from decimal import Decimal
 
 import msgspec
+import pytest
 
 from protocol import messages as m
 from protocol.exitcodes import Exit
@@ -282,6 +283,7 @@ async def test_rate_limited_order_is_not_counted_as_placed(
         assert acc["open_orders"] == 0 and Decimal(acc["volume_now"]["KOGE"]) >= 60
 
 
+@pytest.mark.serial
 async def test_dropped_reports_cost_at_most_twice_the_run_time(
     sim_factory, supervisor, tmp_path
 ) -> None:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from userproc.journal import Journal
 
@@ -70,6 +71,7 @@ def _post_in_flight(journal: Path) -> bool:
         db.close()
 
 
+@pytest.mark.serial
 async def test_sigkill_at_many_points_then_restart(sim_factory, supervisor, tmp_path) -> None:
     rng = random.Random(1234)
     target = Decimal(900)
@@ -278,6 +280,7 @@ def _otos_placed_unfinished(journal: Path) -> int:
         db.close()
 
 
+@pytest.mark.serial
 async def test_a_restart_asks_rest_at_once_for_a_round_trip_that_ended_while_down(
     sim_factory, supervisor, tmp_path
 ) -> None:

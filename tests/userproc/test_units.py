@@ -376,3 +376,14 @@ def test_jitter_draws_afresh_within_its_bounds_and_replays_from_a_seed() -> None
     assert [again.amount(D(30), D(20)) for _ in range(200)] == amounts
     off = Jitter(random.Random(5))
     assert off.amount(D(30), D(0)) == D(30) and off.interval(1.5, 0.0) == 1.5
+
+
+async def test_a_strategy_stopped_before_its_turn_never_begins_and_the_next_one_does() -> None:
+    life = Lifecycle()
+    life.to(Phase.RECONCILING)
+    life.drain("stop koge", strategy="koge")  # stopped while queued
+    with pytest.raises(StopRequested):
+        life.begin_strategy("koge", grace_seconds=30)
+    life.begin_strategy("aop", grace_seconds=30)  # the user's next strategy still runs
+    assert life.phase("aop") is Phase.CHECKING and not life.stopping("aop")
+    life.end("done")

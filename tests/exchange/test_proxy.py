@@ -1,0 +1,99 @@
+"""Issue 12, a proxy per account: the client and the user stream of a user with a proxy
+go through it (a real pproxy on loopback, with a password), HTTP and SOCKS5 alike; a wrong
+password or a dead proxy is one error naming the proxy, never its password."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from config.logsetup import redact
+from exchange.client import AlphaClient
+from exchange.errors import ProxyFailed
+from exchange.proxy import ProxyUrlError, parse_proxy
+from exchange.sim.testing import SimHarness
+from exchange.stream import StreamConnected, UserStream
+from tests.passproxy import PasswordProxy, free_port, requests_of
+
+PASSWORD = "pw-Zq8vX3"
+
+
+@pytest.fixture
+async def sim():
+    async with SimHarness(fill_delay=0, volume_lag=0) as h:
+        yield h
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+async def test_rest_and_stream_go_through_the_proxy_others_do_not(sim, scheme):
+    sim_port = _port(sim.base_url)
+    async with PasswordProxy(scheme, "alice", PASSWORD) as proxy:
+        routed = sim.credentials("acct2").routed(proxy.url)
+        assert PASSWORD not in repr(routed) and "alice:***@" in repr(routed)
+        async with AlphaClient(base_url=sim.base_url, credentials=routed) as client:
+            await client.user_volume()
+            stream = UserStream(client, ws_url=sim.ws_url, initial_backoff=0.05)
+            seen: list[object] = []
+            task = asyncio.create_task(stream.run(seen.append))
+            assert await stream.wait_connected(10)
+            await stream.close()
+            await task
+        assert any(isinstance(e, StreamConnected) for e in seen)
+        carried = len(proxy.connections(sim_port))
+        assert carried >= 1, proxy.lines
+        before = await requests_of(sim, "acct1")
+        async with AlphaClient(base_url=sim.base_url, credentials=sim.credentials("acct1")) as c:
+            await c.user_volume()
+        assert await requests_of(sim, "acct1") == before + 1
+        assert len(proxy.connections(sim_port)) == carried  # the other user went direct
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+async def test_a_wrong_password_or_a_dead_proxy_is_named_without_its_password(sim, scheme):
+    async with PasswordProxy(scheme, "alice", PASSWORD) as proxy:
+        cases = {
+            "wrong": proxy.with_password("not-the-pw-4"),
+            "dead": f"{scheme}://alice:{PASSWORD}@127.0.0.1:{free_port()}",
+        }
+        for case, url in cases.items():
+            creds = sim.credentials("acct2").routed(url)
+            async with AlphaClient(
+                base_url=sim.base_url, credentials=creds, retry_base_delay=0
+            ) as client:
+                with pytest.raises(ProxyFailed) as err:
+                    await client.user_volume()
+            text = str(err.value)
+            assert f"proxy {scheme}://alice:***@127.0.0.1:" in text, (case, text)
+            assert PASSWORD not in text and "not-the-pw-4" not in text
+            want = "cannot connect to the proxy" if case == "dead" else "username or password"
+            assert want in text, text
+        assert await requests_of(sim, "acct2") == 0  # nothing got through
+
+
+def test_proxy_urls_are_checked_and_never_shown_with_their_password():
+    p = parse_proxy("socks5://bob:se%40cret@10.0.0.1:1080")
+    assert (p.scheme, p.host, p.port, p.username, p.password) == (
+        "socks5",
+        "10.0.0.1",
+        1080,
+        "bob",
+        "se@cret",
+    )
+    assert p.shown == "socks5://bob:***@10.0.0.1:1080" and "se@cret" not in repr(p)
+    for bad, why in [
+        ("ftp://h:1", "scheme 'ftp' is not supported"),
+        ("socks5://u:secretpw@h", "port is missing"),
+        ("http://u:secretpw@:8080", "host is missing"),
+        ("socks5://u:secretpw@h:99999", "port must be a number"),
+        ("h:1080", "must start with"),
+    ]:
+        with pytest.raises(ProxyUrlError, match=why) as err:
+            parse_proxy(bad)
+        assert "secretpw" not in str(err.value)
+    # any URL's password is masked in what is logged or printed, however short
+    assert redact("via http://u:pw@127.0.0.1:8080 ok") == "via http://u:***@127.0.0.1:8080 ok"
