@@ -35,10 +35,13 @@ from config.schema import (
     check_value,
     describe,
 )
+from config.service_sections import metrics_section, notify_section
 from config.settings import (
     EffectiveSettings,
     ExchangeSettings,
     LoggingSettings,
+    MetricsSettings,
+    NotifySettings,
     PathSettings,
     ScheduleSettings,
 )
@@ -83,6 +86,8 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrent_users: int
     strategies: list[StrategyInfo]
     settings: list[EffectiveSettings] = []
+    notify: NotifySettings = NotifySettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     def effective(self) -> list[EffectiveSettings]:
         """Every enabled (strategy, user) pair, in config order."""
@@ -251,6 +256,8 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     )
     schedule = ScheduleSettings(**ctx.section(data.get("schedule"), ("schedule",), SCHEDULE_RULES))
     logging_ = LoggingSettings(**ctx.section(data.get("logging"), ("logging",), LOGGING_RULES))
+    notify = notify_section(ctx, data.get("notify"))
+    metrics = metrics_section(ctx, data.get("metrics"))
 
     strategies = _strategies(ctx, data.get("strategies"))
     overrides = _overrides(ctx, data.get("user_overrides"), strategies)
@@ -278,6 +285,8 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         max_concurrent_users=max_users,
         strategies=infos,
         settings=settings,
+        notify=notify,
+        metrics=metrics,
     )
 
 
