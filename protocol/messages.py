@@ -238,6 +238,10 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str | None = None
     eta_seconds: float | None = None
     leftovers: list[Leftover] = []
+    # the user's (all its strategies): volume points of today's reported volume so far,
+    # and today's cost per point (issue 13)
+    points_today: int | None = None
+    cost_per_point: Decimal | None = None
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -50,7 +50,10 @@ class Deployment:
         for uid, c in creds.items():
             store.put(uid, c)
 
-    def write_config(self, strategies: list[dict], **global_settings: Any) -> None:
+    def write_config(
+        self, strategies: list[dict], *, sections: dict | None = None, **global_settings: Any
+    ) -> None:
+        """``sections``: more top-level sections (``notify``, ``metrics`` ...)."""
         doc = {
             "global_settings": {"max_concurrent_users": 10, **global_settings},
             "exchange": {
@@ -62,6 +65,7 @@ class Deployment:
             "schedule": {"daily_restart": True, "offset_seconds": 300},
             "logging": {"level": "INFO", "format": "json"},
             "strategies": strategies,
+            **(sections or {}),
         }
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(doc))
