@@ -41,7 +41,7 @@ def url_secrets(url: str) -> list[str]:
     between its delimiters except host names, IP addresses and plain numbers (a chat id
     or a port: masking those would mask order ids in every log line)."""
     rest = url.split("://", 1)[-1]
-    parts = [url, rest]
+    parts = [url]
     for piece in re.split(r"[/:@?&=#,]+", rest):
         if not piece or piece.isdigit() or _HOSTNAME_RE.match(piece) or _is_ip(piece):
             continue

@@ -36,7 +36,7 @@ def history(config_path: str, days: int, user_id: str | None, as_json: bool, off
     cost and cost per point, with the exchange's own points beside ours."""
     from supervisor import ledger
 
-    config = load_or_exit(config_path)
+    config = _load(config_path)
     data_dir = config.paths.data_dir
     users = ledger.journal_users(data_dir)
     if user_id is not None:
@@ -57,6 +57,15 @@ def history(config_path: str, days: int, user_id: str | None, as_json: bool, off
     from supervisor.history_view import history_view
 
     show(history_view(rows, days=days))
+
+
+def _load(config_path: str):
+    """The config, and logging to stderr as configured (stdout is the answer)."""
+    from config.logsetup import configure_logging
+
+    config = load_or_exit(config_path)
+    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
+    return config
 
 
 def _ask(config, users: list[str]):
@@ -84,7 +93,7 @@ def notify_test(config_path: str) -> None:
     """Send a test message to every notify URL; say which failed (exit 1 if any)."""
     from supervisor.notify import Message, channels, hostname, send_one
 
-    config = load_or_exit(config_path)
+    config = _load(config_path)
     settings = config.notify
     if not settings.urls:
         fail("no notify.urls in the config: nothing to test")

@@ -43,8 +43,8 @@ def history_view(rows: list[ledger.LedgerRow], *, days: int) -> RenderableType:
         parts.append(
             Text(
                 f"  last {days} days: {total.round_trips} round trips,"
-                f" {num(total.bought_usdt)} USDT bought, {total.points} points{exch},"
-                f" cost {money(total.cost_usdt)} USDT"
+                f" {num(total.bought_usdt)} USDT bought, {total.points} points{exch}\n"
+                f"  cost {money(total.cost_usdt)} USDT"
                 + ("" if cpp is None else f", {money(cpp)} USDT per point")
             )
         )

@@ -112,3 +112,26 @@ async def test_a_hanging_or_failing_channel_does_not_slow_the_others(deploy, sim
         assert await d.wait_exit(30) == 0, d.diagnose()
         assert time.monotonic() - t0 < 15, d.diagnose()  # a stuck channel: a few s at most
     assert TOKEN not in d.stderr + d.stdout
+
+
+async def test_notify_test_sends_to_every_url_and_names_the_one_that_failed(deploy, sim):
+    async with Receiver() as good, Receiver(mode="fail") as bad:
+        d: Deployment = deploy()
+        d.write_config(
+            [strategy("koge", ["1"], target=100)],
+            sections={"notify": {"urls": [good.url(), bad.url("bad-" + TOKEN)], "retries": 1}},
+        )
+        res = await d.acli("notify", "test")
+        assert res.returncode == 1, res.stderr
+        lines = res.stdout.splitlines()
+        assert lines[0] == f"#1 json://127.0.0.1:{good.port}: sent"
+        assert lines[1].startswith(f"#2 json://127.0.0.1:{bad.port}: FAILED")
+        assert [m["title"] for m in good.messages()] == ["alphavol: test message"]
+        assert len(bad.posts) == 1  # it was tried, and answered 500
+        assert TOKEN not in res.stdout + res.stderr
+        good.mode = "ok"
+        bad.mode = "ok"
+        assert (await d.acli("notify", "test")).returncode == 0
+        d.write_config([strategy("koge", ["1"], target=100)])
+        none = await d.acli("notify", "test")
+        assert none.returncode == 2 and "notify.urls" in none.stderr
