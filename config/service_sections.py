@@ -67,6 +67,22 @@ def channel_label(index: int, url: str) -> str:
     return f"#{index + 1} {shown}"
 
 
+def apprise_plugin(url: str, asset: Any = None) -> Any:
+    """Apprise's plugin object for ``url``, or None when Apprise does not understand it
+    (imports Apprise: tens of MB; only for commands and the notification thread)."""
+    import apprise
+
+    try:
+        return apprise.Apprise.instantiate(url, asset=asset) or None
+    except Exception:  # an odd URL must not take the others down
+        return None
+
+
+def not_understood(urls: tuple[str, ...]) -> list[int]:
+    """Positions of the URLs Apprise does not understand (``alphavol check``)."""
+    return [i for i, url in enumerate(urls) if apprise_plugin(url) is None]
+
+
 def notify_section(ctx: Any, raw: Any) -> NotifySettings:
     """``notify:`` checked (problems go to ``ctx``, the loader's issue collector)."""
     path = ("notify",)

@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from config.logsetup import redact
-from config.service_sections import channel_label
+from config.service_sections import apprise_plugin, channel_label
 from config.settings import NotifySettings
 
 log = structlog.get_logger(__name__)
@@ -78,10 +78,7 @@ def channels(urls: tuple[str, ...], timeout: float) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for i, url in enumerate(urls):
         ap = apprise.Apprise(asset=asset)
-        try:
-            plugin = apprise.Apprise.instantiate(url, asset=asset)
-        except Exception:  # an odd URL must not take the others down
-            plugin = None
+        plugin = apprise_plugin(url, asset)
         if plugin:
             for attr in ("socket_connect_timeout", "socket_read_timeout"):
                 if hasattr(plugin, attr):
@@ -181,15 +178,20 @@ class Outbox:
         self._thread.join(timeout)
         self._thread = None
 
-    def _work(self) -> None:
+    def _channels(self) -> list[tuple[str, Any]]:
         try:
             chans = channels(self.settings.urls, self.settings.timeout_seconds)
-        except Exception as exc:  # Apprise missing or broken: say so once, stop sending
+        except Exception as exc:  # Apprise missing or broken: say so, send nothing
             log.error("notify_unavailable", error=redact(f"{type(exc).__name__}: {exc}"))
-            chans = []
+            return []
         for label, ap in chans:
             if ap is None:
                 log.error("notify_url_not_understood", channel=label)
+        return chans
+
+    def _work(self) -> None:
+        built = self.settings
+        chans = self._channels()
         deadline: float | None = None
         while True:
             try:
@@ -201,6 +203,9 @@ class Outbox:
                 continue
             if deadline is not None and time.monotonic() > deadline:
                 return
+            if self.settings is not built:  # a reload changed them
+                built = self.settings
+                chans = self._channels()
             for label, ap in chans:
                 res = send_one(ap, label, item, self.settings.retries)
                 if res.ok:

@@ -62,6 +62,7 @@ class Observer:
         self.mul_points: dict[tuple[str, str], Decimal] = {}  # (user, strategy) -> mulPoint
         self.last_error_at: dict[str, float] = {}  # user -> epoch seconds
         self.reloads = {"ok": 0, "refused": 0}
+        self.metrics_at_start = arb.config.metrics
 
     # ------------------------------------------------------------ the supervisor
     @never_raises
@@ -96,7 +97,11 @@ class Observer:
             self.outbox.post(alerts.service_alert("reload_refused", detail), key="reload")
             return
         self.reloads["ok"] += 1
-        self.outbox.settings = self.arb.config.notify  # events apply at once
+        if self.arb.config.notify != self.outbox.settings:  # from the next message on
+            self.outbox.settings = self.arb.config.notify
+            self.outbox.start()
+        if self.arb.config.metrics != self.metrics_at_start:
+            log.warning("metrics_change_needs_restart", listen=self.metrics_at_start.listen)
 
     # ------------------------------------------------------------ the users
     @never_raises

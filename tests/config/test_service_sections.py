@@ -73,3 +73,17 @@ def test_metrics_off_loopback_needs_allow_remote(tmp_path):
     for bad in ("9464", "127.0.0.1:0", "127.0.0.1:http"):
         (issue,) = issues(tmp_path, f"metrics:\n  listen: '{bad}'\n")
         assert "HOST:PORT" in issue.message
+
+
+def test_check_asks_apprise_about_every_url_without_showing_it(tmp_path):
+    from click.testing import CliRunner
+
+    from config.cli import check
+
+    odd = "nosuchservice://S3CRET-in-an-odd-url"
+    path = write_config(tmp_path, MINIMAL + f"notify:\n  urls:\n    - {TG}\n    - {odd}\n")
+    res = CliRunner().invoke(check, ["--config", str(path)])
+    assert res.exit_code == 2
+    (line,) = [x for x in res.output.splitlines() if "notify.urls" in x]
+    assert "notify.urls[1]" in line and "Apprise does not understand" in line
+    assert "S3CRET-in-an-odd-url" not in res.output and "AAF-TeLeGrAmBoTt0k3nXyZ" not in res.output

@@ -135,3 +135,35 @@ async def test_notify_test_sends_to_every_url_and_names_the_one_that_failed(depl
         d.write_config([strategy("koge", ["1"], target=100)])
         none = await d.acli("notify", "test")
         assert none.returncode == 2 and "notify.urls" in none.stderr
+
+
+async def test_a_strategy_that_cannot_run_and_a_user_that_keeps_crashing(deploy, sim):
+    async with Receiver() as rx:
+        d: Deployment = deploy()
+        d.store({u: sim.credentials(a) for u, a in OWNERS.items()})
+        d.write_config(
+            [
+                strategy("nope", ["1"], target=100, token="NOPE"),  # no such token
+                strategy("koge", ["1"], target=50),
+            ],
+            sections=notify_section(rx),
+        )
+        d.start(once=False, child=None, ALPHAVOL_TUNING=FAST)
+        (msg,) = await rx.wait(lambda r: about(r, "1"), 20, "the bad setup message")
+        assert "bad setup" in msg["title"]
+        assert "Strategy: nope (NOPE)" in msg["message"] and "alphavol check" in msg["message"]
+        await d.wait_users(lambda us: us[("koge", "1")].state == "FATAL", 20, "user 1 done")
+        d.signal(15)
+        assert await d.wait_exit(30) == 0, d.diagnose()
+        assert len(about(rx, "1")) == 1  # the exit that followed (BAD_CONFIG) said nothing new
+
+        crashing: Deployment = deploy()
+        crashing.store({"2": sim.credentials(OWNERS["2"])})
+        crashing.write_config([strategy("s1", ["2"], target=2000)], sections=notify_section(rx))
+        crashing.start(
+            ALPHAVOL_STANDIN='{"trade_seconds": 0.02, "crash_users": ["2"]}',
+            ALPHAVOL_CRASH_LIMIT="2",
+        )
+        (msg,) = await rx.wait(lambda r: about(r, "2"), 20, "the crash limit message")
+        assert "crash limit" in msg["title"] and "crashed 3 times" in msg["message"]
+        assert await crashing.wait_exit(30) == 1  # --once with a FATAL user
