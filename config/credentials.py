@@ -13,6 +13,7 @@ and a SQLite handle must never be shared across a fork.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -342,7 +343,7 @@ class CredentialStore:
                 (_now_iso(self._clock), str(user_id)),
             )
 
-    def all_secret_values(self) -> list[str]:
+    def all_secret_values(self) -> builtins.list[str]:
         """Every cookie and header value of every stored user (for the log redactor)."""
         values: set[str] = set()
         with self._connect() as conn:

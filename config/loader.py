@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from config.schema import (
     STRATEGY_RULES,
     TOP_LEVEL_KEYS,
     TUNABLE_RULES,
+    USER_RULES,
     Rule,
     SettingsLayer,
     StrategySection,
@@ -86,8 +88,12 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrent_users: int
     strategies: list[StrategyInfo]
     settings: list[EffectiveSettings] = []
+    parallel_users: list[str] = []  # users whose strategies run side by side
     notify: NotifySettings = NotifySettings()
     metrics: MetricsSettings = MetricsSettings()
+
+    def parallel_for(self, user_id: str | int) -> bool:
+        return str(user_id) in self.parallel_users
 
     def effective(self) -> list[EffectiveSettings]:
         """Every enabled (strategy, user) pair, in config order."""
@@ -157,6 +163,7 @@ class _Ctx:
         # ids of strategies with errors of their own: overrides naming them are not
         # reported again as "no such strategy"
         self.broken_strategy_ids: set[str] = set()
+        self.user_values: dict[str, dict[str, Any]] = {}  # user id -> its USER_RULES keys
 
     def err(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
         line = self.positions.key_line(path) if at_key else self.positions.value_line(path)
@@ -218,7 +225,7 @@ class _Ctx:
         return ids if ok else None
 
 
-def _unknown(key: str, rules: dict[str, Rule], hints: dict[str, str] | None) -> str:
+def _unknown(key: str, rules: Mapping[str, object], hints: dict[str, str] | None) -> str:
     if hints and key in hints:
         return hints[key]
     close = difflib.get_close_matches(key, list(rules), n=1, cutoff=0.6)
@@ -276,6 +283,8 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         )
         for _i, s in strategies
     ]
+    parallel_default = g.get("parallel_strategies", False)
+    users = dict.fromkeys(s.user_id for s in settings)
     return AppConfig(
         source=source,
         exchange=exchange,
@@ -285,6 +294,11 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         max_concurrent_users=max_users,
         strategies=infos,
         settings=settings,
+        parallel_users=[
+            u
+            for u in users
+            if ctx.user_values.get(u, {}).get("parallel_strategies", parallel_default)
+        ],
         notify=notify,
         metrics=metrics,
     )
@@ -301,7 +315,8 @@ def _pick(name: str, *layers: SettingsLayer) -> Any:
 
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(EffectiveSettings)}
 _ID_RULE = Rule("id")
-_OVERRIDE_KEYS = {"user_id": _ID_RULE, "strategies": Rule("id")}  # strategies: checked apart
+# strategies: checked apart
+_OVERRIDE_KEYS = {"user_id": _ID_RULE, "strategies": Rule("id"), **USER_RULES}
 
 
 def _global_layer(ctx: _Ctx, g: dict[str, Any]) -> SettingsLayer:
@@ -336,9 +351,9 @@ def _strategies(ctx: _Ctx, raw: Any) -> list[tuple[int, StrategySection]]:
         values = ctx.section(
             entry, path, STRATEGY_RULES, required=("strategy_id", "target_token", "user_ids")
         )
-        sid = values.get("strategy_id")
+        sid: str | None = values.get("strategy_id")
         duplicate = sid is not None and sid in seen
-        if duplicate:
+        if sid is not None and sid in seen:
             ctx.err(
                 (*path, "strategy_id"),
                 f"duplicate strategy id {sid!r} (already used by strategies[{seen[sid]}])",
@@ -407,6 +422,8 @@ def _overrides(
         if by_id and uid not in all_users and not ctx.broken_strategy_ids:
             ctx.err((*path, "user_id"), f"user {uid} is not in any strategy's user_ids")
             continue
+        user_level = {k: v for k, v in entry.items() if k in USER_RULES}
+        ctx.user_values[uid] = ctx.section(user_level, path, USER_RULES)
         per_strategy = entry.get("strategies")
         spath: KeyPath = (*path, "strategies")
         if per_strategy is None:

@@ -19,7 +19,7 @@ import re
 import sys
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -89,7 +89,7 @@ def redact_value(value: Any) -> Any:
 _KEEP_KEYS = ("_record", "_from_structlog", "exc_info")
 
 
-def _redact_event(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact_event(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     return {k: v if k in _KEEP_KEYS else redact_value(v) for k, v in event_dict.items()}
 
 

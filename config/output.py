@@ -26,7 +26,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TextIO
+from typing import IO, Any, NoReturn, TextIO, cast
 
 import click
 
@@ -85,7 +85,7 @@ def redacted_streams() -> Iterator[None]:
 
 def say(text: str = "", *, err: bool = False) -> None:
     """Print one message (any number of lines), redacted."""
-    click.echo(text, file=stream(err=err))
+    click.echo(text, file=cast(TextIO, stream(err=err)))
 
 
 def say_json(doc: Any) -> None:
@@ -107,7 +107,7 @@ class CliError(click.ClickException):
     def format_message(self) -> str:
         return redact(self.message)
 
-    def show(self, file: TextIO | None = None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         say(f"alphavol: {self.format_message()}", err=True)
 
 
@@ -158,7 +158,7 @@ def operator_errors() -> Iterator[None]:
     try:
         yield
     except click.ClickException as exc:
-        exc.message = redact(exc.message)
+        exc.message = redact(exc.message)  # type: ignore[misc]  # Final in the stubs only
         raise
     except (click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
         raise
@@ -199,7 +199,7 @@ def console(*, err: bool = False, width: int | None = None) -> Any:
 
     out = stream(err=err)
     return Console(
-        file=out,
+        file=cast(TextIO, out),
         width=width if width is not None else (None if out.isatty() else 80),
         highlight=False,
         emoji=False,

@@ -75,8 +75,14 @@ IDENTITY_RULES: dict[str, Rule] = {
 
 STRATEGY_RULES = {**IDENTITY_RULES, **TARGET_RULES, **TUNABLE_RULES}
 OVERRIDE_RULES = {**TARGET_RULES, **TUNABLE_RULES}
+# Settings of a user (in its ``user_overrides`` entry, beside ``strategies``); the
+# global default is in ``global_settings``.
+USER_RULES: dict[str, Rule] = {
+    "parallel_strategies": Rule("bool"),  # run the user's strategies side by side
+}
 GLOBAL_RULES: dict[str, Rule] = {
     "max_concurrent_users": Rule("int", lo=_d("1"), hi=_d("1000")),
+    **USER_RULES,
     **{f"default_{k}": r for k, r in TUNABLE_RULES.items()},
     **TUNABLE_RULES,  # the seeds also write some defaults without the prefix
 }
@@ -231,7 +237,7 @@ def check_value(value: Any, rule: Rule) -> tuple[Any, str | None]:
             uid, err = _check_id(item)
             if err:
                 return None, f"item {i}: {err}"
-            if uid in ids:
+            if uid is None or uid in ids:
                 return None, f"user id {uid!r} is listed twice"
             ids.append(uid)
         return ids, None

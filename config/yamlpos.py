@@ -121,6 +121,7 @@ class _Builder:
             return text
         if tag == _NULL:
             return None
+        assert isinstance(node, yaml.ScalarNode)  # only scalars come here
         if tag == _BOOL:
             return self._constructor.construct_yaml_bool(node)
         if tag == _INT:

@@ -135,16 +135,16 @@ def envelope_error(
     code = env.code_str
     message = env.text or "exchange refused the request"
     low = message.lower()
-    kw = {"code": code, "http_status": status, "endpoint": endpoint}
+    cls: type[ExchangeError] = ExchangeError
     if code in SESSION_EXPIRED_CODES or any(w in low for w in SESSION_WORDS):
-        return SessionExpired(message, **kw)
-    if code in RISK_CODES or any(w in low for w in RISK_WORDS):
-        return RiskChallenge(message, **kw)
-    if kind == "cancel" and any(w in low for w in NOT_OPEN_WORDS):
-        return OrderNotOpen(message, **kw)
-    if kind == "order":
+        cls = SessionExpired
+    elif code in RISK_CODES or any(w in low for w in RISK_WORDS):
+        cls = RiskChallenge
+    elif kind == "cancel" and any(w in low for w in NOT_OPEN_WORDS):
+        cls = OrderNotOpen
+    elif kind == "order":
         return order_rejected(code, env.text, status, endpoint)
-    return ExchangeError(message, **kw)
+    return cls(message, code=code, http_status=status, endpoint=endpoint)
 
 
 def order_rejected(

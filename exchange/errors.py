@@ -11,6 +11,8 @@ value: exception text ends up in logs and status lines.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExchangeError(Exception):
     """Anything the exchange (or the way to it) did wrong.
@@ -69,7 +71,7 @@ class RiskChallenge(ExchangeError):
 
     placed: object | None = None
     may_exist: bool = False
-    _reply_data: object | None = None  # the accepted reply's data, for the client only
+    _reply_data: Any = None  # the accepted reply's data (bytes or msgspec.Raw), for the client only
 
 
 class RateLimited(ExchangeError):

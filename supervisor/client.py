@@ -28,7 +28,7 @@ class ControlClient:
             raise SupervisorNotRunning(
                 f"no supervisor is running (no socket in {self.runtime_dir})"
             )
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context = zmq.Context.instance()
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         try:

@@ -42,7 +42,7 @@ ALPHAVOL = [sys.executable, "-m", "supervisor"]
 
 # user id -> the simulator account (its p20t session cookie)
 ACCOUNTS = {"1": "demo-alice", "2": "demo-bob", "3": "demo-carol"}
-STRATEGIES = [
+STRATEGIES: list[dict[str, Any]] = [
     {
         "strategy_id": "koge_demo",
         "strategy_name": "KOGE demo (mulPoint 1)",

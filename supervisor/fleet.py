@@ -172,6 +172,7 @@ class Fleet:
             events_endpoint=events_endpoint(Path(paths.runtime_dir)),
             logging=self.arb.config.logging,
             restarts=rec.restarts,
+            parallel_strategies=self.arb.config.parallel_for(rec.user_id),
             **_tuning(),
         )
 

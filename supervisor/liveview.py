@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from config.output import EXIT_FAILED, EXIT_OK, console
 from config.richguard import allow_rich
@@ -162,7 +162,7 @@ def run_with_view(
     )
     with LiveStatus(config.paths.runtime_dir, transient=True) as view:
         lines = _LinesAbove(view)
-        configure_logging(shown, "console", stream=lines)
+        configure_logging(shown, "console", stream=cast(TextIO, lines))
         try:
             with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines):
                 return run_supervisor(config, once=once, out=lines, **prepare())

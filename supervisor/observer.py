@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -167,7 +167,7 @@ class Observer:
                 self.last_error_at[rec.user_id] = now
                 self._user_alert("session_expired", rec)
 
-    def _user_alert(self, event: str, rec: UserRecord, leftovers: list[str] = ()) -> None:
+    def _user_alert(self, event: str, rec: UserRecord, leftovers: Sequence[str] = ()) -> None:
         self.outbox.post(
             alerts.user_alert(
                 event,

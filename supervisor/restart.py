@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import os
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from protocol.exitcodes import Exit, describe
@@ -46,7 +47,7 @@ class RestartPolicy:
     window: float = 600.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> RestartPolicy:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RestartPolicy:
         env = os.environ if env is None else env
         kw: dict[str, float | int] = {}
         for name, key, conv in (

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 
 
 class Notifier:
-    def __init__(self, address: str | None = None, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, address: str | None = None, *, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
         addr = address if address is not None else env.get("NOTIFY_SOCKET")
         if addr and addr.startswith("@"):

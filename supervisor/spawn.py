@@ -176,6 +176,7 @@ class Spawner:
 
             fut.add_done_callback(_kill_when_forked)
             raise
+        assert proc.pid is not None  # started
         child = Child(user_id=spec.user_id, process=proc, pid=proc.pid, started=now)
         sentinel = proc.sentinel
 

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import os
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import structlog
 import zmq
@@ -117,10 +117,11 @@ class SupervisorLink:
     def _try_send(self, data: bytes) -> bool:
         """Send now if the socket can take it; never waits. (zmq.asyncio reports a full
         queue through the returned future, so writability is checked first.)"""
+        sock: Any = self._sock  # zmq.asyncio's stubs type send() as a plain awaitable
         try:
-            if not self._sock.get(zmq.EVENTS) & zmq.POLLOUT:
+            if not sock.get(zmq.EVENTS) & zmq.POLLOUT:
                 return False
-            fut = self._sock.send(data, flags=zmq.NOBLOCK)
+            fut = sock.send(data, flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             log.warning("link_send_failed", error=str(exc))
             return False
@@ -135,7 +136,7 @@ class SupervisorLink:
             while self._outbox:
                 key, data = next(iter(self._outbox.items()))
                 if not self._try_send(data):
-                    await self._sock.poll(timeout=200, flags=zmq.POLLOUT)
+                    await cast(Any, self._sock).poll(timeout=200, flags=zmq.POLLOUT)
                     continue
                 if self._outbox.get(key) is data:
                     del self._outbox[key]

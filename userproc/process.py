@@ -236,7 +236,7 @@ class UserProcess:
             self.link.send(
                 m.OrderUpdate(
                     user_id=self.spec.user_id,
-                    strategy_id=self.life.last_strategy,
+                    strategy_id=s.order_strategy.get(st.order_id, self.life.last_strategy),
                     order_id=st.order_id,
                     symbol=st.symbol,
                     side=st.side,
@@ -295,27 +295,54 @@ class UserProcess:
         await reconcile(s, {})
         first_owner = {st.target_token: st.strategy_id for st in reversed(self.spec.settings)}
         await adopt_orphans(s, first_owner)
+        if self.spec.parallel_strategies:
+            await self._side_by_side()
+        else:
+            await self._one_after_another()
+        failed = [f"{x.strategy_id}: {x.error}" for x in self.summaries if x.error]
+        if failed:
+            raise StrategyFailed("; ".join(failed))
+
+    async def _side_by_side(self) -> None:
+        """Every strategy at once, one task each. If one ends the user (an error that is
+        not its own alone), the others drain: they finish the round trip in progress,
+        then the error ends the process as it would have."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._strategy(st)) for st in self.spec.settings]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                await next_done
+        except BaseException as exc:
+            why = f"another strategy of this user ended it ({type(exc).__name__})"
+            self.life.drain(why)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _one_after_another(self) -> None:
         settings = list(self.spec.settings)
         idx = 0
-        while idx < len(settings) and not life.stopping():
+        while idx < len(settings) and not self.life.stopping():
             if self.link.pending_settings is not None:  # UpdateSettings: from the next one
                 settings = settings_from_update(self.link.pending_settings)
                 self.link.pending_settings = None
                 if idx >= len(settings):
                     break
-            st = s.settings = settings[idx]
-            runner = StrategyRunner(s, life, st)
-            self.summaries.append(runner.summary)
-            try:
-                await asyncio.get_running_loop().create_task(runner.run())  # its own context
-            except StrategyFailed as exc:  # only this strategy stops; the others go on
-                log.error("strategy_failed", strategy_id=st.strategy_id, reason=exc.reason)
-                runner.summary.error = exc.reason
-                self._report("bad_setup", exc.reason, fatal=True, strategy=st.strategy_id)
+            await self._strategy(settings[idx])
             idx += 1
-        failed = [f"{x.strategy_id}: {x.error}" for x in self.summaries if x.error]
-        if failed:
-            raise StrategyFailed("; ".join(failed))
+
+    async def _strategy(self, st: Any) -> None:
+        """Run one strategy in a task of its own (its context names it); a strategy that
+        cannot go on stops alone, the user's others go on."""
+        assert self.session is not None
+        self.session.settings = st
+        runner = StrategyRunner(self.session, self.life, st)
+        self.summaries.append(runner.summary)
+        try:
+            await asyncio.get_running_loop().create_task(runner.run())
+        except StrategyFailed as exc:
+            log.error("strategy_failed", strategy_id=st.strategy_id, reason=exc.reason)
+            runner.summary.error = exc.reason
+            self._report("bad_setup", exc.reason, fatal=True, strategy=st.strategy_id)
 
     # ------------------------------------------------------------------ winding down
     async def _wind_down(self, ending: Ending) -> Ending:

@@ -173,7 +173,7 @@ async def lookup_sell(s: Session, row: TradeRow) -> str | None:
 async def reconcile(s: Session, markets: dict[str, Market]) -> list:
     """Finish every unfinished journal trade; returns the TradeResults (for the cost).
     ``markets`` maps a symbol to its Market (filters); missing ones are resolved here."""
-    results = []
+    results: list = []
     rows = s.journal.open_trades()
     if not rows:
         return results

@@ -42,6 +42,7 @@ from exchange.errors import (
     SessionExpired,
     TransportError,
 )
+from exchange.models import OtoOrderRequest, OtoPlaced
 from protocol import messages as m
 from userproc.errors import LeftoverError, StrategyFailed
 from userproc.journal import TradeRow
@@ -57,7 +58,7 @@ ZERO = Decimal(0)
 @dataclass
 class TradeResult:
     trade_id: int
-    outcome: str  # done | no_fill | not_placed | rejected | stopped (nothing sent)
+    outcome: str  # done | no_fill | not_placed | rejected | stopped | balance_wait (not sent)
     buy: Fills = field(default_factory=Fills)
     sell: Fills = field(default_factory=Fills)  # OTO sell + leftover sells together
     cost: Decimal = ZERO
@@ -94,6 +95,15 @@ class RoundTrip:
 
     # ------------------------------------------------------------------ placing
     async def run(self, amount: Decimal, market_price: Decimal) -> TradeResult:
+        """One round trip. While the balance covers only one round trip at a time (the
+        user's strategies run side by side and the exchange refused one for balance),
+        the strategies take turns instead of fighting over the funds."""
+        if not self.s.serial:
+            return await self._run(amount, market_price)
+        async with self.s.trip_lock:
+            return await self._run(amount, market_price)
+
+    async def _run(self, amount: Decimal, market_price: Decimal) -> TradeResult:
         st = self.settings
         f = self.market.filters
         buy_raw = market_price * (1 + st.buy_offset_percentage / HUNDRED)
@@ -107,6 +117,15 @@ class RoundTrip:
         if not self.s.life.may_place(st.strategy_id):  # nothing awaited since: no race
             log.info("oto_not_placed_stopping", reason=self.s.life.reason(st.strategy_id))
             return TradeResult(0, "stopped", error="stop requested")
+        sid = st.strategy_id
+        self.s.trip_started(sid)
+        try:
+            return await self._place(req)
+        finally:
+            self.s.trip_ended(sid)
+
+    async def _place(self, req: OtoOrderRequest) -> TradeResult:
+        st = self.settings
         now_ms = self.s.clock.now_ms()
         tid = self.s.journal.record_intent(
             kind="oto",
@@ -138,8 +157,8 @@ class RoundTrip:
         except OrderRejected as exc:
             self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
             log.warning("oto_rejected", trade_id=tid, code=exc.code, error=str(exc))
-            self._refused(exc)
-            return TradeResult(tid, "rejected", error=str(exc))
+            outcome = self._refused(exc)
+            return TradeResult(tid, outcome, error=str(exc))
         except RiskChallenge as exc:
             await self._adopt_challenged(tid, exc)
             raise
@@ -170,33 +189,41 @@ class RoundTrip:
             working, pending = found
             epoch = None  # looked up: take the fills from REST
         self.s.journal.record_ids(tid, working, pending)
-        self.s.amount_refusals = 0
+        self.s.amount_refusals[st.strategy_id] = 0
         log.info("oto_placed", trade_id=tid, working_order_id=working, pending_order_id=pending)
         return await self.finish(self.s.journal.get(tid), started_mono=t0, stream_epoch=epoch)
 
-    def _refused(self, exc: OrderRejected) -> None:
-        """What a refusal means for this user: insufficient balance stops it at once; a
-        refused price or amount means our order maths or the symbol's filters are wrong,
-        so the strategy stops (code 000002 also came back for correct amounts, so only a
-        repeat of it counts). Other refusals are retried a bounded number of times."""
+    def _refused(self, exc: OrderRejected) -> str:
+        """What a refusal means for this user: insufficient balance stops it at once
+        (unless another strategy of the user holds the funds for a round trip: then they
+        take turns from now on, "balance_wait"); a refused price or amount means our order
+        maths or the symbol's filters are wrong, so the strategy stops (code 000002 also
+        came back for correct amounts, so only a repeat of it counts). Other refusals
+        ("rejected") are retried a bounded number of times."""
+        sid = self.settings.strategy_id
         if isinstance(exc, InsufficientBalance):
+            if self.s.others_trading():
+                self.s.serial = True
+                log.warning("balance_covers_one_round_trip_at_a_time", strategy_id=sid)
+                return "balance_wait"
             raise exc
         if isinstance(exc, OrderParametersRejected):
-            self.s.amount_refusals += 1
-            if exc.code != "000002" or self.s.amount_refusals > 1:
+            refusals = self.s.amount_refusals[sid] = self.s.amount_refusals.get(sid, 0) + 1
+            if exc.code != "000002" or refusals > 1:
                 raise StrategyFailed(
                     f"the exchange refuses this strategy's orders' price or amount on"
                     f" {self.market.symbol} ({exc.message}, code {exc.code}): the order maths"
                     " or the symbol's filters are wrong; not trading it"
                 )
+        return "rejected"
 
     async def _adopt_challenged(self, tid: int, exc: RiskChallenge) -> None:
         """A risk challenge on a reply that may have placed the order: find the order,
         finish its round trip (or cancel and sell), then let the user stop."""
-        found = None
+        found: tuple[str, str] | None = None
         placed = exc.placed
-        if placed is not None and hasattr(placed, "working_order_id"):
-            found = (placed.working_order_id, placed.pending_order_id)
+        if isinstance(placed, OtoPlaced):
+            found = (str(placed.working_order_id), str(placed.pending_order_id))
         elif exc.may_exist:
             from userproc.recovery import lookup_oto  # recovery builds on this module
 

@@ -242,7 +242,7 @@ class StrategyRunner:
     async def _run(self) -> m.StrategySummary:
         st = self.st
         market = await self.resolve_market()
-        self.s.on_price = self._observe_fill_price
+        self.s.price_listeners.append(self._observe_fill_price)
         min_amount = min_trade_amount(
             market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
         )
@@ -397,6 +397,9 @@ class StrategyRunner:
             res = await rt.run(amount, price)
             if res.outcome == "stopped":
                 break
+            if res.outcome == "balance_wait":  # another strategy held the funds: take turns
+                await self.s.others_idle(st.order_timeout_seconds)
+                continue
             if not res.placed:
                 failures += 1
                 self.s.emit(

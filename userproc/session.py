@@ -14,6 +14,7 @@ never re-sent; see ``roundtrip``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -88,21 +89,60 @@ class Session:
         self.emit = emit
         self.clock = clock
         self.tuning = tuning
-        self.settings = settings  # the strategy being run (retry policy, timeouts)
+        # each strategy's settings (retry policy, timeouts), by strategy id; ``settings``
+        # answers for the strategy whose task is asking (``lifecycle.STRATEGY``)
+        self._settings: dict[str | None, EffectiveSettings] = {None: settings}
         self.stream_up = asyncio.Event()
         self.in_flight: dict[str, int] = {}  # our open order ids -> intent time (ms)
         self.last_fill_mono: float | None = None
-        self.amount_refusals = 0  # price/amount refusals (000002 ...) since the last placed OTO
+        # price/amount refusals (000002 ...) since the strategy's last placed OTO
+        self.amount_refusals: dict[str | None, int] = {}
+        self.order_strategy: dict[str, str] = {}  # order id -> strategy that placed it
+        self.trips: dict[str | None, int] = {}  # round trips in progress, per strategy
+        self.serial = False  # the balance covers one round trip at a time: take turns
+        self.trip_lock = asyncio.Lock()
+        self._trip_over = asyncio.Event()  # set (and replaced) whenever a round trip ends
         self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
         self.stream_epoch = 0
         # symbol -> (monotonic time, price) of our own latest fill seen on the stream
         self._fill_price: dict[str, tuple[float, Decimal]] = {}
-        self.on_price: Callable[[str, float, Decimal], None] | None = None
+        self.price_listeners: list[Callable[[str, float, Decimal], None]] = []
         self.request_timeout = 10.0  # the REST client's; bounds when a lost POST can land
         # the latest UpdateSettings (raw dicts) from the supervisor, if any
         self.pending_settings: Callable[[], list[dict[str, Any]] | None] = lambda: None
+
+    # ------------------------------------------------------------------ strategies
+    @property
+    def settings(self) -> EffectiveSettings:
+        """The settings of the strategy whose task is asking (the first one's otherwise:
+        recovery at start)."""
+        return self._settings.get(STRATEGY.get()) or self._settings[None]
+
+    @settings.setter
+    def settings(self, st: EffectiveSettings) -> None:
+        self._settings[st.strategy_id] = st
+
+    def others_trading(self) -> bool:
+        """A round trip of another strategy of this user is in progress."""
+        me = STRATEGY.get()
+        return any(n > 0 for sid, n in self.trips.items() if sid != me)
+
+    def trip_started(self, sid: str) -> None:
+        self.trips[sid] = self.trips.get(sid, 0) + 1
+
+    def trip_ended(self, sid: str) -> None:
+        self.trips[sid] -= 1
+        self._trip_over.set()
+        self._trip_over = asyncio.Event()
+
+    async def others_idle(self, within: float) -> None:
+        """Wait (bounded) until no other strategy of this user has a round trip going."""
+        deadline = self.clock.monotonic() + within
+        while self.others_trading() and (left := deadline - self.clock.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._trip_over.wait(), left)
 
     # ------------------------------------------------------------------ prices
     def observe_fill(self, st: OrderState) -> None:
@@ -111,8 +151,8 @@ class Session:
         if st.symbol and st.last_price > 0:
             now = self.clock.monotonic()
             self._fill_price[st.symbol] = (now, st.last_price)
-            if self.on_price is not None:
-                self.on_price(st.symbol, now, st.last_price)
+            for listener in self.price_listeners:
+                listener(st.symbol, now, st.last_price)
 
     def fresh_price(self, symbol: str) -> Decimal | None:
         """Our latest fill price if younger than ``tuning.fill_price_max_age_seconds``."""
@@ -188,12 +228,16 @@ class Session:
     # ------------------------------------------------------------------ orders
     def track(self, order_id: str, intent_ms: int, **known: Any) -> OrderState:
         self.in_flight[order_id] = intent_ms
+        sid = STRATEGY.get()
+        if sid is not None:
+            self.order_strategy[order_id] = sid
         return self.tracker.ensure(order_id, **known)
 
     def untrack(self, *order_ids: str | None) -> None:
         for oid in order_ids:
             if oid is not None:
                 self.in_flight.pop(oid, None)
+                self.order_strategy.pop(oid, None)
 
     async def refresh_orders(self, order_ids: list[str] | None = None) -> None:
         """Ask REST what became of our orders (open orders, then history for the rest):

@@ -15,7 +15,7 @@ from userproc.tuning import DEFAULT_TUNING, Tuning
 
 class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
-    settings: list[EffectiveSettings]  # this user's strategies, run one after another
+    settings: list[EffectiveSettings]  # this user's strategies
     credentials: Credentials
     exchange: ExchangeSettings
     journal_path: str  # SQLite journal of this user (inside data_dir)
@@ -23,6 +23,9 @@ class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     logging: LoggingSettings = LoggingSettings()
     restarts: int = 0  # how many times the supervisor restarted this user today
     tuning: Tuning = DEFAULT_TUNING  # process knobs (defaults in production; tests shrink them)
+    # run this user's strategies side by side (one round-trip loop each) instead of one
+    # after another; they share the process's stream, journal and balance
+    parallel_strategies: bool = False
 
     def __repr__(self) -> str:  # credentials stay out of any repr
         ids = [s.strategy_id for s in self.settings]

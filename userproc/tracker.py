@@ -293,7 +293,7 @@ class OrderTracker:
     async def apply_state(self, **fields: Any) -> bool:
         """A status learnt some other way (e.g. a cancel answered "not open" and the
         history says FILLED); same merge rules."""
-        defaults = dict(
+        defaults: dict[str, Any] = dict(
             symbol=None,
             side=None,
             status=None,

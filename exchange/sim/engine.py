@@ -42,6 +42,7 @@ WALK_STEP = 1.0  # seconds of sim time per random-walk step
 
 CONFIG_KEYS = (
     "fill_delay",
+    "sell_fill_delay",
     "volume_lag",
     "counting",
     "volume_jitter",
@@ -63,6 +64,7 @@ class SimEngine:
         scenario: str | Scenario | None = None,
         seed: int | None = None,
         fill_delay: float | None = None,
+        sell_fill_delay: float | None = None,
         volume_lag: float | None = None,
         starting_usdt: Decimal | str | float | None = None,
         counting: str | None = None,
@@ -80,6 +82,7 @@ class SimEngine:
         given = {
             "seed": seed,
             "fill_delay": fill_delay,
+            "sell_fill_delay": sell_fill_delay,
             "volume_lag": volume_lag,
             "starting_usdt": starting_usdt,
             "counting": counting,
@@ -97,6 +100,7 @@ class SimEngine:
         self.clock = clock or OffsetClock()
         self.seed = int(opts.get("seed", 0))
         self.fill_delay = 0.0
+        self.sell_fill_delay: float | None = None  # None: as fill_delay
         self.volume_lag = 0.0
         self.counting = "buy_mul"
         self.volume_jitter = 0.0
@@ -205,6 +209,7 @@ class SimEngine:
         return {
             "seed": self.seed,
             "fill_delay": self.fill_delay,
+            "sell_fill_delay": self.sell_fill_delay,
             "volume_lag": self.volume_lag,
             "counting": self.counting,
             "volume_jitter": self.volume_jitter,
@@ -220,7 +225,7 @@ class SimEngine:
         self.faults_changed = asyncio.Event()
         if not self.faults.never_fill and self.stuck:
             for order in list(self.stuck.values()):
-                if order.account not in self.faults.never_fill_accounts:
+                if not self._never_fill(order):
                     del self.stuck[order.order_id]
                     order.stuck = False
                     if order.is_open:
@@ -552,7 +557,9 @@ class SimEngine:
         return order.price >= q.ask if order.side == "BUY" else order.price <= q.bid
 
     def _never_fill(self, order: Order) -> bool:
-        return self.faults.never_fill or order.account in self.faults.never_fill_accounts
+        f = self.faults
+        stuck_sell = order.position == "OTO_PENDING" and order.account in f.stuck_oto_sells
+        return f.never_fill or order.account in f.never_fill_accounts or stuck_sell
 
     def _route(self, order: Order, *, maker: bool = False) -> None:
         """Fill a marketable order after the fill delay, else rest it in the book."""
@@ -585,7 +592,10 @@ class SimEngine:
 
     def _schedule_fill(self, order: Order, maker: bool) -> None:
         loop = asyncio.get_running_loop()
-        order.timer = loop.call_later(self.fill_delay, self._fill, order, maker)
+        delay = self.fill_delay
+        if order.side == "SELL" and self.sell_fill_delay is not None:
+            delay = self.sell_fill_delay
+        order.timer = loop.call_later(delay, self._fill, order, maker)
 
     def _fill(self, order: Order, maker: bool) -> None:
         order.timer = None

@@ -45,6 +45,7 @@ class Faults:
     # matching
     never_fill: bool = False  # no order fills (global)
     never_fill_accounts: list[str] = field(default_factory=list)
+    stuck_oto_sells: list[str] = field(default_factory=list)  # these accounts' OTO sells never fill
     partial_fills: int = 0  # >1: every fill is split into this many trades
     # stream
     drop_events: float = 0.0  # fraction of stream events silently dropped

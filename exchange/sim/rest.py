@@ -173,15 +173,17 @@ class BinanceRoutes:
     async def user_volume(self, request: web.Request) -> web.Response:
         acc = self._auth(request)
         vols = self.engine.user_volume(acc)
-        rows = []
+        rows: list[dict[str, Any]] = []
+        total = ZERO
         for t in self.engine.tokens.values():
             v = vols.get(t.symbol, ZERO)
             if v > 0:
                 rows.append({"icon": ICON.format(_token_id(t)), "tokenName": t.symbol, "volume": v})
+                total += v
         for name, v in vols.items():  # seeded volumes of tokens not (or no longer) listed
             if name not in self.engine.by_symbol and v > 0:
                 rows.append({"icon": ICON.format(name), "tokenName": name, "volume": v})
-        total = sum((r["volume"] for r in rows), ZERO)
+                total += v
         return envelope({"totalVolume": total, "tradeVolumeInfoList": rows})
 
     async def place_oto(self, request: web.Request) -> web.Response:
@@ -328,20 +330,23 @@ def _filter(kind: str, **values: Any) -> dict[str, Any]:
     return out
 
 
+def _exp(d: Decimal) -> int:
+    """The exponent of a finite Decimal (the sim only holds finite ones)."""
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int), d
+    return exp
+
+
 def _symbol_info(t: TokenSpec) -> dict[str, Any]:
     def f8(d: Decimal) -> str:
-        return (
-            format(d.quantize(Decimal("0.00000001")), "f")
-            if d.as_tuple().exponent >= -8
-            else plain(d)
-        )
+        return format(d.quantize(Decimal("0.00000001")), "f") if _exp(d) >= -8 else plain(d)
 
     return {
         "symbol": t.pair,
         "status": t.status,
         "baseAsset": t.alpha_id,
         "quoteAsset": "USDT",
-        "pricePrecision": max(8, -t.tick_size.normalize().as_tuple().exponent),
+        "pricePrecision": max(8, -_exp(t.tick_size.normalize())),
         "quantityPrecision": 8,
         "baseAssetPrecision": 8,
         "quotePrecision": 8,

@@ -113,8 +113,7 @@ class StreamHub:
 
     def disconnect(self, account: str | None = None) -> int:
         """Close every stream connection (or only ``account``'s); returns how many."""
-        targets = self.conns if account is None else self.subs.get(account, set())
-        targets = list(targets)
+        targets = list(self.conns if account is None else self.subs.get(account, set()))
         for conn in targets:
             conn.close()
         return len(targets)

@@ -42,11 +42,11 @@ class TokenSpec:
     chain_id: str = "56"
     tick_size: Decimal = Decimal("0.00000001")
     step_size: Decimal = Decimal("0.0001")
-    min_qty: Decimal | None = None
+    min_qty: Decimal = Decimal(0)  # 0: the lot step
     max_qty: Decimal = Decimal("100000000")
     min_notional: Decimal = Decimal("0.1")
     max_notional: Decimal = Decimal("1000000")
-    min_price: Decimal | None = None
+    min_price: Decimal = Decimal(0)  # 0: the tick
     max_price: Decimal = Decimal("100000")
     volatility: Decimal = Decimal("0")  # relative std-dev of the walk per sqrt(second)
     max_open_orders: int = 200
@@ -58,9 +58,9 @@ class TokenSpec:
     status: str = "TRADING"  # TRADING | BREAK | DELISTED (no new buys unless TRADING)
 
     def __post_init__(self) -> None:
-        if self.min_qty is None:
+        if not self.min_qty:
             self.min_qty = self.step_size
-        if self.min_price is None:
+        if not self.min_price:
             self.min_price = self.tick_size
         if not self.name:
             self.name = self.symbol

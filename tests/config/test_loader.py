@@ -247,6 +247,29 @@ def test_example_config_is_valid_and_has_the_seed_shape():
     assert by[("koge_volume_boost", "2")].single_trade_amount_usdt == Decimal("30")
     assert by[("aop", "1")].target_volume == Decimal(2**15)
     assert cfg.user_ids() == ["1", "2", "3"]
+    assert cfg.parallel_for(1) and not cfg.parallel_for(2)  # user 1's override
+
+
+def test_parallel_strategies_per_user_or_by_default_and_its_errors(tmp_path):
+    text = """\
+        global_settings:
+          parallel_strategies: true
+        strategies:
+          - strategy_id: koge
+            target_token: KOGE
+            target_volume: 100
+            user_ids: [1, 2]
+        user_overrides:
+          - user_id: 2
+            parallel_strategies: false
+        """
+    cfg = load_config(write_config(tmp_path, text))
+    assert cfg.parallel_for("1") and not cfg.parallel_for("2")
+    bad = text.replace("parallel_strategies: false", "parallel_strategies: sometimes")
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, bad))
+    (issue,) = err.value.issues
+    assert issue.path == "user_overrides[0].parallel_strategies" and issue.line == 10
 
 
 def test_seed_config_is_valid_as_written(tmp_path):

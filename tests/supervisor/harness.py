@@ -10,13 +10,18 @@ loop keeps serving.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import pty
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +77,39 @@ class Deployment:
         tmp.replace(self.config_path)
 
     def start(self, *, once: bool = True, child: str | None = STANDIN, **env: str) -> None:
+        self.proc = subprocess.Popen(
+            self._run_args(once),
+            stdout=open(self.dir / "stdout", "wb"),
+            stderr=open(self.dir / "stderr", "wb"),
+            cwd=self.dir,
+            env=self._env(child, env),
+            start_new_session=True,
+        )
+
+    def start_on_terminal(
+        self, *, once: bool = True, child: str | None = STANDIN, **env: str
+    ) -> Terminal:
+        """``alphavol run`` as an operator starts it in a terminal: a new session whose
+        controlling terminal is an 80x24 pseudo-terminal (stdin, stdout and stderr on it);
+        the returned ``Terminal`` types into it, reads what it shows, and can close it."""
+        term = Terminal()
+        self.proc = subprocess.Popen(
+            self._run_args(once),
+            stdin=term.slave,
+            stdout=term.slave,
+            stderr=term.slave,
+            cwd=self.dir,
+            env=self._env(child, env),
+            start_new_session=True,
+            preexec_fn=term.make_controlling,
+        )
+        term.started()
+        return term
+
+    def _run_args(self, once: bool) -> list[str]:
+        return [ALPHAVOL, "run", "--config", str(self.config_path)] + (["--once"] if once else [])
+
+    def _env(self, child: str | None, env: dict[str, str]) -> dict[str, str]:
         full = dict(os.environ)
         full.update(
             ALPHAVOL_SECRET_KEY=self.key.decode(),
@@ -86,15 +124,7 @@ class Deployment:
             full["ALPHAVOL_CHILD_TARGET"] = child
         full.update(env)
         self.env = full
-        args = [ALPHAVOL, "run", "--config", str(self.config_path)] + (["--once"] if once else [])
-        self.proc = subprocess.Popen(
-            args,
-            stdout=open(self.dir / "stdout", "wb"),
-            stderr=open(self.dir / "stderr", "wb"),
-            cwd=self.dir,
-            env=full,
-            start_new_session=True,
-        )
+        return full
 
     @property
     def stdout(self) -> str:
@@ -282,3 +312,43 @@ async def wait_gone(pids: list[int], within: float) -> list[int]:
             loop.remove_reader(fd)
             os.close(fd)
     return pids_alive(pids)
+
+
+class Terminal:
+    """A pseudo-terminal for a process started in a new session: ``slave`` becomes its
+    controlling terminal (``make_controlling`` runs in the child); what the process
+    writes is read off the master in a thread, so it never blocks on a full terminal."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self.closed = False
+
+    def make_controlling(self) -> None:  # in the child, after setsid
+        fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
+
+    def started(self) -> None:
+        os.close(self.slave)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: the other side is gone
+                return
+            if not data:
+                return
+            self.output += data
+
+    def type(self, data: bytes) -> None:
+        """Keys typed at the terminal: b"\\x03" is Ctrl+C."""
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        """The terminal window is closed: the kernel hangs up the session."""
+        if not self.closed:
+            self.closed = True
+            os.close(self.master)

@@ -228,3 +228,30 @@ async def test_an_expired_session_is_fatal_at_the_check_and_the_others_still_run
     assert (await sim.admin.account(acct("2")))["oto_count"] == 0
     for secret in creds["2"].secret_values() + creds["1"].secret_values():
         assert secret not in d.stdout and secret not in d.stderr
+
+
+async def test_a_users_strategies_side_by_side_through_the_supervisor(deploy, sim):
+    """``parallel_strategies: true`` in the config: the user's KOGE and AOP round trips
+    are open at the same time, and both targets are met within one trade each."""
+    await sim.admin.set_config(fill_delay=0.05)
+    d = deploy()
+    d.store({"1": sim.credentials(acct("1"))})
+    d.write_config(
+        [
+            strategy("koge", ["1"], target=100, amount=10),
+            strategy("aop", ["1"], target=400, amount=10, token="AOP"),
+        ],
+        parallel_strategies=True,
+    )
+    d.start(child=None, ALPHAVOL_TUNING=FAST)
+    assert await d.wait_exit(60) == 0, d.diagnose()
+    a = await sim.admin.account(acct("1"))
+    assert a["open_orders"] == 0
+    spans = {"KOGE": [], "AOP": []}
+    for o in a["orders"]:
+        if o["position"] == "OTO_WORKING":
+            end = max([o["created_ms"]] + [h["time_ms"] for h in o["history"]])
+            spans[o["token"]].append((o["created_ms"], end))
+    assert any(k0 < a1 and a0 < k1 for k0, k1 in spans["KOGE"] for a0, a1 in spans["AOP"])
+    assert 100 <= Decimal(a["volume_now"]["KOGE"]) < 100 + 10
+    assert 400 <= Decimal(a["volume_now"]["AOP"]) < 400 + 40
