@@ -42,8 +42,23 @@ def per_point(cost: Decimal, points: int | None) -> Decimal | None:
     return (cost / points).quantize(EIGHT, rounding=ROUND_HALF_EVEN)
 
 
+class _Points:
+    """Points of the credited volume, and what each cost."""
+
+    credited_volume: Decimal | None
+    cost_usdt: Decimal
+
+    @property
+    def points(self) -> int | None:
+        return None if self.credited_volume is None else volume_points(self.credited_volume)
+
+    @property
+    def cost_per_point(self) -> Decimal | None:
+        return per_point(self.cost_usdt, self.points)
+
+
 @dataclass
-class LedgerRow:
+class LedgerRow(_Points):
     user_id: str
     day: str
     token: str
@@ -54,14 +69,6 @@ class LedgerRow:
     volume_from: str | None = None  # "exchange" (asked now) | "recorded" | None (unknown)
     exchange_points: int | None = None
     exchange_volume: Decimal | None = None
-
-    @property
-    def points(self) -> int | None:
-        return None if self.credited_volume is None else volume_points(self.credited_volume)
-
-    @property
-    def cost_per_point(self) -> Decimal | None:
-        return per_point(self.cost_usdt, self.points)
 
     def as_json(self) -> dict[str, Any]:
         def s(d: Decimal | None) -> str | None:
@@ -84,7 +91,7 @@ class LedgerRow:
 
 
 @dataclass
-class DayTotal:
+class DayTotal(_Points):
     """One user's UTC day, all tokens: points of the day's total credited volume."""
 
     user_id: str
@@ -95,14 +102,6 @@ class DayTotal:
     cost_usdt: Decimal = ZERO
     exchange_points: int | None = None
     tokens: list[str] = field(default_factory=list)
-
-    @property
-    def points(self) -> int | None:
-        return None if self.credited_volume is None else volume_points(self.credited_volume)
-
-    @property
-    def cost_per_point(self) -> Decimal | None:
-        return per_point(self.cost_usdt, self.points)
 
 
 @dataclass
