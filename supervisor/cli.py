@@ -39,7 +39,9 @@ from config.output import (  # noqa: E402
 LAZY = {
     "check": "config.cli:check",
     "demo": "supervisor.demo:demo",
+    "history": "supervisor.books_cli:history",
     "init": "config.scaffold:init",
+    "notify": "supervisor.books_cli:notify",
     "reload": "supervisor.control_cli:reload",
     "shutdown": "supervisor.control_cli:shutdown",
     "sim": "exchange.sim.cli:sim",
