@@ -316,10 +316,13 @@ def run_supervisor(config: Any, *, once: bool = False, **kwargs: Any) -> int:
     every user reached its target or was skipped; 1 (``once``) some user ended FATAL, with
     leftovers or short of its target; 2 a startup problem (credentials, another supervisor
     running); 70 a task of the supervisor failed (users drained, traceback logged)."""
+    from supervisor.spawn import start_fork_server
     from supervisor.template import set_title
 
     set_title("alphavol: supervisor")
     try:
+        if kwargs.get("spawner") is None:
+            start_fork_server()  # forked now if this process has one thread (see spawn)
         return asyncio.run(Arbiter(config, once=once, **kwargs).run())
     except SupervisorError as exc:
         print(f"alphavol: {exc}", file=sys.stderr)

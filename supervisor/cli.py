@@ -93,6 +93,10 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
         require_writable_dirs(config.paths)
         return {"credentials": open_store(config)}
 
+    from supervisor.spawn import start_fork_server
+
+    start_fork_server()  # now, while this process has one thread (see supervisor.spawn)
+
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view
 
