@@ -247,7 +247,7 @@ def ppids() -> dict[int, int]:
 def user_pids(sup_pid: int) -> list[int]:
     """User processes: the children of the supervisor's fork server."""
     parents = ppids()
-    servers = {p for p, pp in parents.items() if pp == sup_pid and "forkserver" in cmdline(p)}
+    servers = {p for p, pp in parents.items() if pp == sup_pid and "fork" in cmdline(p)}
     return [p for p, pp in parents.items() if pp in servers and alive(p)]
 
 

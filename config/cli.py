@@ -246,6 +246,21 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
         sys.exit(EXIT_OPERATOR)
 
 
+def _notify_problems(cfg: AppConfig, where) -> list[str]:
+    """notify.urls that Apprise does not understand (named by position: a URL is a secret)."""
+    if not cfg.notify.urls:
+        return []
+    from config.errors import format_path
+    from config.service_sections import not_understood
+
+    out = []
+    for i in not_understood(cfg.notify.urls):
+        path = ("notify", "urls", i)
+        loc = (format_path(path), where.positions.value_line(path))
+        out.append(where.issue(loc, "Apprise does not understand this URL (see its wiki)"))
+    return out
+
+
 @click.command("check")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
@@ -290,6 +305,7 @@ def check(config_path: str, as_json: bool, online: bool) -> None:
             problems.extend(where.issue(where.user(uid), f"user {uid}: {p}") for p in bad)
             if not bad:
                 sessions[uid] = creds
+    problems.extend(_notify_problems(cfg, where))
     alive: list[str] = []
     if online:
         from config.online import online_problems

@@ -40,10 +40,13 @@ from config.schema import (
     check_value,
     describe,
 )
+from config.service_sections import metrics_section, notify_section
 from config.settings import (
     EffectiveSettings,
     ExchangeSettings,
     LoggingSettings,
+    MetricsSettings,
+    NotifySettings,
     PathSettings,
     ScheduleSettings,
 )
@@ -95,6 +98,8 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     # ``run --strategy``: the only strategies to check and trade (None: every one)
     only: list[str] | None = None
     parallel_users: list[str] = []  # users whose strategies run side by side
+    notify: NotifySettings = NotifySettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     def parallel_for(self, user_id: str | int) -> bool:
         return str(user_id) in self.parallel_users
@@ -279,6 +284,8 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     )
     schedule = ScheduleSettings(**ctx.section(data.get("schedule"), ("schedule",), SCHEDULE_RULES))
     logging_ = LoggingSettings(**ctx.section(data.get("logging"), ("logging",), LOGGING_RULES))
+    notify = notify_section(ctx, data.get("notify"))
+    metrics = metrics_section(ctx, data.get("metrics"))
 
     strategies = _strategies(ctx, data.get("strategies"))
     proxies: dict[str, str] = {}
@@ -315,6 +322,8 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
             for u in users
             if ctx.user_values.get(u, {}).get("parallel_strategies", parallel_default)
         ],
+        notify=notify,
+        metrics=metrics,
     )
 
 

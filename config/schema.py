@@ -122,6 +122,8 @@ TOP_LEVEL_KEYS = (
     "paths",
     "schedule",
     "logging",
+    "notify",  # config/service_sections.py
+    "metrics",
 )
 
 

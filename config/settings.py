@@ -96,3 +96,42 @@ class ScheduleSettings(msgspec.Struct, frozen=True, kw_only=True):
 class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True):
     level: str = "INFO"
     format: Literal["auto", "json", "console"] = "auto"  # auto: console on a tty, else json
+
+
+# Notification events (``notify.events``); the README says what each means.
+NOTIFY_USER_EVENTS = (
+    "session_expired",
+    "risk_challenge",
+    "insufficient_balance",
+    "leftover",
+    "bad_setup",
+    "bad_reply",
+    "crash_limit",
+)
+NOTIFY_EVENTS = (*NOTIFY_USER_EVENTS, "daily_summary", "service", "trade")
+DEFAULT_NOTIFY_EVENTS = tuple(e for e in NOTIFY_EVENTS if e != "trade")
+
+
+class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """``notify:`` Apprise URLs (secrets: their tokens are masked everywhere) and the
+    events to send; no URL, no notifications (and Apprise is never imported)."""
+
+    urls: tuple[str, ...] = ()
+    events: tuple[str, ...] = DEFAULT_NOTIFY_EVENTS
+    timeout_seconds: float = 10.0  # per attempt, connect and read
+    retries: int = 3  # attempts per message and channel
+
+
+class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """``metrics:`` where the supervisor serves Prometheus metrics (None: it does not)."""
+
+    listen: str | None = None  # "127.0.0.1:9464"
+    allow_remote: bool = False  # a non-loopback listen address needs this set
+
+    @property
+    def host(self) -> str:
+        return (self.listen or "").rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int((self.listen or "0").rpartition(":")[2])

@@ -255,6 +255,10 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     mul_point: Decimal | None = None  # ... its mulPoint today
     cost_per_credit: Decimal | None = None  # ... its expected USDT cost per credited USDT
     volume_at: float | None = None  # wall time of the read that gave current_volume
+    # the user's (all its strategies): volume points of today's reported volume so far,
+    # and today's cost per point (issue 13)
+    points_today: int | None = None
+    cost_per_point: Decimal | None = None
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -34,6 +34,7 @@ from supervisor.days import fmt_utc, next_run_time
 from supervisor.errors import SupervisorError
 from supervisor.faults import Faults
 from supervisor.fleet import Fleet
+from supervisor.observer import Observer
 from supervisor.reload_plan import settings_by_user
 from supervisor.restart import RestartPolicy
 from supervisor.runtime import Runtime
@@ -100,6 +101,8 @@ class Arbiter:
         self.redact = self.sessions.redact
         self.out = out or sys.stdout
         self.fleet = Fleet(self)
+        self.observer = Observer(self)  # books, notifications, metrics (issue 13)
+        self.metrics: Any = None
         self.tasks = TaskWatch(self._task_failed)
         self.faults = Faults.from_env()
         self.pid = os.getpid()
@@ -157,6 +160,7 @@ class Arbiter:
         self.tasks.service("events", self.fleet.serve_events)
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
+        self._start_books()
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
         code: int = SupervisorExit.INTERNAL
         try:
@@ -173,9 +177,10 @@ class Arbiter:
                 self._task_failed("main loop", False)
                 code = await self._shutdown()
         finally:
+            await self.fleet.kill_stragglers()
+            await self._close_books()  # a signal meanwhile is only enqueued
             for sig in SIGNALS:
                 loop.remove_signal_handler(sig)
-            await self.fleet.kill_stragglers()
             await self.tasks.close()
             self.runtime.close()
             self.notifier.close()
@@ -255,7 +260,29 @@ class Arbiter:
 
     def reload(self) -> list[str] | None:
         """Reread the config (``supervisor.reconfigure``); returns why it was refused."""
-        return reconfigure.reload(self)
+        errors = reconfigure.reload(self)
+        self.observer.reloaded(errors)
+        return errors
+
+    # ---------------------------------------------------------------- books (issue 13)
+    def _start_books(self) -> None:
+        """Notifications, the volume readings, the daily summary, the metrics endpoint:
+        each off the trading path, none able to stop the supervisor."""
+        from supervisor.daily import serve_daily_summary
+
+        self.observer.started()
+        self.tasks.service("books", self.observer.serve_book)
+        self.tasks.service("daily summary", lambda: serve_daily_summary(self))
+        if self.config.metrics.listen:
+            from supervisor.metrics import start_metrics
+
+            self.tasks.start(start_metrics(self), "metrics")
+
+    async def _close_books(self) -> None:
+        if self.metrics is not None:
+            with contextlib.suppress(Exception):
+                await self.metrics.cleanup()
+        await self.observer.close()
 
     # ---------------------------------------------------------------- stopping
     async def _shutdown(self) -> int:
@@ -289,10 +316,13 @@ def run_supervisor(config: Any, *, once: bool = False, **kwargs: Any) -> int:
     every user reached its target or was skipped; 1 (``once``) some user ended FATAL, with
     leftovers or short of its target; 2 a startup problem (credentials, another supervisor
     running); 70 a task of the supervisor failed (users drained, traceback logged)."""
+    from supervisor.spawn import start_fork_server
     from supervisor.template import set_title
 
     set_title("alphavol: supervisor")
     try:
+        if kwargs.get("spawner") is None:
+            start_fork_server()  # forked now if this process has one thread (see spawn)
         return asyncio.run(Arbiter(config, once=once, **kwargs).run())
     except SupervisorError as exc:
         print(f"alphavol: {exc}", file=sys.stderr)

@@ -39,7 +39,9 @@ from config.output import (  # noqa: E402
 LAZY = {
     "check": "config.cli:check",
     "demo": "supervisor.demo:demo",
+    "history": "supervisor.books_cli:history",
     "init": "config.scaffold:init",
+    "notify": "supervisor.books_cli:notify",
     "reload": "supervisor.control_cli:reload",
     "shutdown": "supervisor.control_cli:shutdown",
     "sim": "exchange.sim.cli:sim",
@@ -90,6 +92,10 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
     def prepare() -> dict[str, Any]:
         require_writable_dirs(config.paths)
         return {"credentials": open_store(config)}
+
+    from supervisor.spawn import start_fork_server
+
+    start_fork_server()  # now, while this process has one thread (see supervisor.spawn)
 
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view

@@ -119,6 +119,7 @@ class Fleet:
         for rec in recs:
             if self.records.get(rec.user_id) is rec and rec.check_finished(at=self.at()):
                 arb.say(f"user {rec.user_id}: already at target, skipped")
+        arb.observer.checked(recs)
         arb.wake()
 
     # ------------------------------------------------------------ spawning
@@ -149,6 +150,7 @@ class Fleet:
             reason = arb.redact(f"could not start: {type(exc).__name__}: {exc}")
             log.error("spawn_failed", user_id=rec.user_id, exc_info=True)
             rec.spawn_failed(reason, at=self.at())
+            arb.observer.spawn_failed(rec)
             if rec.remove_after_exit:
                 self.records.pop(rec.user_id, None)
             arb.wake()
@@ -193,6 +195,7 @@ class Fleet:
             supervisor_stopping=bool(arb.stopping),
             redact=arb.redact,
         )
+        arb.observer.exited(rec, code, decision)
         if decision is not None and rec.remove_after_exit:
             if self.records.get(rec.user_id) is rec:
                 del self.records[rec.user_id]
@@ -229,6 +232,7 @@ class Fleet:
             for cmd in rec.hello(ev.pid, at=self.at()):
                 self.arb.runtime.send(rec.user_id, cmd)
         apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
+        self.arb.observer.event(rec, ev)
         if isinstance(ev, m.Summary):
             rec.summary_seen.set()
         if isinstance(ev, m.ErrorReport):

@@ -1,69 +1,51 @@
-"""Forking user processes from a pre-imported template, and noticing when they exit.
+"""Starting user processes, and noticing when they exit, through the fork server.
 
-A multiprocessing "forkserver" context: the fork server imports ``supervisor.template``
-(and with it ``userproc.main``) once; each user process is a fork of it. The child's only
-argument, its ``UserSpec`` with only that user's credentials, is pickled over the fork
-server's private pipe: never on a command line or in the environment.
+``start_fork_server()`` is called by the supervisor's entry point (``alphavol run``,
+``quick``) while the process still has one thread: it preloads the user-process modules
+and forks the fork server from that state (see ``supervisor.forkserver``), so their pages
+are shared by every process of the service. A ``Spawner`` created later uses that
+server; if none was started (an embedding program, a test that runs the arbiter in a
+process that already has threads), it starts ``python -m supervisor.forkserver`` on first
+use: the same protocol, without the sharing.
 
-The fork server reaps its children, and each ``Process.sentinel`` becomes readable when
-the child exits; the supervisor watches sentinels with ``loop.add_reader``, so exits are
-handled as events, and no zombie is ever left.
-
-Never on the event loop: ``Process.start()`` blocks until the fork server has forked (up
-to a second for the first one, while the server imports the template; tens of ms each
-under load). A blocked loop sends no Pings, so early children would give up on us
-(SUPERVISOR_LOST) while later ones are still being forked. Every ``multiprocessing``
-call on a user process (start, join, close) therefore runs in one worker thread, one at a
-time: one thread so ``Process.start()``'s housekeeping of the other children never races
-a join, and a reap waits behind at most the fork in progress.
+``Spawner.start(spec, on_exit=, now=)`` asks the server for a child and returns its
+``Child`` once forked; the server reports every exit, and ``on_exit(child, exitcode)``
+runs on the event loop (``exitcode`` negative for a signal, None if the server itself
+died: then its children die too, by their parent-death signal, and are treated as
+crashed). Nothing here blocks the loop: the server's socket is watched with
+``loop.add_reader``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import multiprocessing.forkserver
-import multiprocessing.spawn
+import ctypes
 import os
 import signal
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import structlog
+
+from supervisor.forkserver import SCRUBBED_ENV, Frames, frame, serve
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_TARGET = "userproc.main:child_main"
-
-_ctx = multiprocessing.get_context("forkserver")
-_ctx.set_forkserver_preload(["supervisor.template"])
-
-
-# Never inherited by user processes: the credentials store's key (a child gets only its own
-# user's session, in its spec) and systemd's notify socket (only the supervisor talks to it).
-SCRUBBED_ENV = (
-    "ALPHAVOL_SECRET_KEY",
-    "ALPHAVOL_SECRET_KEY_FILE",
-    "CREDENTIALS_DIRECTORY",
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-)
-
-
-# Set for the fork server (and so every user process) unless the operator chose otherwise:
-# glibc reads it at process start. Without it each thread that mallocs (zmq's I/O thread,
-# the resolver's) gets its own arena of private, mostly idle pages in every user process.
-CHILD_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
 
 # User processes lower their own priority by this much right after the fork (0 keeps the
 # supervisor's): with hundreds of busy children on a few cores, the supervisor would
 # otherwise wait its turn behind them, and status replies and heartbeats with it.
 NICE_ENV = "ALPHAVOL_CHILD_NICE"
 DEFAULT_CHILD_NICE = 5
+M_ARENA_MAX = -8  # glibc mallopt: at most this many malloc arenas
 
 
 def child_nice_from_env() -> int:
@@ -77,46 +59,10 @@ def child_nice_from_env() -> int:
         return DEFAULT_CHILD_NICE
 
 
-@contextlib.contextmanager
-def _scrubbed_environment():
-    """The fork server copies our environment when it starts (on the first spawn): hide
-    the secrets from it for that moment, then put them back for the supervisor."""
-    saved = {k: os.environ.pop(k) for k in SCRUBBED_ENV if k in os.environ}
-    added = [k for k in CHILD_ENV_DEFAULTS if k not in os.environ]
-    os.environ.update({k: CHILD_ENV_DEFAULTS[k] for k in added})
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
-        os.environ.update(saved)
-
-
-def ensure_fork_server() -> None:
-    """Start the fork server (and multiprocessing's resource tracker) if they are not
-    running, from a scrubbed environment. Cheap when they run: call it on the loop thread
-    before each start, so the worker thread never starts them with the secrets in view.
-
-    ``MAIN_PATH_ENV`` tells the template which script is our ``__main__`` (see
-    ``supervisor.template``), so children do not run it again."""
-    main_path = multiprocessing.spawn.get_preparation_data("alphavol").get("init_main_from_path")
-    from supervisor.template import FORKSERVER_ENV, MAIN_PATH_ENV
-
-    with _scrubbed_environment():
-        if main_path:
-            os.environ[MAIN_PATH_ENV] = main_path
-        os.environ[FORKSERVER_ENV] = "1"
-        try:
-            multiprocessing.forkserver.ensure_running()
-        finally:
-            os.environ.pop(MAIN_PATH_ENV, None)
-            os.environ.pop(FORKSERVER_ENV, None)
-
-
 @dataclass
 class Child:
     user_id: str
-    process: Any  # multiprocessing.Process
+    process: Any  # kept for callers of the old API: always None now
     pid: int
     started: float  # monotonic
 
@@ -131,16 +77,145 @@ class Child:
         return self.signal(signal.SIGKILL)
 
 
+class ForkServerClient:
+    """The supervisor's end of the fork server's socket."""
+
+    def __init__(self, sock: socket.socket, pid: int, *, shared: bool) -> None:
+        self.sock = sock
+        self.pid = pid
+        self.shared = shared  # forked from this process (pages shared) or started apart
+        self.alive = True
+        self._frames = Frames()
+        self._answers: asyncio.Queue[dict[str, Any]] | None = None
+        self._exits: dict[int, Callable[[int | None], None]] = {}
+        self._early: dict[int, int] = {}  # exits reported before their spawn answer was read
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _attach(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        if self._loop is None:  # logged here: it starts before logging is set up
+            log.info("fork_server", pid=self.pid, shared=self.shared)
+        self._loop = loop
+        self._answers = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self.sock.setblocking(False)
+        loop.add_reader(self.sock.fileno(), self._readable)
+
+    async def spawn(self, target: str, spec: bytes, nice: int, on_exit) -> int:
+        self._attach()
+        assert self._lock is not None and self._answers is not None
+        async with self._lock:  # one request in flight: answers come in order
+            if not self.alive:
+                raise RuntimeError("the fork server is gone")
+            self.sock.sendall(frame({"op": "spawn", "target": target, "spec": spec, "nice": nice}))
+            answer = await self._answers.get()
+        if answer.get("op") != "spawned":
+            raise RuntimeError(str(answer.get("error") or answer))
+        pid = int(answer["pid"])
+        if pid in self._early:  # it died at once: tell the caller once it has the child
+            asyncio.get_running_loop().call_soon(on_exit, self._early.pop(pid))
+        else:
+            self._exits[pid] = on_exit
+        return pid
+
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._gone()
+            return
+        for msg in self._frames.feed(data):
+            if msg.get("op") == "exited":
+                pid, code = int(msg["pid"]), int(msg["code"])
+                done = self._exits.pop(pid, None)
+                if done is not None:
+                    done(code)
+                else:
+                    self._early[pid] = code
+            elif self._answers is not None:
+                self._answers.put_nowait(msg)
+
+    def _gone(self) -> None:
+        """The server died: its children die with it (parent-death signal); say so."""
+        self.alive = False
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+        log.error("fork_server_lost", pid=self.pid, children=len(self._exits))
+        if self._answers is not None:
+            self._answers.put_nowait({"op": "failed", "error": "the fork server is gone"})
+        exits, self._exits = self._exits, {}
+        for done in exits.values():
+            done(None)
+
+    def close(self) -> None:
+        if self._loop is not None and self.alive:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+_server: ForkServerClient | None = None
+
+
+def start_fork_server() -> ForkServerClient:
+    """Fork the fork server from this process now (it must still have one thread), or
+    return the one already started."""
+    global _server
+    if _server is not None and _server.alive:
+        return _server
+    from supervisor.template import preload
+
+    _limit_malloc_arenas()
+    preload()
+    if threading.active_count() != 1:  # forking now could copy a held lock
+        _server = _exec_server()
+        return _server
+    parent = os.getpid()
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the fork server
+        ours.close()
+        serve(theirs, parent)  # never returns
+    theirs.close()
+    _server = ForkServerClient(ours, pid, shared=True)
+    return _server
+
+
+def _exec_server() -> ForkServerClient:
+    ours, theirs = socket.socketpair()
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.forkserver", str(theirs.fileno())],
+        pass_fds=[theirs.fileno()],
+        env=env,
+    )
+    theirs.close()
+    client = ForkServerClient(ours, proc.pid, shared=False)
+    client.popen = proc  # type: ignore[attr-defined]  # reaped when it exits
+    return client
+
+
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread that mallocs (zmq's I/O thread, the resolver's) an arena of
+    private, mostly idle pages; two are plenty. ``MALLOC_ARENA_MAX`` from the environment
+    wins (glibc read it at start)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
+
+
 class Spawner:
     def __init__(self, *, target: str = DEFAULT_TARGET, nice: int | None = None) -> None:
         self.target = target
         self.nice = child_nice_from_env() if nice is None else nice
-        self._worker: ThreadPoolExecutor | None = None
-
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alphavol-fork")
-        return self._worker
 
     async def start(
         self,
@@ -150,56 +225,29 @@ class Spawner:
         now: float,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> Child:
-        """Fork the user's process without blocking the loop; ``on_exit(child, exitcode)``
-        runs in the loop once it died. Raises what ``Process.start()`` raised."""
-        from supervisor.template import run_child  # module-level function: picklable by name
+        """Fork the user's process; ``on_exit(child, exitcode)`` runs in the loop once it
+        died. Raises what the fork raised."""
+        server = _server if _server is not None and _server.alive else None
+        if server is None:
+            server = await asyncio.to_thread(_exec_server_once)
+        holder: list[Child] = []
 
-        loop = loop or asyncio.get_running_loop()
-        proc = _ctx.Process(
-            target=run_child,
-            args=(self.target, spec, self.nice),
-            name=f"alphavol-user-{spec.user_id}",
-            daemon=False,
-        )
-        ensure_fork_server()
-        pool = self._pool()
-        fut = loop.run_in_executor(pool, proc.start)
-        try:
-            await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            # We are going away while the fork is in flight: the process must not outlive
-            # us unsupervised (it would trade until its heartbeat timeout).
-            def _kill_when_forked(f: asyncio.Future) -> None:
-                if not f.cancelled() and f.exception() is None and proc.pid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(proc.pid, signal.SIGKILL)
+        def _exited(code: int | None) -> None:
+            if holder:
+                log.info(
+                    "user_process_exited", user_id=spec.user_id, pid=holder[0].pid, exitcode=code
+                )
+                on_exit(holder[0], code)
 
-            fut.add_done_callback(_kill_when_forked)
-            raise
-        assert proc.pid is not None  # started
-        child = Child(user_id=spec.user_id, process=proc, pid=proc.pid, started=now)
-        sentinel = proc.sentinel
-
-        def _collect() -> int | None:  # in the worker thread: see the module docstring
-            proc.join(0)
-            code = proc.exitcode
-            with contextlib.suppress(ValueError):
-                proc.close()
-            return code
-
-        def _exited(f: asyncio.Future) -> None:
-            try:
-                code = f.result()
-            except Exception:  # cannot happen short of a bug; still tell the arbiter
-                log.exception("user_process_reap_failed", user_id=child.user_id, pid=child.pid)
-                code = None
-            log.info("user_process_exited", user_id=child.user_id, pid=child.pid, exitcode=code)
-            on_exit(child, code)
-
-        def _reap() -> None:
-            loop.remove_reader(sentinel)
-            loop.run_in_executor(pool, _collect).add_done_callback(_exited)
-
-        loop.add_reader(sentinel, _reap)
-        log.info("user_process_started", user_id=spec.user_id, pid=proc.pid)
+        pid = await server.spawn(self.target, msgspec.msgpack.encode(spec), self.nice, _exited)
+        child = Child(user_id=spec.user_id, process=None, pid=pid, started=now)
+        holder.append(child)
+        log.info("user_process_started", user_id=spec.user_id, pid=pid)
         return child
+
+
+def _exec_server_once() -> ForkServerClient:
+    global _server
+    if _server is None or not _server.alive:
+        _server = _exec_server()
+    return _server

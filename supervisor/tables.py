@@ -103,7 +103,35 @@ def status_view(reply: m.StatusReply) -> RenderableType:
         # exchange text, redacted before rich may fold it over two lines (the output
         # stream redacts again, line by line)
         parts.extend(Text(redact(n), overflow="fold") for n in notes)
+    points = points_table(reply)
+    if points is not None:
+        parts.extend([Text(""), points])
     return Group(*parts)
+
+
+def points_table(reply: m.StatusReply) -> RenderableType | None:
+    """Per user (all strategies): today's points so far, cost, cost per point."""
+    users: dict[str, list[m.UserStatus]] = {}
+    for st in reply.strategies:
+        for u in st.users:
+            users.setdefault(u.user_id, []).append(u)
+    rows = []
+    for uid, us in users.items():
+        if us[0].points_today is None:
+            continue
+        cost = sum((u.cost_today for u in us), Decimal(0))
+        cpp = us[0].cost_per_point
+        rows.append(
+            [
+                uid,
+                str(us[0].points_today),
+                render.money(cost),
+                "-" if cpp is None else render.money(cpp),
+            ]
+        )
+    if not rows:
+        return None
+    return summary_table(["user", "points today", "cost today", "USDT/point"], "lrrr", rows)
 
 
 def volumes_table(results: Iterable[Any]) -> RenderableType:

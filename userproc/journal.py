@@ -309,3 +309,41 @@ class Journal:
             q += " AND strategy_id=?"
             args = (day, strategy_id)
         return int(self._db.execute(q, args).fetchone()[0])
+
+
+# ----------------------------------------------------------------- read-only, for the books
+@dataclass(frozen=True)
+class DayTotals:
+    """One UTC day and token of a journal (``alphavol history``, the daily summary)."""
+
+    day: str
+    token: str
+    round_trips: int  # OTOs the exchange accepted (placed), filled or not
+    bought_usdt: Decimal  # USDT their buys paid
+    cost_usdt: Decimal  # what the account lost: round trips, their leftover sells, dust sweeps
+
+
+def day_totals(path: str | Path, *, since: str = "") -> list[DayTotals]:
+    """Per UTC day (from ``since``, YYYY-MM-DD) and token, from the journal at ``path``,
+    opened read-only (never created, locked or written; a running process may be
+    writing it). Empty when the file does not exist."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    db = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT day, token, kind, placed, buy_quote, cost FROM trades"
+            " WHERE day >= ? AND kind IN ('oto', 'sweep') ORDER BY day, token",
+            (since,),
+        ).fetchall()
+    finally:
+        db.close()
+    acc: dict[tuple[str, str], list] = {}
+    for day, token, kind, placed, buy_quote, cost in rows:
+        t = acc.setdefault((day, token), [0, Decimal(0), Decimal(0)])
+        if kind == "oto" and placed == 1:
+            t[0] += 1
+            t[1] += Decimal(buy_quote or 0)
+        t[2] += Decimal(cost or 0)
+    return [DayTotals(d, tok, n, b, c) for (d, tok), (n, b, c) in acc.items()]

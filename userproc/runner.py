@@ -72,6 +72,7 @@ class StrategyRunner:
         self.market: Market | None = None
         self.mul_point = Decimal(1)
         self._applied_update: list | None = None
+        self._unread = ZERO  # buy quote spent since the volume was last read
         self.picker = MarketPicker(session, life)
         self.picked: Picked | None = None
         self.jitter = Jitter(random.Random(session.tuning.jitter_seed))
@@ -271,7 +272,9 @@ class StrategyRunner:
                 self.life.begin_strategy(self.sid, self.st.stop_grace_seconds)
                 await self._run()
             except StopRequested:  # refused to start anything new: a stop is in force
-                pass
+                if self._unread > 0:  # trades since the last read: show where they got
+                    final = self.summary.final_volume or ZERO
+                    self.summary.final_volume = await self._last_read(final, self._unread)
             if self.market is not None and not self.life.stopping(self.sid):
                 self.summary.dust = await RoundTrip(self.s, self.market).sweep_dust(self.sid)
             return self.summary
@@ -369,9 +372,11 @@ class StrategyRunner:
             spent = await self.run_batch(batch, plan, remaining, ratio, min_amount)
             if self.life.stopping(self.sid):
                 self.summary.final_volume = await self._last_read(current, spent)
+                self._unread = ZERO
                 return self.summary
             before = current
             current = await self.settle(before, spent, self._smallest_fill)
+            self._unread = ZERO
             await self.refresh_mul_point()
             self.credit.observe(current - before, spent, self.mul_point)
             if spent > 0 and current <= before:
@@ -464,6 +469,7 @@ class StrategyRunner:
                 continue
             i += 1
             spent += res.buy.quote
+            self._unread += res.buy.quote
             if res.buy.quote > 0 and (
                 self._smallest_fill == 0 or res.buy.quote < self._smallest_fill
             ):

@@ -48,7 +48,9 @@ class Status(Command):
                     )
                 if not st.target_volume:
                     st.target_volume = s.target_volume
-                st.users.append(row_status(rec, row, now=now))
+                u = row_status(rec, row, now=now)
+                u.points_today, u.cost_per_point = arbiter.observer.points_today(rec)
+                st.users.append(u)
         return m.StatusReply(
             pid=arbiter.pid,
             started_at=arbiter.started_at,

@@ -60,8 +60,10 @@ class Deployment:
         strategies: list[dict],
         *,
         user_overrides: list[dict] | None = None,
+        sections: dict | None = None,
         **global_settings: Any,
     ) -> None:
+        """``sections``: more top-level sections (``notify``, ``metrics`` ...)."""
         doc: dict[str, Any] = {
             "global_settings": {"max_concurrent_users": 10, **global_settings},
             "exchange": {
@@ -73,6 +75,7 @@ class Deployment:
             "schedule": {"daily_restart": True, "offset_seconds": 300},
             "logging": {"level": "INFO", "format": "json"},
             "strategies": strategies,
+            **(sections or {}),
         }
         if user_overrides:
             doc["user_overrides"] = user_overrides
