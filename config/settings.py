@@ -103,6 +103,7 @@ NOTIFY_USER_EVENTS = (
     "session_expired",
     "risk_challenge",
     "insufficient_balance",
+    "low_balance",
     "leftover",
     "bad_setup",
     "bad_reply",
