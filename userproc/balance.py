@@ -6,10 +6,17 @@ Which figure: the sum of the USDT valuations that ``asset-service/wallet/asset``
 (USDT plus every Alpha token, valued at what selling it fetches: the simulator uses the
 best bid), i.e. ``exchange.market_models.eligible_usdt``. It is the closest public figure
 to the balance Binance snapshots (Binance does not publish its exact formula), and it is
-the one that round trips spend: each costs the spread and fees, so the balance at the end
-of the day is about the balance now minus what today's remaining trading is expected to
-cost. That expectation is doubled (``SAFETY``): being stopped a little early costs nothing,
-ending the day under the floor costs the whole day.
+the one that round trips spend: each costs the spread and fees.
+
+Before each batch (so before the day's first trade too) the balance is read again:
+
+* under ``min_balance_usdt`` already: nothing is traded today;
+* otherwise a batch may spend at most what keeps the day's end above the floor, its
+  expected cost counted twice (``SAFETY``: stopping a little early costs a few points'
+  worth of volume at most, ending the day under the floor costs the whole day). The batch
+  is cut to that much volume; when not even one more round trip fits, the user stops for
+  the day. Volume already traded counts: the day ends above the floor with the points of
+  what was traded.
 """
 
 from __future__ import annotations
@@ -30,50 +37,57 @@ CENT = Decimal("0.01")
 WORST_COST = Decimal("0.01")  # per credited USDT: no token worth trading costs more
 
 
-def floor_problem(eligible: Decimal, floor: Decimal, expected_cost: Decimal) -> str | None:
-    """Why this account must not trade on today (None: it may). ``expected_cost``: USDT
-    the rest of today's trading is expected to lose."""
-    if floor <= 0:
-        return None
-    shown = eligible.quantize(CENT)
+def under_floor(eligible: Decimal, floor: Decimal) -> str:
+    return (
+        f"eligible balance {eligible.quantize(CENT)} USDT (USDT + Alpha tokens at the bid) is"
+        f" under min_balance_usdt {floor}: a day that ends under it earns no volume points,"
+        " so nothing is traded today; add USDT to the Alpha wallet (or set"
+        " min_balance_usdt: 0)"
+    )
+
+
+def no_room(eligible: Decimal, floor: Decimal, trade_cost: Decimal) -> str:
+    return (
+        f"eligible balance {eligible.quantize(CENT)} USDT: one more round trip (expected cost"
+        f" {trade_cost.quantize(Decimal('0.0001'))} USDT, counted twice for safety) would end"
+        f" the day too near min_balance_usdt {floor}, and a day that ends under it earns no"
+        " volume points; nothing more is traded today"
+    )
+
+
+def allowed_volume(
+    eligible: Decimal,
+    floor: Decimal,
+    remaining: Decimal,
+    cost_per_credit: Decimal,
+    trade_credit: Decimal,
+) -> Decimal:
+    """The volume (in the strategy's basis) the next batch may trade so that the day ends
+    above ``floor``; raises ``LowBalance`` saying why when not even one trade of
+    ``trade_credit`` fits. Pure."""
     if eligible < floor:
-        return (
-            f"eligible balance {shown} USDT (USDT + Alpha tokens at the bid) is under"
-            f" min_balance_usdt {floor}: a day that ends under it earns no volume points,"
-            " so nothing is traded today; add USDT to the Alpha wallet (or set"
-            " min_balance_usdt: 0)"
-        )
-    end = eligible - SAFETY * expected_cost
-    if end < floor:
-        return (
-            f"eligible balance {shown} USDT would end today at about {end.quantize(CENT)}"
-            f" USDT after the rest of today's trading (expected cost"
-            f" {expected_cost.quantize(CENT)} USDT, counted twice for safety), under"
-            f" min_balance_usdt {floor}: that day would earn no volume points, so nothing"
-            " more is traded today"
-        )
-    return None
+        raise LowBalance(under_floor(eligible, floor))
+    room = (eligible - floor) / SAFETY / cost_per_credit
+    if room < trade_credit:
+        raise LowBalance(no_room(eligible, floor, trade_credit * cost_per_credit))
+    return min(max(remaining, Decimal(0)), room)
 
 
-async def check_balance_floor(
+async def balance_allows(
     s: Session,
     st: EffectiveSettings,
     remaining: Decimal,
+    trade_credit: Decimal,
     cost_per_credit: Callable[[], Awaitable[Decimal]],
-) -> None:
-    """Before the first trade of the day and before each batch: read the balance, and
-    raise ``LowBalance`` (the user stops for the day, saying why) if trading on would end
-    the day under ``min_balance_usdt``. ``remaining``: the strategy's volume still to do;
-    ``cost_per_credit`` is asked only when the balance is near enough the floor for it to
-    matter (it may read the token's book)."""
+) -> Decimal:
+    """Read the balance and return how much of ``remaining`` the next batch may trade
+    (``allowed_volume``); ``cost_per_credit`` is asked only when the balance is near
+    enough the floor for it to matter (it may read the token's book)."""
     floor = st.min_balance_usdt
     if floor <= 0:
-        return
+        return remaining
     eligible = eligible_usdt(await s.call("balances", s.client.balances))
-    todo = max(remaining, Decimal(0))
-    if eligible >= floor and eligible - SAFETY * todo * WORST_COST >= floor:
-        return  # far enough above the floor whatever the token costs
-    cost = todo * await cost_per_credit() if eligible >= floor else Decimal(0)
-    why = floor_problem(eligible, floor, cost)
-    if why:
-        raise LowBalance(why)
+    if eligible >= floor and eligible - SAFETY * max(remaining, Decimal(0)) * WORST_COST >= floor:
+        return remaining  # far enough above the floor whatever the token costs
+    per = await cost_per_credit() if eligible >= floor else WORST_COST
+    return allowed_volume(eligible, floor, remaining, per, trade_credit)

@@ -11,8 +11,9 @@ cap are checked before every buy.
 
 At each batch boundary (``_before_batch``) the market is resolved again
 (``userproc.markets``): ``target_token: auto`` may switch token there, never inside a round
-trip, with the credit learnt per token; and the balance floor (``min_balance_usdt``) is
-checked. A buy refused because its token stopped trading ends the batch early.
+trip, with the credit learnt per token; and the balance floor (``min_balance_usdt``) cuts
+the batch to what keeps the day's end above it. A buy refused because its token stopped
+trading ends the batch early.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import structlog
 from config.settings import EffectiveSettings
 from exchange.errors import UnknownToken
 from protocol import messages as m
-from userproc.balance import check_balance_floor
+from userproc.balance import balance_allows
 from userproc.errors import (
     CostCapReached,
     ExchangeDown,
@@ -113,17 +114,26 @@ class StrategyRunner:
     def _mul_of(self, token: str) -> Decimal | None:
         return self.mul_point if token == self._token else self.picker.mul_points.get(token)
 
-    async def _before_batch(self, remaining: Decimal, first: bool) -> None:
+    async def _before_batch(self, remaining: Decimal, first: bool) -> Decimal:
         """A batch boundary: choose the market again (not for the first batch, whose was
-        resolved at the start), then the balance floor: stop for the day rather than end
-        it under ``min_balance_usdt``."""
+        resolved at the start), then the balance floor: the volume this batch may trade
+        without ending the day under ``min_balance_usdt`` (``LowBalance`` when none)."""
         if not first:
             await self.resolve_market()
         picked = self.picked
         assert picked is not None
-        await check_balance_floor(
-            self.s, self.st, remaining, lambda: self.picker.cost_per_credit(picked)
+        st = self.st
+        trade = expected_quote(st.single_trade_amount_usdt, st.buy_offset_percentage)
+        allowed = await balance_allows(
+            self.s,
+            st,
+            remaining,
+            trade * self.credit.ratio(self.mul_point),
+            lambda: self.picker.cost_per_credit(picked),
         )
+        if allowed < remaining:
+            log.info("batch_cut_by_balance", strategy_id=self.sid, allowed=str(round(allowed, 2)))
+        return allowed
 
     async def read_volume(self) -> Decimal:
         """Today's volume of the token in the strategy's basis. Two reads (the figure can
@@ -329,14 +339,14 @@ class StrategyRunner:
                 return self.summary
             self._check_cost_cap()
             remaining = st.target_volume - current
-            await self._before_batch(remaining, first=batch == 0)
+            allowed = await self._before_batch(remaining, first=batch == 0)
             assert self.market is not None
             min_amount = min_trade_amount(
                 self.market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
             )
             ratio = self.credit.ratio(self.mul_point)
             plan = plan_batch(
-                remaining=remaining,
+                remaining=allowed,
                 amount=st.single_trade_amount_usdt,
                 buy_offset_pct=st.buy_offset_percentage,
                 ratio=ratio,
@@ -369,7 +379,7 @@ class StrategyRunner:
                     learned=plan.learned,
                 )
             )
-            spent = await self.run_batch(batch, plan, remaining, ratio, min_amount)
+            spent = await self.run_batch(batch, plan, allowed, ratio, min_amount)
             if self.life.stopping(self.sid):
                 self.summary.final_volume = await self._last_read(current, spent)
                 self._unread = ZERO

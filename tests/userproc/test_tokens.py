@@ -166,24 +166,23 @@ async def test_an_account_with_60_usdt_is_not_traded_and_says_why(
     assert report.message == reason and not report.fatal
 
 
-async def test_trading_that_would_end_the_day_under_the_floor_does_not_start(
+async def test_trading_stops_before_it_would_end_the_day_under_the_floor(
     sim_factory, supervisor, tmp_path
 ) -> None:
-    """101 USDT, 14 points on a x1 token: its fees alone (about 3.3 USDT, counted twice)
-    would end the day under 100. With 150 USDT the same day is traded."""
+    """101 USDT and 14 points to do on a x1 token: its fees alone (about 3.3 USDT) would end
+    the day under 100. It trades what the balance allows (batches cut to it, the cost
+    counted twice), then stops for the day, still above the floor, saying why."""
     async with sim_factory() as sim:
-        await sim.admin.set_balance("poor", "USDT", Decimal(101))
-        await sim.admin.set_balance("fine", "USDT", Decimal(150))
-        big = make_settings(target_volume=Decimal(16384), user_id="poor")
-        poor = make_spec(sim, supervisor, tmp_path / "p", [big], user="poor")
-        assert await run_user(poor) == Exit.LOW_BALANCE
-        reason = (await supervisor.summary()).reason
-        small = make_settings(target_volume=Decimal(200), user_id="fine")
-        fine = make_spec(sim, supervisor, tmp_path / "f", [small], user="fine")
-        assert await run_user(fine) == Exit.OK
-        assert (await sim.admin.account("poor"))["oto_count"] == 0
-        assert (await sim.admin.account("fine"))["oto_count"] >= 7
-    assert "would end today at about 9" in reason and "min_balance_usdt 100" in reason, reason
+        await sim.admin.set_balance("u1", "USDT", Decimal(101))
+        st = make_settings(target_volume=Decimal(16384), volume_check_delay_seconds=0.05)
+        assert await run_user(make_spec(sim, supervisor, tmp_path, [st])) == Exit.LOW_BALANCE
+        acc = await sim.admin.account("u1")
+    reason = (await supervisor.summary()).reason
+    assert "one more round trip" in reason and "min_balance_usdt 100" in reason, reason
+    assert Decimal(100) <= Decimal(acc["eligible_balance"]) < Decimal("100.1")
+    assert 100 <= acc["oto_count"] < 549 and acc["open_orders"] == 0
+    volume = Decimal(acc["volume_now"]["KOGE"])
+    assert Decimal(3000) < volume < Decimal(16384)  # the points of what was traded count
 
 
 async def test_a_fixed_token_that_stops_trading_is_left_at_a_batch_boundary(

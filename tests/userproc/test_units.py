@@ -387,3 +387,16 @@ async def test_a_strategy_stopped_before_its_turn_never_begins_and_the_next_one_
     life.begin_strategy("aop", grace_seconds=30)  # the user's next strategy still runs
     assert life.phase("aop") is Phase.CHECKING and not life.stopping("aop")
     life.end("done")
+
+
+def test_the_balance_floor_cuts_a_batch_to_what_keeps_the_day_above_it() -> None:
+    from userproc.balance import allowed_volume
+    from userproc.errors import LowBalance
+
+    per = D("0.0002")  # 2 bp per credited USDT
+    assert allowed_volume(D(101), D(100), D(16384), per, D(30)) == D(2500)  # 1 USDT / 2 / 2 bp
+    assert allowed_volume(D(101), D(100), D(1000), per, D(30)) == D(1000)
+    with pytest.raises(LowBalance, match="one more round trip"):
+        allowed_volume(D("100.01"), D(100), D(1000), per, D(30))  # 25 of credit fit, not 30
+    with pytest.raises(LowBalance, match="eligible balance 60.00 USDT .* is under"):
+        allowed_volume(D(60), D(100), D(1000), per, D(30))
