@@ -398,5 +398,5 @@ def test_the_balance_floor_cuts_a_batch_to_what_keeps_the_day_above_it() -> None
     assert allowed_volume(D(101), D(100), D(1000), per, D(30)) == D(1000)
     with pytest.raises(LowBalance, match="one more round trip"):
         allowed_volume(D("100.01"), D(100), D(1000), per, D(30))  # 25 of credit fit, not 30
-    with pytest.raises(LowBalance, match="eligible balance 60.00 USDT .* is under"):
+    with pytest.raises(LowBalance, match=r"eligible balance 60\.00 USDT .* is under"):
         allowed_volume(D(60), D(100), D(1000), per, D(30))
