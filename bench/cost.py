@@ -33,8 +33,7 @@ from typing import Any
 import aiohttp
 
 from bench.common import EventSink, SimProcess, loadavg, machine, tree_state
-from bench.matrix import AMOUNT, BUY_OFFSET, SELL_PROFIT, Cell, run_seeds, run_user_process
-from config.settings import EffectiveSettings
+from bench.matrix import AMOUNT, Cell, bench_settings, run_seeds, run_user_process
 from exchange.points import volume_points
 from exchange.sim.testing import SimAdmin
 
@@ -43,25 +42,6 @@ FIXED_X1, FIXED_X4 = "KOGE", "AOP"
 GOAL_VS_X1 = 0.30  # auto at most 30 % of the fixed x1 token's USDT per point
 GOAL_VS_BEST = 0.10  # and within 10 % of the best single token
 CONCURRENCY = 4
-
-
-def _settings(user: str, token: str, target: int) -> EffectiveSettings:
-    return EffectiveSettings(
-        strategy_id="cost",
-        strategy_name=f"cost {token}",
-        user_id=user,
-        target_token=token,
-        target_volume=Decimal(target),
-        single_trade_amount_usdt=AMOUNT,
-        trade_interval_seconds=0.0,
-        buy_offset_percentage=BUY_OFFSET,
-        sell_profit_percentage=SELL_PROFIT,
-        order_timeout_seconds=10.0,
-        volume_check_delay_seconds=0.3,
-        max_retry_attempts=3,
-        retry_delay_seconds=0.1,
-        stop_grace_seconds=5.0,
-    )
 
 
 def analyse(view: dict[str, Any], state: dict[str, Any], target: int) -> dict[str, Any]:
@@ -139,7 +119,7 @@ async def run_cost(quick: bool, log=print) -> dict[str, Any]:
                         assert cell.token == token
                         run = await run_seeds(cell, sim, user, max_seconds, 8000)
                     else:
-                        st = _settings(user, token, target)
+                        st = bench_settings(user, token, target, strategy_id="cost")
                         run = await run_user_process(st, sim, sink, workdir, user, max_seconds)
                     state = await admin.state()
                     row = {**analyse(await admin.account(user), state, target), "run": run}
