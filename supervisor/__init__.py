@@ -3,7 +3,7 @@
 Where things live:
 
 * ``arbiter``  - the main loop (day cycle, signals as commands, graceful stop);
-  ``run_supervisor(config, once=...)`` is the importable entry point.
+  ``service.run_supervisor(config, once=...)`` is the importable entry point.
 * ``fleet``    - every user, and what the arbiter does to them (spawn, exits, events, stop).
 * ``user_record`` - one user's process; its methods are the only way a user changes state.
 * ``states``   - the per-user process state machine, every edge named.

@@ -31,7 +31,6 @@ from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
 from supervisor import reconfigure
 from supervisor.days import fmt_utc, next_run_time
-from supervisor.errors import SupervisorError
 from supervisor.faults import Faults
 from supervisor.fleet import Fleet
 from supervisor.observer import Observer
@@ -160,7 +159,7 @@ class Arbiter:
         self.tasks.service("events", self.fleet.serve_events)
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
-        self._start_books()
+        self.observer.start()  # books, notifications, metrics: off the trading path
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
         code: int = SupervisorExit.INTERNAL
         try:
@@ -178,7 +177,7 @@ class Arbiter:
                 code = await self._shutdown()
         finally:
             await self.fleet.kill_stragglers()
-            await self._close_books()  # a signal meanwhile is only enqueued
+            await self.observer.close()  # a signal meanwhile is only enqueued
             for sig in SIGNALS:
                 loop.remove_signal_handler(sig)
             await self.tasks.close()
@@ -264,26 +263,6 @@ class Arbiter:
         self.observer.reloaded(errors)
         return errors
 
-    # ---------------------------------------------------------------- books (issue 13)
-    def _start_books(self) -> None:
-        """Notifications, the volume readings, the daily summary, the metrics endpoint:
-        each off the trading path, none able to stop the supervisor."""
-        from supervisor.daily import serve_daily_summary
-
-        self.observer.started()
-        self.tasks.service("books", self.observer.serve_book)
-        self.tasks.service("daily summary", lambda: serve_daily_summary(self))
-        if self.config.metrics.listen:
-            from supervisor.metrics import start_metrics
-
-            self.tasks.start(start_metrics(self), "metrics")
-
-    async def _close_books(self) -> None:
-        if self.metrics is not None:
-            with contextlib.suppress(Exception):
-                await self.metrics.cleanup()
-        await self.observer.close()
-
     # ---------------------------------------------------------------- stopping
     async def _shutdown(self) -> int:
         """Drain everyone (bounded by the largest stop grace + margin), then stop now
@@ -308,25 +287,3 @@ class Arbiter:
                 deadline = self.mono() + self.kill_after
                 self.fleet.stop_all(now=True, reason="supervisor stopping now")
         return SupervisorExit.INTERNAL if self.failed else SupervisorExit.OK
-
-
-def run_supervisor(config: Any, *, once: bool = False, **kwargs: Any) -> int:
-    """Run the supervisor in this process until it is done or stopped; returns its exit
-    status (``protocol.exitcodes.SupervisorExit``): 0 stopped on request or (``once``)
-    every user reached its target or was skipped; 1 (``once``) some user ended FATAL, with
-    leftovers or short of its target; 2 a startup problem (credentials, another supervisor
-    running); 70 a task of the supervisor failed (users drained, traceback logged)."""
-    from supervisor.spawn import start_fork_server
-    from supervisor.template import set_title
-
-    set_title("alphavol: supervisor")
-    try:
-        if kwargs.get("spawner") is None:
-            start_fork_server()  # forked now if this process has one thread (see spawn)
-        return asyncio.run(Arbiter(config, once=once, **kwargs).run())
-    except SupervisorError as exc:
-        print(f"alphavol: {exc}", file=sys.stderr)
-        return SupervisorExit.OPERATOR
-    except Exception as exc:  # a bug before the loop ran: loudly, and systemd restarts us
-        log.error("supervisor_failed", exc_info=exc)
-        return SupervisorExit.INTERNAL

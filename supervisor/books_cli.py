@@ -79,7 +79,11 @@ def _ask(config, users: list[str]):
         view = ledger.ExchangeView()
         view.notes.append(f"the exchange was not asked: {exc.format_message()}")
         return view
-    return asyncio.run(ledger.ask_exchange(users, store.get, config.exchange))
+
+    def routed(uid: str):  # the user's own route (its proxy, if any)
+        return store.get(uid).routed(config.proxy_for(uid))
+
+    return asyncio.run(ledger.ask_exchange(users, routed, config.exchange))
 
 
 @click.group("notify")

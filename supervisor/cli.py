@@ -87,7 +87,7 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
     (the credentials store and its key, writable directories): those exit 2 here, with
     one line, instead of a traceback and a restart loop under systemd."""
     from config.preflight import require_writable_dirs
-    from supervisor.arbiter import run_supervisor
+    from supervisor.service import run_supervisor
 
     def prepare() -> dict[str, Any]:
         require_writable_dirs(config.paths)

@@ -153,7 +153,7 @@ def run_with_view(
     import msgspec
 
     from config.logsetup import configure_logging
-    from supervisor.arbiter import run_supervisor
+    from supervisor.service import run_supervisor
 
     shown = config.logging.level if verbose else _at_least(config.logging.level, "WARNING")
     # user processes write to the same terminal: only what matters, unless -v

@@ -66,6 +66,20 @@ class Observer:
         self.metrics_at_start = arb.config.metrics
 
     # ------------------------------------------------------------ the supervisor
+    def start(self) -> None:
+        """Notifications, the volume readings, the daily summary, the metrics endpoint:
+        each off the trading path, none able to stop the supervisor."""
+        from supervisor.daily import serve_daily_summary
+
+        arb = self.arb
+        self.started()
+        arb.tasks.service("books", self.serve_book)
+        arb.tasks.service("daily summary", lambda: serve_daily_summary(arb))
+        if arb.config.metrics.listen:
+            from supervisor.metrics import start_metrics
+
+            arb.tasks.start(start_metrics(arb), "metrics")
+
     @never_raises
     def started(self) -> None:
         self.outbox.start()
@@ -84,7 +98,11 @@ class Observer:
             log.warning("volume_book_write_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def close(self) -> None:
-        """At exit: the readings written, "stopped" sent (at most a few seconds)."""
+        """At exit: the metrics endpoint closed, the readings written, "stopped" sent (at
+        most a few seconds)."""
+        if self.arb.metrics is not None:
+            with contextlib.suppress(Exception):
+                await self.arb.metrics.cleanup()
         await self.flush()
         self.outbox.post(alerts.service_alert("stopped"), key="stopped")
         with contextlib.suppress(Exception):

@@ -110,7 +110,12 @@ class ForkServerClient:
         async with self._lock:  # one request in flight: answers come in order
             if not self.alive:
                 raise RuntimeError("the fork server is gone")
-            self.sock.sendall(frame({"op": "spawn", "target": target, "spec": spec, "nice": nice}))
+            request = frame({"op": "spawn", "target": target, "spec": spec, "nice": nice})
+            try:
+                self.sock.sendall(request)
+            except OSError:  # it died since: say so to its children's owners
+                self._gone()
+                raise
             answer = await self._answers.get()
         if answer.get("op") != "spawned":
             raise RuntimeError(str(answer.get("error") or answer))
@@ -216,6 +221,17 @@ class Spawner:
     def __init__(self, *, target: str = DEFAULT_TARGET, nice: int | None = None) -> None:
         self.target = target
         self.nice = child_nice_from_env() if nice is None else nice
+        self._own: ForkServerClient | None = None  # started apart, for this spawner only
+
+    def _server(self) -> ForkServerClient:
+        """The fork server forked early from this process, else one of our own, started
+        now from the loop's thread (its parent-death signal follows the thread that
+        started it: a worker thread's exit would kill it)."""
+        if _server is not None and _server.alive:
+            return _server
+        if self._own is None or not self._own.alive:
+            self._own = _exec_server()
+        return self._own
 
     async def start(
         self,
@@ -227,9 +243,7 @@ class Spawner:
     ) -> Child:
         """Fork the user's process; ``on_exit(child, exitcode)`` runs in the loop once it
         died. Raises what the fork raised."""
-        server = _server if _server is not None and _server.alive else None
-        if server is None:
-            server = await asyncio.to_thread(_exec_server_once)
+        server = self._server()
         holder: list[Child] = []
 
         def _exited(code: int | None) -> None:
@@ -244,10 +258,3 @@ class Spawner:
         holder.append(child)
         log.info("user_process_started", user_id=spec.user_id, pid=pid)
         return child
-
-
-def _exec_server_once() -> ForkServerClient:
-    global _server
-    if _server is None or not _server.alive:
-        _server = _exec_server()
-    return _server
