@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only matrix,latency,scale]``: run the benchmarks against
+"""``python -m bench [--quick] [--only matrix,latency,scale,cost]``: run the benchmarks against
 the simulated exchange and write bench/RESULTS.md and bench/results.json (``--quick``:
 bench/RESULTS-quick.md and bench/results-quick.json, fewer cells and 10 users).
 
@@ -28,11 +28,12 @@ def log(*a: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.cost import run_cost
     from bench.latency import run_latency
     from bench.matrix import run_matrix
     from bench.scale import run_scale
 
-    only = set(args.only.split(",")) if args.only else {"matrix", "latency", "scale"}
+    only = set(args.only.split(",")) if args.only else {"matrix", "latency", "scale", "cost"}
     res: dict[str, Any] = {"quick": args.quick}
     if "latency" in only:  # first: on a quiet machine
         log("2. time per round trip ...")
@@ -44,6 +45,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load = loadavg()
         res["matrix"] = await run_matrix(args.quick, log)
         res["matrix"]["loadavg_before"] = load
+    if "cost" in only:
+        log("4. USDT per point: fixed tokens, auto, the seeds' planner ...")
+        load = loadavg()
+        res["cost"] = await run_cost(args.quick, log)
+        res["cost"]["loadavg_before"] = load
     if "scale" in only:
         res["scale"] = []
         plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0)]
@@ -62,7 +68,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer cells, 10 users (< 2 min)")
-    ap.add_argument("--only", default="", help="comma list of: matrix, latency, scale")
+    ap.add_argument("--only", default="", help="comma list of: matrix, latency, scale, cost")
     ap.add_argument("--out", default=str(HERE), help="directory for RESULTS.md / results.json")
     args = ap.parse_args(argv)
     from config.logsetup import configure_logging

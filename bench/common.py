@@ -166,6 +166,7 @@ class EventSink:
         self.summaries: dict[str, m.Summary] = {}
         self.trades: dict[str, list[tuple[int, int]]] = {}  # (batch, index) per TradeDone
         self.errors: dict[str, list[str]] = {}
+        self.chosen: dict[str, list[m.TokenChosen]] = {}  # target_token auto's choices
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -181,6 +182,8 @@ class EventSink:
                 self.summaries[uid] = msg
             elif isinstance(msg, m.TradeDone):
                 self.trades.setdefault(uid, []).append((msg.batch, msg.index))
+            elif isinstance(msg, m.TokenChosen):
+                self.chosen.setdefault(uid, []).append(msg)
             elif isinstance(msg, m.ErrorReport):
                 self.errors.setdefault(uid, []).append(f"{msg.kind}: {msg.message}")
 

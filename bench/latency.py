@@ -24,16 +24,13 @@ import aiohttp
 
 from bench.common import EventSink, SimProcess, percentile
 from bench.matrix import (
-    AMOUNT,
-    BUY_OFFSET,
-    SELL_PROFIT,
     STARTING_USDT,
     Cell,
+    bench_settings,
     full_trade_quote,
     run_seeds,
     run_user_process,
 )
-from config.settings import EffectiveSettings
 from exchange.client import AlphaClient
 from exchange.models import ExecutionReport
 from exchange.sim.testing import SimAdmin, SimHarness
@@ -171,19 +168,14 @@ async def run_latency(quick: bool, log=print) -> dict[str, Any]:
             credit = full_trade_quote("KOGE", price)
             target = (credit * (trades - 1)).to_integral_value() + 1  # exactly `trades` trades
             user = "lat-1"
-            st = EffectiveSettings(
+            st = bench_settings(
+                user,
+                "KOGE",
+                target,
                 strategy_id="lat",
                 strategy_name="latency",
-                user_id=user,
-                target_token="KOGE",
-                target_volume=Decimal(target),
-                single_trade_amount_usdt=AMOUNT,
-                trade_interval_seconds=0.0,
-                buy_offset_percentage=BUY_OFFSET,
-                sell_profit_percentage=SELL_PROFIT,
-                order_timeout_seconds=10.0,
-                volume_check_delay_seconds=0.3,
-                retry_delay_seconds=0.1,
+                max_retry_attempts=3,  # the defaults of EffectiveSettings, as before
+                stop_grace_seconds=30.0,
             )
             async with Observer(sim, user) as obs:
                 run = await run_user_process(st, sim, sink, workdir, user, 60 if quick else 240)

@@ -169,23 +169,36 @@ def analyse(view: dict[str, Any], cell: Cell, price: Decimal) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ runners
-def _settings(cell: Cell, user: str) -> EffectiveSettings:
-    return EffectiveSettings(
+def bench_settings(user: str, token: str, target: Decimal | int, **kw: Any) -> EffectiveSettings:
+    """One strategy as the benchmarks run it: 30 USDT trades back to back, the default
+    offsets, short timeouts (``kw`` overrides, e.g. the settle window)."""
+    base: dict[str, Any] = dict(
         strategy_id="bench",
-        strategy_name=cell.key,
-        user_id=user,
-        target_token=cell.token,
-        target_volume=Decimal(cell.target),
-        volume_basis=cell.basis,  # type: ignore[arg-type]
+        strategy_name=f"bench {token}",
         single_trade_amount_usdt=AMOUNT,
         trade_interval_seconds=0.0,
         buy_offset_percentage=BUY_OFFSET,
         sell_profit_percentage=SELL_PROFIT,
         order_timeout_seconds=10.0,
-        volume_check_delay_seconds=cell.settle,
+        volume_check_delay_seconds=0.3,
         max_retry_attempts=3,
         retry_delay_seconds=0.1,
         stop_grace_seconds=5.0,
+    )
+    base.update(kw)
+    return EffectiveSettings(
+        user_id=user, target_token=token, target_volume=Decimal(target), **base
+    )
+
+
+def _settings(cell: Cell, user: str) -> EffectiveSettings:
+    return bench_settings(
+        user,
+        cell.token,
+        cell.target,
+        strategy_name=cell.key,
+        volume_basis=cell.basis,
+        volume_check_delay_seconds=cell.settle,
     )
 
 

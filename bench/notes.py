@@ -233,8 +233,47 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _cost(c: dict[str, Any]) -> list[str]:
+    """Why auto missed a cost goal, from the runs' own figures."""
+    g1, g2 = c["goal_auto_le_30pct_of_x1"], c["goal_auto_within_10pct_of_best"]
+    if g1["met"] and g2["met"]:
+        return []
+    runs = {
+        r["token"] if r["kind"] != "auto" else "auto": r for r in c["runs"] if r["kind"] != "seeds"
+    }
+    auto = runs.get("auto") or {}
+    best = runs.get(c.get("best_token") or "") or {}
+    chosen = ", ".join(x["token"] for x in auto.get("chosen", [])) or "none"
+    out = [
+        f"- **USDT per point, auto**: vs fixed x1 {g1['ratio']} (goal <= 0.30), vs the best "
+        f"single token {c.get('best_token')} {g2['excess']} over (goal <= 0.10). auto traded "
+        f"{'+'.join(auto.get('tokens', [])) or 'nothing'} (choices: {chosen}) at "
+        f"{auto.get('cost_bp_per_credited_usdt')} bp per credited USDT, "
+        f"{auto.get('trades')} trades; {c.get('best_token')} fixed: "
+        f"{best.get('cost_bp_per_credited_usdt')} bp, {best.get('trades')} trades."
+    ]
+    if auto.get("tokens") and best and c.get("best_token") not in auto["tokens"]:
+        out.append(
+            "  Why: auto chose by the book's spread and the candles' volatility at its batch "
+            "boundaries; the realised cost of the token it chose differed from that "
+            "estimate (price moves during the run). Fix: userproc/chooser.py, weigh the "
+            "realised cost of the token being traded (the journal's cost per credit) into "
+            "its estimate."
+        )
+    elif auto.get("points", 0) < c["points"]:
+        out.append(f"  Why: auto did not reach the target: {auto.get('run')}.")
+    else:
+        out.append(
+            "  Why: auto traded the best token, but its cost differs by the run's price "
+            "path (volatility): a second run of the same token would differ as much."
+        )
+    return out
+
+
 def missed_notes(r: dict[str, Any]) -> list[str]:
     out: list[str] = []
+    if r.get("cost"):
+        out += _cost(r["cost"])
     if r.get("matrix"):
         out += _overshoot(r["matrix"])
     if r.get("latency"):

@@ -89,6 +89,7 @@ def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 lt["bar_rest_calls_le_2"]["met"],
             )
         )
+    out += cost_bars(r.get("cost"))
     for s in r.get("scale", []):
         if "error" in s:
             out.append((f"{s['users']} users run", s["error"], False))
@@ -121,6 +122,95 @@ def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 )
             )
     return out
+
+
+def cost_bars(c: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
+    if not c:
+        return []
+    pp = c["usdt_per_point"]
+    x1 = next((v for k, v in pp.items() if k.startswith("fixed x1")), None)
+    best = next((v for k, v in pp.items() if k.startswith("best single")), None)
+    auto = pp.get("auto")
+    g1, g2 = c["goal_auto_le_30pct_of_x1"], c["goal_auto_within_10pct_of_best"]
+    ratio = g1["ratio"]
+    excess = g2["excess"]
+    return [
+        (
+            f"auto <= 30 % of a fixed x1 token's USDT per point ({c['points']}-point day)",
+            f"auto {_f(auto, 4)} vs x1 {_f(x1, 4)} USDT/point = "
+            + (f"{ratio * 100:.1f} %" if ratio is not None else "-"),
+            g1["met"],
+        ),
+        (
+            "auto within 10 % of the best single token (hindsight)",
+            f"auto {_f(auto, 4)} vs {c.get('best_token')} {_f(best, 4)} USDT/point = "
+            + (f"{excess * 100:+.1f} %" if excess is not None else "-"),
+            g2["met"],
+        ),
+    ]
+
+
+def cost_md(c: dict[str, Any]) -> list[str]:
+    run = c.get("run") or {}
+    when = (
+        f" Run on its own ({run.get('command')}, {run.get('date_utc')}, commit "
+        f"{((run.get('tree') or {}).get('start') or {}).get('head')})."
+        if run
+        else ""
+    )
+    lines = [
+        f"## 4. USDT per point: a {c['points']}-point day ({c['target_volume']} reported volume)",
+        "",
+        "One sim process with its default universe, each token with its own spread and "
+        "volatility; every run a fresh account of 100,000 USDT, 30 USDT per trade, up to "
+        f"{c.get('concurrency')} runs at a time ({c['seconds']} s; load average before: "
+        f"{_load(c)}).{when} "
+        "Cost = USDT lost (start balance - USDT now - tokens still held at the bid); points "
+        "= floor(log2(the day's reported volume, all tokens)); the best single token is the "
+        "cheapest of the fixed runs, i.e. chosen with hindsight.",
+        "",
+        "| | USDT per point |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {_f(v, 4)} |" for k, v in c["usdt_per_point"].items()]
+    lines += [
+        "",
+        "| run | tokens traded | trades | points | volume | over | cost USDT | cost bp per "
+        "credited USDT | USDT/point | seconds | exit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in c["runs"]:
+        who = "seeds' planner" if r["kind"] == "seeds" else f"ours, {r['kind']}"
+        lines.append(
+            f"| {who} {r['token'] if r['kind'] != 'auto' else ''} | {'+'.join(r['tokens'])} "
+            f"| {r['trades']} | {r['points']} | {_f(r['volume'])} | {_f(r['over'])} "
+            f"| {_f(r['cost_usdt'], 4)} | {_f(r['cost_bp_per_credited_usdt'], 3)} "
+            f"| {_f(r['usdt_per_point'], 4)} | {_f(r['run'].get('seconds'), 1)} "
+            f"| {r['run'].get('exit', r['run'].get('error', '-'))} |"
+        )
+    chosen = next((r.get("chosen") for r in c["runs"] if r["kind"] == "auto"), None)
+    if chosen:
+        lines += [
+            "",
+            "auto's choices, batch by batch (expected bp per credited USDT): "
+            + ", ".join(
+                f"{x['token']} x{x['mul_point']:g} {x['expected_bp_per_credited_usdt']}"
+                for x in chosen
+            )
+            + ".",
+        ]
+    lines += [
+        "",
+        "The universe at the start (spread from the book, mulPoint today and at the end): "
+        + "; ".join(
+            f"{t} {u['chain']} x{u['mul_point']}"
+            + (f"->x{u['mul_point_at_end']}" if u["mul_point_at_end"] != u["mul_point"] else "")
+            + f" {u['spread_bp']} bp, vol {u['volatility']}"
+            for t, u in c["universe"].items()
+        )
+        + ".",
+    ]
+    return lines
 
 
 def matrix_md(mx: dict[str, Any]) -> list[str]:
@@ -358,7 +448,8 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         "Run it: `.venv/bin/python -m bench` (everything, under 15 minutes; writes "
         "bench/RESULTS.md and bench/results.json), `--quick` (fewer cells, 10 users, under "
         "2 minutes; writes RESULTS-quick.md / results-quick.json), `--only "
-        "matrix,latency,scale` for a part. Loopback only; every process it starts is "
+        "matrix,latency,scale,cost` for a part (`python -m bench.cost` runs section 4 alone "
+        "and renders it in here). Loopback only; every process it starts is "
         "stopped by pid and checked for.",
         "",
         "## Bars",
@@ -377,6 +468,8 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         lines += ["", *latency_md(r["latency"])]
     if r.get("scale"):
         lines += ["", *scale_md(r["scale"])]
+    if r.get("cost"):
+        lines += ["", *cost_md(r["cost"])]
     if hist:
         lines += ["", *history_md(hist)]
     lines.append("")

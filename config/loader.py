@@ -21,6 +21,8 @@ import msgspec
 from config.errors import ConfigError, ConfigIssue, format_path
 from config.logsetup import add_secrets
 from config.schema import (
+    AUTO_ONLY_KEYS,
+    AUTO_TOKEN,
     EXCHANGE_RULES,
     GLOBAL_RULES,
     IDENTITY_RULES,
@@ -491,6 +493,10 @@ def _overrides(
     return out
 
 
+def _is_auto(token: str) -> bool:
+    return token.lower() == AUTO_TOKEN
+
+
 def _proxy(ctx: _Ctx, raw: Any, path: KeyPath, uid: str, proxies: dict[str, str]) -> None:
     """A user's proxy: http:// or socks5:// with a host and a port. Messages never repeat
     the value (it may hold a password)."""
@@ -513,7 +519,8 @@ def _layer_all(
     overrides: dict[tuple[str, str], SettingsLayer],
 ) -> list[EffectiveSettings]:
     out: list[EffectiveSettings] = []
-    for _i, strategy in strategies:
+    misplaced: set[tuple[int, str]] = set()
+    for i, strategy in strategies:
         for uid in strategy.user_ids:
             merged: dict[str, Any] = {}
             layers = [global_layer, strategy, overrides.get((strategy.strategy_id, uid))]
@@ -531,6 +538,15 @@ def _layer_all(
                 merged.update(given)
             if "target_volume" not in merged:
                 continue  # reported by _strategies
+            token = merged.get("target_token", "")
+            for key in AUTO_ONLY_KEYS:
+                if key in strategy.given() and not _is_auto(token) and (i, key) not in misplaced:
+                    misplaced.add((i, key))
+                    ctx.err(
+                        ("strategies", i, key),
+                        f"applies only with target_token: auto (user {uid} trades {token})",
+                        at_key=True,
+                    )
             out.append(
                 EffectiveSettings(
                     strategy_id=strategy.strategy_id,

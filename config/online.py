@@ -2,6 +2,7 @@
 
 * every strategy's ``target_token`` and ``target_chain`` (after per-user overrides) against
   the exchange's token list, with a did-you-mean (``KOGEE`` -> ``KOGE``, ``BCS`` -> ``BSC``);
+  for ``target_token: auto``, its ``candidates`` and ``chains`` instead;
 * every stored session, one user-volume call per user, concurrently.
 
 Each problem names the config line where the value is written, in the loader's format
@@ -94,6 +95,21 @@ def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Loc
     chains = {(t.chain_name or "").upper(): t.chain_name for t in tokens if t.chain_name}
     found: dict[str, str] = {}  # rendered location -> line (one per place in the file)
     for s in pairs:
+        if s.auto:  # the token is chosen at run time: its candidates and chains must exist
+            for key, names, known in (
+                ("candidates", s.candidates, by_symbol),
+                ("chains", s.chains, chains),
+            ):
+                missing = [n for n in names if n.upper() not in known]
+                if missing:
+                    loc = where.setting(s.strategy_id, s.user_id, key)
+                    what = "token" if key == "candidates" else "chain"
+                    pool = (t.symbol for t in tokens) if key == "candidates" else chains
+                    msg = f"{missing[0]} is not a {what} of the exchange's token list"
+                    found.setdefault(
+                        str(loc), where.issue(loc, msg + _did_you_mean(missing[0], pool))
+                    )
+            continue
         token = by_symbol.get(s.target_token.upper())
         if token is None:
             loc = where.setting(s.strategy_id, s.user_id, "target_token")

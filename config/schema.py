@@ -27,7 +27,7 @@ MAX_TARGET_POINTS = 60  # 2**60 USDT is already absurd
 class Rule:
     """What one key accepts. ``kind`` picks the type; bounds are inclusive unless ``*_open``."""
 
-    kind: str  # decimal|float|int|bool|text|word|id|ids|choice|url|path
+    kind: str  # decimal|float|int|bool|text|word|words|id|ids|choice|url|path
     lo: Decimal | None = None
     hi: Decimal | None = None
     lo_open: bool = False
@@ -56,7 +56,20 @@ TUNABLE_RULES: dict[str, Rule] = {
     "retry_delay_seconds": Rule("float", lo=_d("0")),
     "max_daily_cost_usdt": Rule("decimal", lo=_d("0"), lo_open=True, nullable=True),
     "stop_grace_seconds": Rule("float", lo=_d("0")),
+    # target_token: auto (issue 14): where to choose from
+    "candidates": Rule("words"),
+    "chains": Rule("words"),
+    "min_mul_point": Rule("decimal", lo=_d("1"), hi=_d("100")),
+    "max_spread_percentage": Rule("decimal", lo=_d("0"), lo_open=True, hi=_d("100"), nullable=True),
+    # the 100 USDT balance rule (0 turns the check off)
+    "min_balance_usdt": Rule("decimal", lo=_d("0")),
+    # human-like variation, drawn afresh for each round trip
+    "amount_jitter_percentage": Rule("decimal", lo=_d("0"), hi=_d("50")),
+    "interval_jitter_seconds": Rule("float", lo=_d("0"), hi=_d("3600")),
 }
+
+AUTO_TOKEN = "auto"  # target_token: auto chooses the cheapest token per batch
+AUTO_ONLY_KEYS = ("candidates", "chains", "min_mul_point", "max_spread_percentage")
 
 # Settings of a strategy that a user override may also change.
 TARGET_RULES: dict[str, Rule] = {
@@ -134,6 +147,13 @@ class SettingsLayer(msgspec.Struct, kw_only=True):
     retry_delay_seconds: float | UnsetType = UNSET
     max_daily_cost_usdt: Decimal | UnsetType | None = UNSET
     stop_grace_seconds: float | UnsetType = UNSET
+    candidates: tuple[str, ...] | UnsetType = UNSET
+    chains: tuple[str, ...] | UnsetType = UNSET
+    min_mul_point: Decimal | UnsetType = UNSET
+    max_spread_percentage: Decimal | UnsetType | None = UNSET
+    min_balance_usdt: Decimal | UnsetType = UNSET
+    amount_jitter_percentage: Decimal | UnsetType = UNSET
+    interval_jitter_seconds: float | UnsetType = UNSET
 
     def given(self) -> dict[str, Any]:
         """The settings this layer actually sets."""
@@ -241,6 +261,8 @@ def check_value(value: Any, rule: Rule) -> tuple[Any, str | None]:
                 return None, f"user id {uid!r} is listed twice"
             ids.append(uid)
         return ids, None
+    if kind == "words":
+        return _check_words(value)
     if not isinstance(value, str):
         return None, f"expected text, got {describe(value)}"
     text = value.strip()
@@ -260,6 +282,23 @@ def check_value(value: Any, rule: Rule) -> tuple[Any, str | None]:
     if kind == "word" and any(c.isspace() for c in text):
         return None, f"must be one word, got {describe(value)}"
     return text, None
+
+
+def _check_words(value: Any) -> tuple[tuple[str, ...] | None, str | None]:
+    """A list of plain names (token symbols, chains), each one word, none twice."""
+    if not isinstance(value, list) or not value:
+        return None, f"expected a non-empty list of names, e.g. [LIGHT, AOP]; got {describe(value)}"
+    words: list[str] = []
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            return None, f"item {i}: expected a name, got {describe(item)}"
+        text = str(item).strip()
+        if not text or any(c.isspace() for c in text):
+            return None, f"item {i}: must be one word, got {describe(item)}"
+        if text.upper() in (w.upper() for w in words):
+            return None, f"item {i}: {text!r} is listed twice"
+        words.append(text)
+    return tuple(words), None
 
 
 def _check_id(value: Any) -> tuple[str | None, str | None]:

@@ -42,6 +42,22 @@ class EffectiveSettings(msgspec.Struct, frozen=True, kw_only=True):
     retry_delay_seconds: float = 5.0
     max_daily_cost_usdt: Decimal | None = None
     stop_grace_seconds: float = 30.0
+    # target_token "auto": before each batch, trade the token with the lowest expected cost
+    # per credited USDT (userproc/chooser.py), among these filters
+    candidates: tuple[str, ...] = ()  # plain symbols; empty: every token the exchange lists
+    chains: tuple[str, ...] = ()  # only tokens on these chains; empty: any chain
+    min_mul_point: Decimal = Decimal(1)  # only tokens whose mulPoint today is at least this
+    max_spread_percentage: Decimal | None = None  # skip tokens with a wider bid/ask spread
+    # stop for the day when trading on would leave the account's eligible balance (USDT +
+    # Alpha tokens at the bid) under this at 23:59:59 UTC: that day earns no volume points
+    min_balance_usdt: Decimal = Decimal(100)  # 0: no check
+    amount_jitter_percentage: Decimal = Decimal(0)  # each trade's amount +- up to this %
+    interval_jitter_seconds: float = 0.0  # each pause +- up to this many seconds
+
+    @property
+    def auto(self) -> bool:
+        """``target_token: auto``: the token is chosen before each batch."""
+        return self.target_token.lower() == "auto"
 
 
 class ExchangeSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,6 +103,7 @@ NOTIFY_USER_EVENTS = (
     "session_expired",
     "risk_challenge",
     "insufficient_balance",
+    "low_balance",
     "leftover",
     "bad_setup",
     "bad_reply",

@@ -21,6 +21,7 @@ class Exit(enum.IntEnum):
     SUPERVISOR_LOST = 16  # heartbeats stopped: the process stopped trading on its own
     INSUFFICIENT_BALANCE = 17  # the exchange refused an order for balance: FATAL, no retry
     BAD_REPLY = 18  # the exchange kept sending numbers that cannot be true: FATAL
+    LOW_BALANCE = 19  # trading on would end the day under min_balance_usdt: STOPPED for the day
 
     @property
     def restartable(self) -> bool:

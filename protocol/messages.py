@@ -75,6 +75,17 @@ class BatchPlanned(Event, kw_only=True):
     learned: bool = False  # credit learned from the exchange's own figures
 
 
+class TokenChosen(Event, kw_only=True):
+    """``target_token: auto`` chose the token of the next batch (made before every batch
+    and every new day): what it costs per credited USDT, by the exchange's public book."""
+
+    strategy_id: str
+    token: str  # plain symbol, e.g. LIGHT
+    mul_point: Decimal
+    cost_per_credit: Decimal  # expected USDT lost per credited USDT of volume
+    previous: str | None = None  # the token it switched from (None: first choice, or kept)
+
+
 class OrderUpdate(Event, kw_only=True):
     """An order of ours changed status (coalescible: only the latest per order matters)."""
 
@@ -240,6 +251,9 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str | None = None
     eta_seconds: float | None = None
     leftovers: list[Leftover] = []
+    token: str | None = None  # target_token auto: the token being traded
+    mul_point: Decimal | None = None  # ... its mulPoint today
+    cost_per_credit: Decimal | None = None  # ... its expected USDT cost per credited USDT
     volume_at: float | None = None  # wall time of the read that gave current_volume
     # the user's (all its strategies): volume points of today's reported volume so far,
     # and today's cost per point (issue 13)
@@ -271,6 +285,7 @@ Message = (
     | PhaseChanged
     | VolumeChecked
     | BatchPlanned
+    | TokenChosen
     | OrderUpdate
     | TradeDone
     | ErrorReport

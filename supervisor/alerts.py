@@ -27,6 +27,10 @@ WHAT = {
     "session_expired": "its session expired (logged out, or logged in elsewhere)",
     "risk_challenge": "Binance asks for a verification (risk challenge)",
     "insufficient_balance": "the account has not enough USDT for the next round trip",
+    "low_balance": (
+        "its balance would end the day under min_balance_usdt, and such a day earns no"
+        " volume points: it is not traded today"
+    ),
     "leftover": "tokens could not be sold",
     "bad_setup": "a strategy cannot run as configured",
     "bad_reply": "the exchange kept sending figures that cannot be true",
@@ -46,6 +50,10 @@ TODO = {
     "insufficient_balance": (
         "top up USDT (each round trip needs single_trade_amount_usdt), then"
         " `alphavol start --user {u}`."
+    ),
+    "low_balance": (
+        "top up USDT in the Alpha wallet, then `alphavol start --user {u}` (it starts again"
+        " by itself the next day, and is checked again then)."
     ),
     "leftover": (
         "sell the tokens listed (in the browser, or let alphavol try again with"

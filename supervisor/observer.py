@@ -22,6 +22,7 @@ import structlog
 
 from exchange.points import volume_points
 from protocol import messages as m
+from protocol.exitcodes import Exit
 from supervisor import alerts
 from supervisor.notify import Outbox
 from supervisor.restart import Action
@@ -156,6 +157,8 @@ class Observer:
             return
         if decision.action in (Action.RESTART, Action.FATAL):
             self.last_error_at[rec.user_id] = self.arb.clock.time()
+        if decision.action == Action.STOPPED and code == Exit.LOW_BALANCE:
+            self._user_alert("low_balance", rec)  # stopped for the day: the owner can act
         if decision.action != Action.FATAL:
             return
         summary = rec.summary

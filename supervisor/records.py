@@ -41,6 +41,7 @@ class Row:
     last_error: str | None = None
     first_trade_at: float | None = None  # monotonic, for the ETA
     credit_total: Decimal = Decimal(0)
+    chosen: m.TokenChosen | None = None  # target_token auto: the latest choice
     volume_at: float | None = None  # wall time of the read that gave current_volume
     pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read (ETA)
     phase: str | None = None  # this strategy's phase in the current process
@@ -103,6 +104,8 @@ def apply_event(
             row.start_volume = ev.current
         if ev.current >= ev.target:
             row.reached = True
+    elif isinstance(ev, m.TokenChosen) and row is not None:
+        row.chosen = ev
     elif isinstance(ev, m.BatchPlanned) and row is not None:
         row.batch, row.loops, row.trade_index = ev.batch, ev.loops, 0
     elif isinstance(ev, m.TradeDone) and row is not None:
@@ -176,5 +179,8 @@ def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
         reason=row.stopped if row.stopped else rec.sm.reason,
         eta_seconds=row.eta(now) if working else None,
         leftovers=list(rec.summary.leftovers) if rec.summary else [],
+        token=row.chosen.token if row.chosen else None,
+        mul_point=row.chosen.mul_point if row.chosen else None,
+        cost_per_credit=row.chosen.cost_per_credit if row.chosen else None,
         volume_at=row.volume_at,
     )

@@ -148,6 +148,11 @@ def strategy_line(st: m.StrategyStatus) -> str:
 def user_notes(u: m.UserStatus) -> list[str]:
     """What a table row has no room for: why a user stopped, its last error, leftovers."""
     notes = []
+    if u.token and u.cost_per_credit is not None:  # target_token auto
+        mul = f" x{u.mul_point.normalize():f}" if u.mul_point else ""
+        notes.append(
+            f"token: {u.token}{mul}, expected {u.cost_per_credit * 10000:.3f} bp per credited USDT"
+        )
     if u.reason and u.state in ("FATAL", "BACKOFF", "STOPPED", "STOPPING"):
         notes.append(f"why: {u.reason}")
     if u.last_error and u.last_error != u.reason:

@@ -2,7 +2,7 @@
 
 Exit statuses are the child-to-parent protocol (``protocol.exitcodes``):
 
-* OK -> DONE; COST_CAP -> STOPPED for the day;
+* OK -> DONE; COST_CAP and LOW_BALANCE -> STOPPED for the day;
 * SESSION_EXPIRED, RISK_CHALLENGE, BAD_CONFIG, LEFTOVER -> FATAL at once: restarting would
   not help and, for a risk challenge, would make the account's standing worse;
 * anything else (CRASH, EXCHANGE_DOWN, SUPERVISOR_LOST, unknown codes, death by a signal)
@@ -91,6 +91,8 @@ class CrashHistory:
                 return Decision(Action.FATAL, what)
             if ex is Exit.COST_CAP:
                 return Decision(Action.STOPPED, "daily cost cap reached")
+            if ex is Exit.LOW_BALANCE:
+                return Decision(Action.STOPPED, "balance under min_balance_usdt for today")
         if requested_stop:
             return Decision(Action.STOPPED, f"stopped ({what})")
         p = self.policy

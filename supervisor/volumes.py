@@ -3,7 +3,9 @@ the users under target). Used at the start of each day, for users added by a rel
 by ``alphavol volumes``.
 
 One ``user_volume`` call per user (not per strategy), bounded concurrency, and one public
-token-list call when a strategy counts in ``traded`` units (reported / mulPoint).
+token-list call when a strategy counts in ``traded`` units (reported / mulPoint). A
+``target_token: auto`` strategy counts the volume of every token it may choose from
+(``userproc.scope``).
 
 A reply that cannot be trusted (``BadResponse``: NaN, a negative or absurd volume ...) or
 any other failure of one user's check gives that user's rows ``current=None`` and an
@@ -22,6 +24,8 @@ import structlog
 
 from config.settings import EffectiveSettings, ExchangeSettings
 from exchange.auth import Credentials
+from exchange.models import UserVolume
+from userproc.scope import counted_volume
 
 log = structlog.get_logger(__name__)
 
@@ -74,17 +78,21 @@ async def check_volumes(
     mul_error = ""
 
     async def multipliers() -> None:
-        tokens = {s.target_token for s in pairs if s.volume_basis == "traded"}
-        if not tokens:
+        if not any(s.volume_basis == "traded" for s in pairs):
             return
         async with AlphaClient(
             base_url=exchange.base_url, request_timeout=exchange.request_timeout_seconds
         ) as client:
             for t in await client.token_list():
-                if t.symbol in tokens and t.mul_point:
+                if t.mul_point:
                     mul[t.symbol] = t.mul_point
 
-    def row(user_id: str, s: EffectiveSettings, reported: Decimal) -> VolumeResult:
+    def row(user_id: str, s: EffectiveSettings, vol: UserVolume) -> VolumeResult:
+        if s.auto:
+            if s.volume_basis == "traded" and not mul:
+                return _result(user_id, s, error=f"no mulPoint known{mul_error}")
+            return _result(user_id, s, current=counted_volume(s, vol, mul.get))
+        reported = vol.volume_of(s.target_token)
         if not reported.is_finite() or reported < 0:  # the client rejects these already
             return _result(user_id, s, error=f"user-volume: {s.target_token} is {reported}")
         if s.volume_basis != "traded":
@@ -111,7 +119,7 @@ async def check_volumes(
                 # BadResponse included: its message names the endpoint and the field
                 msg = f"{type(exc).__name__}: {exc}"
                 return [_result(user_id, s, error=msg) for s in items]
-        return [row(user_id, s, vol.volume_of(s.target_token)) for s in items]
+        return [row(user_id, s, vol) for s in items]
 
     async def guarded(user_id: str, items: list[EffectiveSettings]) -> list[VolumeResult]:
         try:

@@ -7,6 +7,10 @@ Where to look:
 * ``process``   one user's job from start to Summary; how it ended -> exit status (``EXITS``)
 * ``runner``    the batch loop of one strategy (volume -> plan -> trades -> settle -> learn)
 * ``planner``   how many trades and how big (credit estimated, then learnt from the exchange)
+* ``markets``   the market of the next batch: a fixed token checked, or ``auto``'s choice
+* ``chooser``   the cheapest token per credited USDT from the public book (pure)
+* ``balance``   the 100 USDT balance rule (``min_balance_usdt``)
+* ``scope``     which tokens' volume a strategy counts; ``jitter`` human-like variation
 * ``roundtrip`` one OTO from price to last fill, timeouts, leftover sells, cost
 * ``recovery``  reconciling the journal with the exchange after a restart / lost POST
 * ``tracker``   every order's lifecycle, merged from stream and REST, never going backwards

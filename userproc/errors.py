@@ -47,6 +47,13 @@ class CostCapReached(UserStop):
     exit = Exit.COST_CAP
 
 
+class LowBalance(UserStop):
+    """Trading on would leave the account's eligible balance under ``min_balance_usdt`` at
+    the end of the UTC day, which then earns no volume points: stop for the day."""
+
+    exit = Exit.LOW_BALANCE
+
+
 class BadSetup(UserStop):
     exit = Exit.BAD_CONFIG
 

@@ -32,6 +32,7 @@ from userproc.lifecycle import Lifecycle, Phase, StopMode
 from userproc.link import SupervisorLink
 from userproc.recovery import adopt_orphans, reconcile
 from userproc.runner import StrategyRunner, settings_from_update
+from userproc.scope import owned_tokens
 from userproc.session import Session
 from userproc.spec import UserSpec
 from userproc.tracker import OrderState, OrderTracker
@@ -293,7 +294,9 @@ class UserProcess:
             raise ExchangeDown("user stream could not be connected")
         life.to(Phase.RECONCILING)
         await reconcile(s, {})
-        first_owner = {st.target_token: st.strategy_id for st in reversed(self.spec.settings)}
+        first_owner = {
+            t: st.strategy_id for st in reversed(self.spec.settings) for t in owned_tokens(st)
+        }
         await adopt_orphans(s, first_owner)
         if self.spec.parallel_strategies:
             await self._side_by_side()

@@ -8,11 +8,18 @@ strategy:
 Between round trips it waits ``trade_interval_seconds`` (waking at once on a stop). While
 the user stream is down no new order is placed. The volatility guard and the daily cost
 cap are checked before every buy.
+
+At each batch boundary (``_before_batch``) the market is resolved again
+(``userproc.markets``): ``target_token: auto`` may switch token there, never inside a round
+trip, with the credit learnt per token; and the balance floor (``min_balance_usdt``) cuts
+the batch to what keeps the day's end above it. A buy refused because its token stopped
+trading ends the batch early.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from decimal import Decimal
 
 import msgspec
@@ -21,6 +28,7 @@ import structlog
 from config.settings import EffectiveSettings
 from exchange.errors import UnknownToken
 from protocol import messages as m
+from userproc.balance import balance_allows
 from userproc.errors import (
     CostCapReached,
     ExchangeDown,
@@ -29,7 +37,9 @@ from userproc.errors import (
     VolumeNotCounted,
 )
 from userproc.guard import PriceGuard
+from userproc.jitter import Jitter
 from userproc.lifecycle import STRATEGY, Lifecycle, Phase, StopMode, StopRequested
+from userproc.markets import MarketPicker, Picked
 from userproc.planner import (
     CreditModel,
     expected_quote,
@@ -38,6 +48,7 @@ from userproc.planner import (
     plan_batch,
 )
 from userproc.roundtrip import RoundTrip
+from userproc.scope import counted_volume
 from userproc.session import Market, Session
 
 log = structlog.get_logger(__name__)
@@ -58,30 +69,71 @@ class StrategyRunner:
         )
         self.guard = PriceGuard(session.tuning.volatility_window_seconds)
         self._smallest_fill = ZERO  # smallest buy quote that filled in the current batch
-        self.credit = CreditModel(settings.volume_basis)
+        self.credits: dict[str, CreditModel] = {}  # per token: a switch keeps the bound
         self.market: Market | None = None
         self.mul_point = Decimal(1)
         self._applied_update: list | None = None
         self._unread = ZERO  # buy quote spent since the volume was last read
+        self.picker = MarketPicker(session, life)
+        self.picked: Picked | None = None
+        self.jitter = Jitter(random.Random(session.tuning.jitter_seed))
+
+    @property
+    def credit(self) -> CreditModel:
+        """What a USDT of buys earns on the token being traded (learnt per token)."""
+        key = self.market.token if self.market is not None else ""
+        return self.credits.setdefault(key, CreditModel(self.st.volume_basis))
 
     # ------------------------------------------------------------------ helpers
     async def resolve_market(self) -> Market:
-        try:
-            token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
-            info = await self.s.call("exchange_info", self.s.client.exchange_info)
-            filters = info.get(token.pair)
-        except (UnknownToken, KeyError) as exc:  # a typo in the config: restarting won't help
-            raise StrategyFailed(f"target_token {self.st.target_token!r}: {exc}") from None
-        self.mul_point = token.mul_point or Decimal(1)
-        self.market = Market(
-            token=token.symbol, base_asset=token.alpha_id, symbol=token.pair, filters=filters
-        )
+        """The market of the next batch (``userproc.markets``); at a batch boundary only.
+        Leaving a token sells the dust its round trips left, while it can be sold."""
+        old = self.market
+        picked = self.picked = await self.picker.pick(self.st, old)
+        if old is not None and picked.market.token != old.token:
+            log.info("token_switched", strategy_id=self.sid, old=old.token, new=picked.market.token)
+            if old.token not in self.picker.delisted:
+                await RoundTrip(self.s, old).sweep_dust(self.sid)
+            self.guard = PriceGuard(self.s.tuning.volatility_window_seconds)
+        self.market, self.mul_point = picked.market, picked.mul_point
         return self.market
 
     async def refresh_mul_point(self) -> Decimal:
-        token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
+        try:
+            token = await self.s.call("token_list", self.s.client.token, self._token)
+        except UnknownToken:  # gone from the list (delisted): the next batch picks again
+            return self.mul_point
         self.mul_point = token.mul_point or Decimal(1)
+        self.picker.mul_points[token.symbol] = self.mul_point
         return self.mul_point
+
+    @property
+    def _token(self) -> str:
+        return self.market.token if self.market is not None else self.st.target_token
+
+    def _mul_of(self, token: str) -> Decimal | None:
+        return self.mul_point if token == self._token else self.picker.mul_points.get(token)
+
+    async def _before_batch(self, remaining: Decimal, first: bool) -> Decimal:
+        """A batch boundary: choose the market again (not for the first batch, whose was
+        resolved at the start), then the balance floor: the volume this batch may trade
+        without ending the day under ``min_balance_usdt`` (``LowBalance`` when none)."""
+        if not first:
+            await self.resolve_market()
+        picked = self.picked
+        assert picked is not None
+        st = self.st
+        trade = expected_quote(st.single_trade_amount_usdt, st.buy_offset_percentage)
+        allowed = await balance_allows(
+            self.s,
+            st,
+            remaining,
+            trade * self.credit.ratio(self.mul_point),
+            lambda: self.picker.cost_per_credit(picked),
+        )
+        if allowed < remaining:
+            log.info("batch_cut_by_balance", strategy_id=self.sid, allowed=str(round(allowed, 2)))
+        return allowed
 
     async def read_volume(self) -> Decimal:
         """Today's volume of the token in the strategy's basis. Two reads (the figure can
@@ -90,11 +142,8 @@ class StrategyRunner:
         vals = []
         for _ in range(max(1, self.s.tuning.volume_reads)):
             uv = await self.s.call("user_volume", self.s.client.user_volume)
-            vals.append(uv.volume_of(self.st.target_token))
-        reported = min(vals)
-        if self.st.volume_basis == "traded":
-            return reported / self.mul_point
-        return reported
+            vals.append(counted_volume(self.st, uv, self._mul_of))
+        return min(vals)
 
     def _check_cost_cap(self) -> None:
         cap = self.st.max_daily_cost_usdt
@@ -244,11 +293,8 @@ class StrategyRunner:
 
     async def _run(self) -> m.StrategySummary:
         st = self.st
-        market = await self.resolve_market()
+        await self.resolve_market()
         self.s.price_listeners.append(self._observe_fill_price)
-        min_amount = min_trade_amount(
-            market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
-        )
         batch = 0
         flat_batches = 0  # settled batches that bought but did not move the volume
         day = self.s.clock.utc_day()
@@ -293,9 +339,14 @@ class StrategyRunner:
                 return self.summary
             self._check_cost_cap()
             remaining = st.target_volume - current
+            allowed = await self._before_batch(remaining, first=batch == 0)
+            assert self.market is not None
+            min_amount = min_trade_amount(
+                self.market.filters.min_notional or Decimal("0.1"), st.sell_profit_percentage
+            )
             ratio = self.credit.ratio(self.mul_point)
             plan = plan_batch(
-                remaining=remaining,
+                remaining=allowed,
                 amount=st.single_trade_amount_usdt,
                 buy_offset_pct=st.buy_offset_percentage,
                 ratio=ratio,
@@ -328,7 +379,7 @@ class StrategyRunner:
                     learned=plan.learned,
                 )
             )
-            spent = await self.run_batch(batch, plan, remaining, ratio, min_amount)
+            spent = await self.run_batch(batch, plan, allowed, ratio, min_amount)
             if self.life.stopping(self.sid):
                 self.summary.final_volume = await self._last_read(current, spent)
                 self._unread = ZERO
@@ -373,10 +424,11 @@ class StrategyRunner:
             pending = self.s.pending_settings()
             if pending is not None and pending is not self._applied_update:
                 break  # new settings: end this batch here, the next one uses them
-            credit_full = expected_quote(plan.amount, st.buy_offset_percentage) * ratio
+            full = self.jitter.amount(plan.amount, st.amount_jitter_percentage)
+            credit_full = expected_quote(full, st.buy_offset_percentage) * ratio
             amount = next_trade_amount(
                 missing=remaining - spent * ratio,
-                amount=plan.amount,
+                amount=full,
                 credit_full=credit_full,
                 min_amount=min_amount,
                 learned=plan.learned,
@@ -397,7 +449,7 @@ class StrategyRunner:
                 step=f.step_size,
                 price=price,
             )
-            amount = min(max(amount, floor), max(plan.amount, floor))
+            amount = min(max(amount, floor), max(full, floor))
             self.life.to(Phase.TRADING, f"trade {i + 1}/{plan.loops}", strategy=self.sid)
             res = await rt.run(amount, price)
             if res.outcome == "stopped":
@@ -415,6 +467,8 @@ class StrategyRunner:
                         strategy_id=st.strategy_id,
                     )
                 )
+                if res.outcome == "rejected" and await self._left_trading():
+                    break  # at the batch boundary: another token (auto), or the end
                 if failures >= self.s.tuning.max_consecutive_failures:
                     why = f"{failures} orders in a row were not placed: {res.error}"
                     if res.outcome == "rejected":
@@ -474,11 +528,20 @@ class StrategyRunner:
                 cost=str(res.cost),
             )
             self._check_cost_cap()
-            if i < plan.loops and st.trade_interval_seconds > 0:
+            pause = self.jitter.interval(st.trade_interval_seconds, st.interval_jitter_seconds)
+            if i < plan.loops and pause > 0:
                 self.life.to(Phase.INTERVAL, strategy=self.sid)
-                if await self.life.sleep(st.trade_interval_seconds, self.sid):
+                if await self.life.sleep(pause, self.sid):
                     break
         return spent
+
+    async def _left_trading(self) -> bool:
+        """After a refused buy: has its token stopped trading (BREAK, DELISTED)?"""
+        assert self.market is not None
+        why = await self.picker.stopped_trading(self.market)
+        if why:
+            log.warning("token_stopped_trading", token=self.market.token, why=why)
+        return why is not None
 
 
 def settings_from_update(raw: list[dict]) -> list[EffectiveSettings]:

@@ -52,6 +52,9 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     lookup_slack_ms: int = 120_000  # how far before the intent time an order may be stamped
     # after this many trades in a row that placed or filled nothing, stop the user
     max_consecutive_failures: int = 5
+    # seeds the random source of amount_jitter_percentage / interval_jitter_seconds
+    # (None: unpredictable); tests set it to replay a run
+    jitter_seed: int | None = None
 
 
 DEFAULT_TUNING = Tuning()

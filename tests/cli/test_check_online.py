@@ -30,6 +30,12 @@ strategies:
     target_token: KOGE
     target_volume: 100
     user_ids: [2, 3]
+  - strategy_id: cheapest
+    target_token: auto
+    candidates: [LIGHT, AOPP]
+    chains: [BSC, Solanna]
+    target_volume: 100
+    user_ids: [1]
 user_overrides:
   - user_id: 3
     strategies:
@@ -83,7 +89,15 @@ async def test_check_online_names_every_problem_with_its_line(sim):
             f"{cfg}:{line_of(text, 'user_ids: [2, 3]')}: strategies[2].user_ids[1]: user 3 (good)"
             " has no stored session" in err
         ), err
-        assert "5 problem(s)" in err, err
+        assert (
+            f"{cfg}:{line_of(text, 'AOPP')}: strategies[3].candidates: AOPP is not a token of"
+            " the exchange's token list; did you mean 'AOP'?" in err
+        ), err
+        assert (
+            f"{cfg}:{line_of(text, 'Solanna')}: strategies[3].chains: Solanna is not a chain of"
+            " the exchange's token list; did you mean 'SOLANA'?" in err
+        ), err
+        assert "7 problem(s)" in err, err
         # one user-volume call per stored user, whatever the number of its strategies
         after = (await sim.admin.account("account-1"))["requests"]
         volume_calls = {p: n - calls_before.get(p, 0) for p, n in after.items() if "volume" in p}
@@ -91,8 +105,11 @@ async def test_check_online_names_every_problem_with_its_line(sim):
 
         # everything fixed: exit 0, and it says what was verified
         fixed = (
-            text.replace("KOGEE", "KOGE").replace("BCS", "BSC").replace("TINYY", "TINY")
-        ).replace("user_ids: [2, 3]", "user_ids: [2]")
+            (text.replace("KOGEE", "KOGE").replace("BCS", "BSC").replace("TINYY", "TINY"))
+            .replace("AOPP", "AOP")
+            .replace("Solanna", "Solana")
+            .replace("user_ids: [2, 3]", "user_ids: [2]")
+        )
         fixed = fixed[: fixed.index("user_overrides:")]
         cfg.write_text(fixed)
         await sim.admin.set_faults(session_expired=[])

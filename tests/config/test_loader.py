@@ -157,6 +157,37 @@ BROKEN = [
         ],
     ),
     (
+        "token choice and balance keys",
+        """\
+        global_settings:
+          default_min_balance_usdt: -5
+        strategies:
+          - strategy_id: auto
+            target_token: auto
+            target_volume: 100
+            candidates: [LIGHT, AOP, light]
+            chains: BSC
+            max_spread_percentage: 0
+            amount_jitter_percentage: 60
+            user_ids: [1]
+          - strategy_id: koge
+            target_token: KOGE
+            target_volume: 100
+            min_mul_point: 4
+            interval_jitter_seconds: -1
+            user_ids: [1]
+        """,
+        [
+            (2, "global_settings.default_min_balance_usdt", ">= 0"),
+            (7, "strategies[0].candidates", "item 2: 'light' is listed twice"),
+            (8, "strategies[0].chains", "expected a non-empty list of names"),
+            (9, "strategies[0].max_spread_percentage", "> 0"),
+            (10, "strategies[0].amount_jitter_percentage", "<= 50"),
+            (15, "strategies[1].min_mul_point", "applies only with target_token: auto"),
+            (16, "strategies[1].interval_jitter_seconds", ">= 0"),
+        ],
+    ),
+    (
         "bad YAML syntax",
         """\
         strategies:
@@ -427,3 +458,45 @@ def test_missing_file_is_a_config_error(tmp_path):
     result = CliRunner().invoke(check, ["--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "does not exist" in result.output and "alphavol init" in result.output
+
+
+def test_auto_token_keys_layer_like_any_setting(tmp_path):
+    path = write_config(
+        tmp_path,
+        """\
+        global_settings:
+          default_min_balance_usdt: 150.5
+          amount_jitter_percentage: 10
+        strategies:
+          - strategy_id: cheapest
+            target_token: auto
+            target_points: 14
+            candidates: [LIGHT, AOP, GOATED]
+            chains: [BSC]
+            min_mul_point: 2
+            max_spread_percentage: 0.1
+            interval_jitter_seconds: 0.5
+            user_ids: [1, 2]
+        user_overrides:
+          - user_id: 2
+            strategies:
+              cheapest: {min_balance_usdt: 0, candidates: [AOP]}
+        """,
+    )
+    one, two = load_config(path).effective()
+    assert one.auto and one.target_volume == 2**14
+    assert one.candidates == ("LIGHT", "AOP", "GOATED") and one.chains == ("BSC",)
+    assert (one.min_mul_point, one.max_spread_percentage) == (Decimal(2), Decimal("0.1"))
+    assert one.min_balance_usdt == Decimal("150.5") and one.amount_jitter_percentage == 10
+    assert one.interval_jitter_seconds == 0.5
+    assert two.min_balance_usdt == 0 and two.candidates == ("AOP",)
+    defaults = config_from_dict(
+        {
+            "strategies": [
+                {"strategy_id": "k", "target_token": "KOGE", "target_volume": 9, "user_ids": [1]}
+            ]
+        },
+        base_dir=tmp_path,
+    ).effective()[0]
+    assert not defaults.auto and defaults.min_balance_usdt == 100
+    assert defaults.amount_jitter_percentage == 0 and defaults.interval_jitter_seconds == 0

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from config.loader import load_config
-from config.schema import OVERRIDE_RULES, TUNABLE_RULES
+from config.schema import AUTO_ONLY_KEYS, OVERRIDE_RULES, TUNABLE_RULES
 
 # setting -> (global default, strategy value, user override value); neighbours differ.
 LAYER_VALUES = {
@@ -25,28 +25,40 @@ LAYER_VALUES = {
     "retry_delay_seconds": ("1", "2", "3"),
     "max_daily_cost_usdt": ("10", None, "30"),
     "stop_grace_seconds": ("1", "2", "3"),
+    "candidates": (["LIGHT"], ["AOP", "TINY"], ["GOATED"]),
+    "chains": (["BSC"], ["Solana", "Sui"], ["BSC", "Sui"]),
+    "min_mul_point": ("1", "2", "4"),
+    "max_spread_percentage": ("0.5", None, "0.2"),
+    "min_balance_usdt": ("0", "100", "250.5"),
+    "amount_jitter_percentage": ("0", "10", "25"),
+    "interval_jitter_seconds": ("0", "0.5", "3"),
 }
 
 
-def _yaml_value(name: str, text: str | None):
+def _yaml_value(name: str, text):
     """The value as YAML would give it (numbers unquoted)."""
-    if text is None or TUNABLE_RULES[name].kind in ("word", "choice", "text"):
+    if text is None or TUNABLE_RULES[name].kind in ("word", "words", "choice", "text"):
         return text
     return float(text) if "." in text else int(text)
 
 
-def _expected(name: str, text: str | None):
+def _expected(name: str, text):
     kind = TUNABLE_RULES[name].kind
+    if kind == "words":
+        return tuple(text)
     if text is None or kind in ("word", "choice"):
         return text
     return {"decimal": Decimal, "float": float, "int": int}[kind](text)
 
 
 def _load(tmp_path, glob: dict, strategy: dict, override: dict | None):
+    given = {*glob, *strategy, *(override or {})}
+    # the keys that narrow the token's choice apply only with target_token: auto
+    token = "auto" if given & set(AUTO_ONLY_KEYS) else "KOGE"
     doc = {
         "global_settings": glob,
         "strategies": [
-            {"strategy_id": "s1", "target_token": "KOGE", "target_volume": 100, "user_ids": [1, 2]}
+            {"strategy_id": "s1", "target_token": token, "target_volume": 100, "user_ids": [1, 2]}
             | strategy
         ],
     }

@@ -167,3 +167,20 @@ async def test_a_strategy_that_cannot_run_and_a_user_that_keeps_crashing(deploy,
         (msg,) = await rx.wait(lambda r: about(r, "2"), 20, "the crash limit message")
         assert "crash limit" in msg["title"] and "crashed 3 times" in msg["message"]
         assert await crashing.wait_exit(30) == 1  # --once with a FATAL user
+
+
+async def test_a_balance_under_the_floor_stops_the_user_for_the_day_and_says_so(deploy, sim):
+    async with Receiver() as rx:
+        d: Deployment = deploy()
+        d.store({"1": sim.credentials(OWNERS["1"])})
+        await sim.admin.set_balance(OWNERS["1"], "USDT", Decimal(60))
+        d.write_config([strategy("koge", ["1"], target=300)], sections=notify_section(rx))
+        d.start(once=True, child=None, ALPHAVOL_TUNING=FAST)
+        (msg,) = await rx.wait(lambda r: about(r, "1"), 20, "the low balance message")
+        assert await d.wait_exit(30) == 1, d.diagnose()  # --once: short of its target
+    assert "low balance" in msg["title"]
+    body = msg["message"]
+    assert "Strategy: koge (KOGE)" in body and "eligible balance 60.00 USDT" in body, body
+    assert "min_balance_usdt 100" in body and "alphavol start --user 1" in body
+    assert (await sim.admin.account(OWNERS["1"]))["oto_count"] == 0
+    assert "user 1 koge: STOPPED" in d.stdout, d.stdout

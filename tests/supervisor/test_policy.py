@@ -44,6 +44,7 @@ def test_ok_is_done_cost_cap_is_stopped_and_requested_stops_are_stopped():
     h = CrashHistory(POLICY)
     assert h.on_exit(Exit.OK, now=0, ran_for=0).action == Action.DONE
     assert h.on_exit(Exit.COST_CAP, now=0, ran_for=0).action == Action.STOPPED
+    assert h.on_exit(Exit.LOW_BALANCE, now=0, ran_for=0).action == Action.STOPPED
     assert h.on_exit(Exit.OK, now=0, ran_for=0, requested_stop=True).action == Action.STOPPED
     assert h.on_exit(-15, now=0, ran_for=0, requested_stop=True).action == Action.STOPPED
     # a fatal status stays fatal even when we asked it to stop

@@ -314,7 +314,11 @@ async def test_insufficient_balance_is_fatal_at_once_in_the_exchanges_words(
 ) -> None:
     async with sim_factory() as sim:
         await sim.admin.set_balance("u1", "USDT", Decimal(5))
-        st = make_settings(target_volume=Decimal(300), single_trade_amount_usdt=Decimal(30))
+        st = make_settings(
+            target_volume=Decimal(300),
+            single_trade_amount_usdt=Decimal(30),
+            min_balance_usdt=Decimal(0),  # the balance floor off: the exchange refuses
+        )
         t0 = time.monotonic()
         assert await run_user(make_spec(sim, supervisor, tmp_path, [st])) == (
             Exit.INSUFFICIENT_BALANCE

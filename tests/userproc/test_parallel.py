@@ -103,7 +103,9 @@ async def test_a_balance_for_one_round_trip_makes_them_take_turns(
 ) -> None:
     async with sim_factory(fill_delay=0.05) as sim:
         await sim.admin.set_balance("u1", "USDT", Decimal(15))  # one 10 USDT trade at a time
-        spec = _side_by_side(make_spec(sim, supervisor, tmp_path, _both()))
+        # (min_balance_usdt off: 15 USDT would otherwise not be traded at all)
+        both = _both(min_balance_usdt=Decimal(0))
+        spec = _side_by_side(make_spec(sim, supervisor, tmp_path, both))
         assert await run_user(spec) == Exit.OK
         acc = await _check_targets(sim)
         assert [s.reached for s in (await supervisor.summary()).strategies] == [True, True]

@@ -342,6 +342,42 @@ def test_journal_notes_are_redacted(tmp_path) -> None:
     assert secret not in note and "abc123def" not in note
 
 
+def test_auto_counts_its_candidates_volume_and_traded_divides_each_by_its_own_mul() -> None:
+    from exchange.models import UserVolume
+    from userproc.scope import counted_volume
+
+    from .conftest import make_settings
+
+    uv = UserVolume(total_volume=D(1300), per_token={"AOP": D(800), "KOGE": D(300), "TINY": D(200)})
+    mul = {"AOP": D(4), "KOGE": D(1), "TINY": D(2)}.get
+    fixed = make_settings(target_token="AOP")
+    assert counted_volume(fixed, uv, mul) == D(800)
+    assert counted_volume(make_settings(target_token="AOP", volume_basis="traded"), uv, mul) == 200
+    some = make_settings(target_token="auto", candidates=("AOP", "TINY", "LIGHT"))
+    assert counted_volume(some, uv, mul) == D(1000)
+    every = make_settings(target_token="AUTO")
+    assert counted_volume(every, uv, mul) == D(1300)
+    traded = make_settings(target_token="auto", volume_basis="traded")
+    assert counted_volume(traded, uv, mul) == D(200) + D(300) + D(100)
+
+
+def test_jitter_draws_afresh_within_its_bounds_and_replays_from_a_seed() -> None:
+    import random
+
+    from userproc.jitter import Jitter
+
+    j = Jitter(random.Random(5))
+    amounts = [j.amount(D(30), D(20)) for _ in range(200)]
+    assert all(D(24) <= a <= D(36) for a in amounts) and len(set(amounts)) > 100
+    assert min(amounts) < D(26) and max(amounts) > D(34)
+    pauses = [j.interval(1.0, 2.0) for _ in range(200)]
+    assert all(0.0 <= p <= 3.0 for p in pauses) and len(set(pauses)) > 100
+    again = Jitter(random.Random(5))
+    assert [again.amount(D(30), D(20)) for _ in range(200)] == amounts
+    off = Jitter(random.Random(5))
+    assert off.amount(D(30), D(0)) == D(30) and off.interval(1.5, 0.0) == 1.5
+
+
 async def test_a_strategy_stopped_before_its_turn_never_begins_and_the_next_one_does() -> None:
     life = Lifecycle()
     life.to(Phase.RECONCILING)
@@ -351,3 +387,16 @@ async def test_a_strategy_stopped_before_its_turn_never_begins_and_the_next_one_
     life.begin_strategy("aop", grace_seconds=30)  # the user's next strategy still runs
     assert life.phase("aop") is Phase.CHECKING and not life.stopping("aop")
     life.end("done")
+
+
+def test_the_balance_floor_cuts_a_batch_to_what_keeps_the_day_above_it() -> None:
+    from userproc.balance import allowed_volume
+    from userproc.errors import LowBalance
+
+    per = D("0.0002")  # 2 bp per credited USDT
+    assert allowed_volume(D(101), D(100), D(16384), per, D(30)) == D(2500)  # 1 USDT / 2 / 2 bp
+    assert allowed_volume(D(101), D(100), D(1000), per, D(30)) == D(1000)
+    with pytest.raises(LowBalance, match="one more round trip"):
+        allowed_volume(D("100.01"), D(100), D(1000), per, D(30))  # 25 of credit fit, not 30
+    with pytest.raises(LowBalance, match=r"eligible balance 60\.00 USDT .* is under"):
+        allowed_volume(D(60), D(100), D(1000), per, D(30))
