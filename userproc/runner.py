@@ -67,7 +67,7 @@ class StrategyRunner:
     # ------------------------------------------------------------------ helpers
     async def resolve_market(self) -> Market:
         try:
-            token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
+            token = await self.s.token(self.st.target_token)
             info = await self.s.call("exchange_info", self.s.client.exchange_info)
             filters = info.get(token.pair)
         except (UnknownToken, KeyError) as exc:  # a typo in the config: restarting won't help
@@ -79,22 +79,30 @@ class StrategyRunner:
         return self.market
 
     async def refresh_mul_point(self) -> Decimal:
-        token = await self.s.call("token_list", self.s.client.token, self.st.target_token)
+        """After each batch: mulPoint changes at the UTC day boundary by the programme's
+        rule, but the exchange may change it any time; a stale one would mislead the
+        planner, so this one is always asked afresh."""
+        token = await self.s.token(self.st.target_token, fresh=True)
         self.mul_point = token.mul_point or Decimal(1)
         return self.mul_point
 
     async def read_volume(self) -> Decimal:
-        """Today's volume of the token in the strategy's basis. Two reads (the figure can
-        disagree between reads): the lower one, so "done" is never decided on a high
-        outlier."""
-        vals = []
-        for _ in range(max(1, self.s.tuning.volume_reads)):
-            uv = await self.s.call("user_volume", self.s.client.user_volume)
-            vals.append(uv.volume_of(self.st.target_token))
-        reported = min(vals)
+        """Today's volume of the token in the strategy's basis (one read)."""
+        uv = await self.s.call("user_volume", self.s.client.user_volume)
+        reported = uv.volume_of(self.st.target_token)
         if self.st.volume_basis == "traded":
             return reported / self.mul_point
         return reported
+
+    async def _confirmed(self, current: Decimal) -> Decimal:
+        """A figure at or over the target is read again (``volume_reads`` reads in all;
+        two reads can disagree) and the lowest counts: "done" is never decided on a high
+        outlier."""
+        for _ in range(max(1, self.s.tuning.volume_reads) - 1):
+            if current < self.st.target_volume:
+                break
+            current = min(current, await self.read_volume())
+        return current
 
     def _check_cost_cap(self) -> None:
         cap = self.st.max_daily_cost_usdt
@@ -281,6 +289,8 @@ class StrategyRunner:
                 target=str(st.target_volume),
                 basis=st.volume_basis,
             )
+            if current >= st.target_volume:
+                current = self.summary.final_volume = await self._confirmed(current)
             if current >= st.target_volume:
                 self.summary.reached = True
                 log.info("target_reached", strategy_id=st.strategy_id, volume=str(current))
