@@ -260,7 +260,9 @@ class StrategyRunner:
         batch = 0
         flat_batches = 0  # settled batches that bought but did not move the volume
         day = self.s.clock.utc_day()
-        current = await self.read_volume()
+        current = self.s.known_volume(st.strategy_id)
+        if current is None:
+            current = await self.read_volume()
         while True:
             self.life.to(Phase.CHECKING, strategy=self.sid)
             if not self._apply_settings_update():

@@ -18,6 +18,7 @@ import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from userproc.tuning import Tuning
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+KNOWN_VOLUME_MAX_AGE = 30.0  # seconds: older, the user process reads the volume itself
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class Session:
         self._trip_over = asyncio.Event()  # set (and replaced) whenever a round trip ends
         self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
         self._tokens: tuple[float, Any, list[TokenInfo] | None] = (0.0, None, None)
+        self.known_volumes: dict[str, Decimal] = {}  # from the spec (see known_volume)
+        self.known_volumes_at = 0.0
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
         self.stream_epoch = 0
@@ -168,6 +172,16 @@ class Session:
     def forget_price(self, symbol: str) -> None:
         """A trade did not fill as priced: the next buy asks the ticker."""
         self._fill_price.pop(symbol, None)
+
+    # ------------------------------------------------------------------ volumes
+    def known_volume(self, strategy_id: str) -> Decimal | None:
+        """The supervisor's read of today's volume, handed over in the spec, once, while
+        fresh (``KNOWN_VOLUME_MAX_AGE``) and of today: it saves the first read."""
+        known = self.known_volumes.pop(strategy_id, None)
+        at = self.known_volumes_at
+        fresh = 0 <= self.clock.time() - at <= KNOWN_VOLUME_MAX_AGE
+        same_day = datetime.fromtimestamp(at, tz=UTC).date() == self.clock.utc_day()
+        return known if known is not None and fresh and same_day else None
 
     # ------------------------------------------------------------------ tokens
     async def token_list(self, *, fresh: bool = False) -> list[TokenInfo]:
