@@ -173,6 +173,7 @@ class Fleet:
             logging=self.arb.config.logging,
             restarts=rec.restarts,
             parallel_strategies=self.arb.config.parallel_for(rec.user_id),
+            **_known_volumes(rec),
             **_tuning(),
         )
 
@@ -403,3 +404,19 @@ def _tuning() -> dict[str, Any]:
     from userproc.tuning import Tuning
 
     return {"tuning": msgspec.json.decode(raw.encode(), type=Tuning)}
+
+
+def _known_volumes(rec: UserRecord) -> dict[str, Any]:
+    """The supervisor's own check of today's volume, handed to the first process of the
+    day (no trade since that read) so it need not ask again; the user process uses a
+    figure only while it is fresh."""
+    if rec.restarts:
+        return {}
+    rows = [r for r in rec.rows.values() if r.current_volume is not None and r.volume_at]
+    fresh = [r for r in rows if r.pending_credit == 0 and not r.trades]
+    if not fresh:
+        return {}
+    return {
+        "known_volumes": {r.settings.strategy_id: r.current_volume for r in fresh},
+        "known_volumes_at": min(r.volume_at or 0.0 for r in fresh),
+    }

@@ -78,7 +78,7 @@ class MarketPicker:
         return depth, klines
 
     async def _listed(self) -> list[Listed]:
-        tokens = await self.s.call("token_list", self.s.client.token_list)
+        tokens = await self.s.token_list()
         info = await self.s.call("exchange_info", self.s.client.exchange_info)
         by_pair = {f.symbol: f for f in info.symbols}
         self.mul_points = {t.symbol: t.mul_point or ONE for t in tokens}
@@ -95,7 +95,7 @@ class MarketPicker:
 
     async def _fixed(self, st: EffectiveSettings, prefs: Prefs) -> Picked:
         try:
-            token = await self.s.call("token_list", self.s.client.token, st.target_token)
+            token = await self.s.token(st.target_token)
             filters = self._filters.get(token.pair)
             if filters is None:
                 info = await self.s.call("exchange_info", self.s.client.exchange_info)
@@ -177,7 +177,7 @@ class MarketPicker:
     # ------------------------------------------------------------------ mid-batch
     async def stopped_trading(self, market: Market) -> str | None:
         """Why ``market``'s token no longer takes buys (asked after a refused order)."""
-        token = await self.s.call("token_list", self.s.client.token, market.token)
+        token = await self.s.token(market.token, fresh=True)
         return await self._why_not_trading(Listed(token, market.filters))
 
     async def _why_not_trading(self, item: Listed) -> str | None:

@@ -218,6 +218,8 @@ class UserProcess:
             settings=spec.settings[0],
         )
         s.request_timeout = spec.exchange.request_timeout_seconds
+        s.known_volumes = dict(spec.known_volumes)
+        s.known_volumes_at = spec.known_volumes_at
         s.pending_settings = lambda: link.pending_settings
         tracker.add_listener(self._order_update)
         tracker.add_fill_listener(s.observe_fill)

@@ -228,7 +228,7 @@ async def adopt_orphans(s: Session, strategies: dict[str, str]) -> int:
     (a leg open, or tokens bought and not sold) are adopted with a warning, written to
     the journal and finished like any round trip (waited for, or cancelled and sold).
     Returns how many were adopted."""
-    tokens = {t.pair: t for t in await s.call("token_list", s.client.token_list)}
+    tokens = {t.pair: t for t in await s.token_list()}
     wanted = {pair: t for pair, t in tokens.items() if t.symbol in strategies}
     if not wanted:
         return 0

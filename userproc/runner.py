@@ -99,8 +99,11 @@ class StrategyRunner:
         return self.market
 
     async def refresh_mul_point(self) -> Decimal:
+        """After each batch: mulPoint changes at the UTC day boundary by the programme's
+        rule, but the exchange may change it any time; a stale one would mislead the
+        planner, so this one is always asked afresh."""
         try:
-            token = await self.s.call("token_list", self.s.client.token, self._token)
+            token = await self.s.token(self._token, fresh=True)
         except UnknownToken:  # gone from the list (delisted): the next batch picks again
             return self.mul_point
         self.mul_point = token.mul_point or Decimal(1)
@@ -136,14 +139,20 @@ class StrategyRunner:
         return allowed
 
     async def read_volume(self) -> Decimal:
-        """Today's volume of the token in the strategy's basis. Two reads (the figure can
-        disagree between reads): the lower one, so "done" is never decided on a high
+        """Today's volume of the token in the strategy's basis (one read; see
+        ``_confirmed`` for the second before "done")."""
+        uv = await self.s.call("user_volume", self.s.client.user_volume)
+        return counted_volume(self.st, uv, self._mul_of)
+
+    async def _confirmed(self, current: Decimal) -> Decimal:
+        """A figure at or over the target is read again (``volume_reads`` reads in all;
+        two reads can disagree) and the lowest counts: "done" is never decided on a high
         outlier."""
-        vals = []
-        for _ in range(max(1, self.s.tuning.volume_reads)):
-            uv = await self.s.call("user_volume", self.s.client.user_volume)
-            vals.append(counted_volume(self.st, uv, self._mul_of))
-        return min(vals)
+        for _ in range(max(1, self.s.tuning.volume_reads) - 1):
+            if current < self.st.target_volume:
+                break
+            current = min(current, await self.read_volume())
+        return current
 
     def _check_cost_cap(self) -> None:
         cap = self.st.max_daily_cost_usdt
@@ -298,7 +307,9 @@ class StrategyRunner:
         batch = 0
         flat_batches = 0  # settled batches that bought but did not move the volume
         day = self.s.clock.utc_day()
-        current = await self.read_volume()
+        current = self.s.known_volume(st.strategy_id)
+        if current is None:
+            current = await self.read_volume()
         while True:
             self.life.to(Phase.CHECKING, strategy=self.sid)
             if not self._apply_settings_update():
@@ -327,6 +338,8 @@ class StrategyRunner:
                 target=str(st.target_volume),
                 basis=st.volume_basis,
             )
+            if current >= st.target_volume:
+                current = self.summary.final_volume = await self._confirmed(current)
             if current >= st.target_volume:
                 self.summary.reached = True
                 log.info("target_reached", strategy_id=st.strategy_id, volume=str(current))

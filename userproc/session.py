@@ -18,6 +18,7 @@ import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -25,8 +26,8 @@ import structlog
 
 from config.settings import EffectiveSettings
 from exchange.clock import Clock
-from exchange.errors import BadResponse, RateLimited, TransportError
-from exchange.models import SymbolFilters
+from exchange.errors import BadResponse, RateLimited, TransportError, UnknownToken
+from exchange.models import SymbolFilters, TokenInfo
 from protocol import messages as m
 from userproc.errors import BadReplies, ExchangeDown, StopInterrupted
 from userproc.journal import Journal
@@ -36,6 +37,7 @@ from userproc.tuning import Tuning
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+KNOWN_VOLUME_MAX_AGE = 30.0  # seconds: older, the user process reads the volume itself
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,9 @@ class Session:
         self.trip_lock = asyncio.Lock()
         self._trip_over = asyncio.Event()  # set (and replaced) whenever a round trip ends
         self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
+        self._tokens: tuple[float, Any, list[TokenInfo] | None] = (0.0, None, None)
+        self.known_volumes: dict[str, Decimal] = {}  # from the spec (see known_volume)
+        self.known_volumes_at = 0.0
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
         self.stream_epoch = 0
@@ -167,6 +172,41 @@ class Session:
     def forget_price(self, symbol: str) -> None:
         """A trade did not fill as priced: the next buy asks the ticker."""
         self._fill_price.pop(symbol, None)
+
+    # ------------------------------------------------------------------ volumes
+    def known_volume(self, strategy_id: str) -> Decimal | None:
+        """The supervisor's read of today's volume, handed over in the spec, once, while
+        fresh (``KNOWN_VOLUME_MAX_AGE``) and of today: it saves the first read."""
+        known = self.known_volumes.pop(strategy_id, None)
+        at = self.known_volumes_at
+        fresh = 0 <= self.clock.time() - at <= KNOWN_VOLUME_MAX_AGE
+        same_day = datetime.fromtimestamp(at, tz=UTC).date() == self.clock.utc_day()
+        return known if known is not None and fresh and same_day else None
+
+    # ------------------------------------------------------------------ tokens
+    async def token_list(self, *, fresh: bool = False) -> list[TokenInfo]:
+        """The token list, asked at most every ``token_list_max_age_seconds``, afresh on a
+        new UTC day (a token's mulPoint changes at the day boundary) or when ``fresh``."""
+        now, day = self.clock.monotonic(), self.clock.utc_day()
+        at, seen_day, cached = self._tokens
+        max_age = self.tuning.token_list_max_age_seconds
+        if fresh or cached is None or day != seen_day or now - at > max_age:
+            tokens: list[TokenInfo] = await self.call("token_list", self.client.token_list)
+            self._tokens = (now, day, tokens)
+            return tokens
+        return cached
+
+    async def token(self, name: str, *, fresh: bool = False) -> TokenInfo:
+        """A token by its plain symbol (``KOGE``) or alpha id, from the token list."""
+        want = name.upper()
+        tokens = await self.token_list(fresh=fresh)
+        for t in tokens:
+            if t.symbol.upper() == want:
+                return t
+        for t in tokens:
+            if t.alpha_id.upper() == want or t.pair.upper() == want:
+                return t
+        raise UnknownToken(f"no token {name!r} in the token list")
 
     # ------------------------------------------------------------------ latency
     def observe_latency(self, seconds: float) -> None:

@@ -6,6 +6,8 @@ command line or in the environment, and holding only this user's own credentials
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
@@ -26,6 +28,10 @@ class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     # run this user's strategies side by side (one round-trip loop each) instead of one
     # after another; they share the process's stream, journal and balance
     parallel_strategies: bool = False
+    # today's volume per strategy (in its basis) as the supervisor read it just before the
+    # fork, and when (epoch seconds): the first check uses it instead of asking again
+    known_volumes: dict[str, Decimal] = {}
+    known_volumes_at: float = 0.0
 
     def __repr__(self) -> str:  # credentials stay out of any repr
         ids = [s.strategy_id for s in self.settings]

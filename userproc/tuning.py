@@ -42,7 +42,8 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     leftover_sell_timeout_seconds: float | None = None  # None: order_timeout_seconds
     # volume settling
     settle_poll_seconds: float = 1.0
-    volume_reads: int = 2  # reads per volume check (the figure can disagree between reads)
+    volume_reads: int = 2  # reads before deciding "at target" (two reads can disagree)
+    token_list_max_age_seconds: float = 300.0  # the token list is asked again after this
     # unknown-outcome look-ups
     lookup_attempts: int = 3
     lookup_delay_seconds: float = 1.0

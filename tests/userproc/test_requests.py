@@ -130,3 +130,26 @@ async def test_a_price_jump_costs_at_most_one_order_priced_from_our_old_fill(
         assert any(Decimal(o["price"]) > 60 and o["status"] == "FILLED" for o in buys)
         assert acc["open_orders"] == 0
         assert Decimal(acc["volume_now"]["KOGE"]) >= 900
+
+
+async def test_the_supervisors_fresh_volume_read_saves_the_first_one(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """The supervisor read today's volume just before the fork and hands it over: the
+    user process does not ask again before its first batch (a stale figure is asked)."""
+    import time
+
+    async with sim_factory() as sim:
+        reads = {}
+        for user, at in (("u1", time.time()), ("u2", time.time() - 120)):
+            await sim.admin.set_volume(user, "KOGE", Decimal(40))
+            st = make_settings(user_id=user, target_volume=Decimal(41))
+            spec = msgspec.structs.replace(
+                make_spec(sim, supervisor, tmp_path / user, [st], user=user),
+                known_volumes={"koge": Decimal(40)},
+                known_volumes_at=at,
+            )
+            assert await run_user(spec) == Exit.OK
+            requests = (await sim.admin.account(user))["requests"]
+            reads[user] = sum(n for p, n in requests.items() if "user-volume" in p)
+        assert reads["u2"] == reads["u1"] + 1, reads  # the stale figure was asked again
