@@ -8,7 +8,8 @@ best bid), i.e. ``exchange.market_models.eligible_usdt``. It is the closest publ
 to the balance Binance snapshots (Binance does not publish its exact formula), and it is
 the one that round trips spend: each costs the spread and fees.
 
-Before each batch (so before the day's first trade too) the balance is read again:
+Before each batch (so before the day's first trade too) the balance is read again, unless
+an earlier read today showed room for the whole remaining target at the worst cost:
 
 * under ``min_balance_usdt`` already: nothing is traded today;
 * otherwise a batch may spend at most what keeps the day's end above the floor, its
@@ -86,8 +87,15 @@ async def balance_allows(
     floor = st.min_balance_usdt
     if floor <= 0:
         return remaining
+    day = s.clock.utc_day()
+    if s.balance_clear.get(st.strategy_id) == day:
+        return remaining  # an earlier read today covers all of it (see below)
     eligible = eligible_usdt(await s.call("balances", s.client.balances))
     if eligible >= floor and eligible - SAFETY * max(remaining, Decimal(0)) * WORST_COST >= floor:
-        return remaining  # far enough above the floor whatever the token costs
+        # far enough above the floor whatever the token costs; and it stays so for the
+        # rest of the day: trading V of the remaining R lowers the balance by at most
+        # V x WORST_COST, while the margin needed drops by 2 x V x WORST_COST
+        s.balance_clear[st.strategy_id] = day
+        return remaining
     per = await cost_per_credit() if eligible >= floor else WORST_COST
     return allowed_volume(eligible, floor, remaining, per, trade_credit)

@@ -107,6 +107,7 @@ class Session:
         self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
         self._tokens: tuple[float, Any, list[TokenInfo] | None] = (0.0, None, None)
         self.known_volumes: dict[str, Decimal] = {}  # from the spec (see known_volume)
+        self.balance_clear: dict[str, Any] = {}  # strategy -> UTC day the balance rule cleared
         self.known_volumes_at = 0.0
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
