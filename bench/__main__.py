@@ -21,6 +21,7 @@ from bench.notes import missed_notes
 from bench.report import history_entry, render
 
 HERE = Path(__file__).resolve().parent
+PARTS = ("footprint", "latency", "matrix", "cost", "parallel", "soak", "scale")
 
 
 def log(*a: Any) -> None:
@@ -29,13 +30,21 @@ def log(*a: Any) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.cost import run_cost
+    from bench.footprint import run_footprint
     from bench.latency import run_latency
     from bench.matrix import run_matrix
+    from bench.parallel import run_parallel
     from bench.scale import run_scale
+    from bench.soak import run_soak
 
-    only = set(args.only.split(",")) if args.only else {"matrix", "latency", "scale", "cost"}
+    only = set(args.only.split(",")) if args.only else set(PARTS)
     res: dict[str, Any] = {"quick": args.quick}
-    if "latency" in only:  # first: on a quiet machine
+    if "footprint" in only:  # first: on a quiet machine
+        log("5. one account's footprint: the whole tree's memory, REST requests ...")
+        load = loadavg()
+        res["footprint"] = await run_footprint(log)
+        res["footprint"]["loadavg_before"] = load
+    if "latency" in only:
         log("2. time per round trip ...")
         load = loadavg()
         res["latency"] = await run_latency(args.quick, log)
@@ -50,9 +59,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load = loadavg()
         res["cost"] = await run_cost(args.quick, log)
         res["cost"]["loadavg_before"] = load
+    if "parallel" in only:
+        log("6. one user's two strategies: one after another, then side by side ...")
+        load = loadavg()
+        res["parallel"] = await run_parallel(log)
+        res["parallel"]["loadavg_before"] = load
+    if "soak" in only:
+        kills = 20 if args.quick else 150
+        log(f"7. kill -9 soak: {kills} kills under faults ...")
+        load = loadavg()
+        res["soak"] = await run_soak(kills, log=lambda *a: None)
+        res["soak"]["loadavg_before"] = load
     if "scale" in only:
         res["scale"] = []
-        plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0)]
+        plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0), (1000, 40.0)]
         for n, window in plan:
             log(f"3. scale: {n} users ...")
             load = loadavg()
@@ -68,7 +88,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer cells, 10 users (< 2 min)")
-    ap.add_argument("--only", default="", help="comma list of: matrix, latency, scale, cost")
+    ap.add_argument("--only", default="", help="comma list of: " + ", ".join(PARTS))
     ap.add_argument("--out", default=str(HERE), help="directory for RESULTS.md / results.json")
     args = ap.parse_args(argv)
     from config.logsetup import configure_logging

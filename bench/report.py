@@ -83,27 +83,42 @@ def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         )
         out.append(
             (
-                "<= 2 REST calls per round trip",
-                f"{_f(lt['bar_rest_calls_le_2']['value'], 2)} "
-                f"({_f(lt['bar_rest_calls_le_2']['in_trade_loop'], 2)} in the trade loop)",
-                lt["bar_rest_calls_le_2"]["met"],
+                "<= 1.1 REST calls per round trip on a long run",
+                f"{_f(lt['bar_rest_calls_le_2']['value'], 3)} "
+                f"({_f(lt['bar_rest_calls_le_2']['in_trade_loop'], 3)} in the trade loop)",
+                lt["bar_rest_calls_le_2"]["value"] <= 1.1,
             )
         )
+    out += footprint_bars(r.get("footprint"))
     out += cost_bars(r.get("cost"))
+    sk = r.get("soak")
+    if sk:
+        out.append(
+            (
+                f"{sk['kills']} kill -9s under faults: no duplicate OTO, no lost fill, nothing open",
+                f"{sk['otos_on_exchange']} OTOs, {sk['duplicate_or_unknown_otos']} duplicate or "
+                f"unknown, {sk['fills_not_matching']} fills off, {sk['open_orders']} open, "
+                f"{sk['tokens_left']} KOGE left (= the journal's dust: {sk['dust_in_journal']})",
+                sk["held"],
+            )
+        )
     for s in r.get("scale", []):
         if "error" in s:
             out.append((f"{s['users']} users run", s["error"], False))
             continue
         n = s["users"]
         pss = s.get("user_pss_mib", {})
-        out.append(
-            (
-                f"<= 12 MB PSS per user process ({n} users)",
-                f"median {_f(pss.get('median'))} MiB, max {_f(pss.get('max'))} MiB",
-                pss.get("max") is not None and pss["max"] * 1.048576 <= 12,
+        if n <= 300:
+            out.append(
+                (
+                    f"<= 10 MiB PSS per user process ({n} users)",
+                    f"median {_f(pss.get('median'))} MiB, max {_f(pss.get('max'))} MiB",
+                    pss.get("max") is not None and pss["max"] <= 10,
+                )
             )
-        )
-        if n >= 300:
+        if n >= 1000:
+            out += moonshot_bars(s)
+        elif n >= 300:
             out.append(
                 (
                     "300 users running at once",
@@ -122,6 +137,49 @@ def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 )
             )
     return out
+
+
+def footprint_bars(fp: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
+    if not fp:
+        return []
+    rows = ", ".join(f"{p['role']} {p['pss_mib']}" for p in fp["per_process"])
+    rest = fp["rest_requests"] - fp["rest_by_path"].get("/w3w/stream", 0)
+    return [
+        (
+            "the whole service with one user <= 45 MiB PSS (every process of the tree)",
+            f"{_f(fp['tree_pss_mib'], 1)} MiB ({rows})",
+            fp["tree_pss_mib"] <= 45,
+        ),
+        (
+            "<= 20 REST requests for the one-user run (KOGE 400, 30 USDT trades)",
+            f"{rest} ({fp['round_trips']} round trips)",
+            rest <= 20,
+        ),
+    ]
+
+
+def moonshot_bars(s: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    n = s["users"]
+    first = s.get("first_order_all_users_seconds")
+    st = s.get("status_ms", {})
+    cpu = s.get("supervisor_cpu_percent_window")
+    return [
+        (
+            f"{n} users, each placing its first order within 60 s of the start",
+            f"{s.get('users_with_first_order')} placed; the last {_f(first, 1)} s after start",
+            first is not None and first <= 60,
+        ),
+        (
+            f"status p99 < 200 ms with {n} users trading",
+            f"p99 {_f(st.get('p99'))} ms (p50 {_f(st.get('p50'))} ms)",
+            st.get("p99") is not None and st["p99"] < 200,
+        ),
+        (
+            f"supervisor CPU < 50 % of one core with {n} users at a 2 s interval",
+            f"{_f(cpu, 1)} %",
+            cpu is not None and cpu < 50,
+        ),
+    ]
 
 
 def cost_bars(c: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
@@ -272,6 +330,56 @@ def matrix_md(mx: dict[str, Any]) -> list[str]:
             + ", ".join(r["cell"].__repr__() for r in seed_bounded)
         )
     return lines
+
+
+def footprint_md(fp: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 5. One account's footprint (`python -m bench.footprint`)",
+        "",
+        f"{fp['run']}: exit {fp['exit']} after {fp['seconds']} s, {fp['round_trips']} round "
+        f"trips. Largest sum of PSS over the tree at one instant: {_f(fp['tree_pss_mib'], 1)} "
+        "MiB; each process at its own largest:",
+        "",
+        "| process | PSS MiB | of it anonymous |",
+        "|---|---|---|",
+    ]
+    for p in fp["per_process"]:
+        lines.append(f"| {p['role']} | {p['pss_mib']} | {p.get('pss_anon_mib')} |")
+    lines += ["", "REST requests the sim counted, by path:", ""]
+    lines += [f"- `{k}`: {v}" for k, v in sorted(fp["rest_by_path"].items())]
+    return lines
+
+
+def parallel_md(pa: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 6. One user's two strategies: one after another vs side by side "
+        "(`python -m bench.parallel`)",
+        "",
+        f"KOGE and AOP targets {pa['targets']}, fills take {pa['fill_delay_seconds']} s a leg; "
+        f"side by side is {pa['speedup']}x as fast.",
+        "",
+        "| mode | seconds | OTOs | open after | trades over target |",
+        "|---|---|---|---|---|",
+    ]
+    for run in pa["runs"]:
+        lines.append(
+            f"| {run['mode']} | {run['seconds']} | {run['otos']} | {run['open_orders']} "
+            f"| {run['trades_over_target']} |"
+        )
+    return lines
+
+
+def soak_md(sk: dict[str, Any]) -> list[str]:
+    return [
+        "## 7. kill -9 soak (`python -m bench.soak`)",
+        "",
+        f"{sk['kills']} kills of a trading user process at random moments, faults on "
+        f"({sk['faults']}), then a final run to target: {sk['seconds']} s.",
+        "",
+        "```",
+        *[f"{k}: {v}" for k, v in sk.items() if k not in ("faults", "loadavg_before")],
+        "```",
+    ]
 
 
 def latency_md(lt: dict[str, Any]) -> list[str]:
@@ -470,6 +578,12 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         lines += ["", *scale_md(r["scale"])]
     if r.get("cost"):
         lines += ["", *cost_md(r["cost"])]
+    if r.get("footprint"):
+        lines += ["", *footprint_md(r["footprint"])]
+    if r.get("parallel"):
+        lines += ["", *parallel_md(r["parallel"])]
+    if r.get("soak"):
+        lines += ["", *soak_md(r["soak"])]
     if hist:
         lines += ["", *history_md(hist)]
     lines.append("")

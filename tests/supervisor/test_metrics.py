@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 from decimal import Decimal
 
@@ -16,9 +17,19 @@ OWNERS = {"1": "metrics-owner-one", "2": "metrics-owner-two"}
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range: a port handed out by bind(0) here
+    could be handed out again to a simulator of another test worker before the
+    supervisor binds it (a 404 from that simulator)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 30000)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-30000")
 
 
 async def scrape(port: int) -> dict:

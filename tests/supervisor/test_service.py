@@ -8,6 +8,8 @@ import json
 import socket
 from decimal import Decimal
 
+import pytest
+
 from tests.supervisor.harness import strategy
 
 
@@ -30,6 +32,7 @@ class FakeSystemd:
         return self.lines
 
 
+@pytest.mark.serial  # waits on watchdog and status lines with time bounds
 async def test_sd_notify_ready_status_reloading_stopping(deploy, sim):
     d = deploy()
     d.store({u: sim.credentials(f"acct{u}") for u in ("1",)})
