@@ -82,6 +82,15 @@ def _logging(config) -> None:
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
 
 
+def _fork_server_first() -> None:
+    """Before anything else (reading the config leaves garbage in the heap): the fork
+    server is forked from a process that has only imported what user processes need, so
+    their pages stay shared (see ``supervisor.spawn``)."""
+    from supervisor.spawn import start_fork_server
+
+    start_fork_server()
+
+
 def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = False) -> int:
     """Run the supervisor in this process after checking what an operator can get wrong
     (the credentials store and its key, writable directories): those exit 2 here, with
@@ -93,9 +102,6 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
         require_writable_dirs(config.paths)
         return {"credentials": open_store(config)}
 
-    from supervisor.spawn import start_fork_server
-
-    start_fork_server()  # now, while this process has one thread (see supervisor.spawn)
 
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view
@@ -132,6 +138,7 @@ def run(
 
     On a terminal it shows the live progress view (warnings and errors above it); without
     one (systemd, a pipe) it writes JSON log lines, as configured."""
+    _fork_server_first()
     config = load_or_exit(config_path)
     if strategy_ids:
         config = select_strategies(config, strategy_ids)
@@ -213,6 +220,7 @@ def quick(config_path, token, chain, volume, amount, user_ids, interval, verbose
     strategies are ignored."""
     from config.loader import ConfigError, config_from_dict
 
+    _fork_server_first()
     base = load_or_exit(config_path)
     data: dict = {
         "exchange": {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -178,16 +179,21 @@ def start_fork_server() -> ForkServerClient:
     from supervisor.template import preload
 
     _limit_malloc_arenas()
-    preload()
     if threading.active_count() != 1:  # forking now could copy a held lock
         _server = _exec_server()
         return _server
+    # As the gc docs advise for fork without exec: no collection while the template is
+    # built (it would leave freed holes in pages the children then fill, copying them),
+    # frozen right before the fork, collection back on at once in the parent.
+    gc.disable()
+    preload()
     parent = os.getpid()
     ours, theirs = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # the fork server
         ours.close()
         serve(theirs, parent)  # never returns
+    gc.enable()
     theirs.close()
     _server = ForkServerClient(ours, pid, shared=True)
     return _server
