@@ -102,7 +102,6 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
         require_writable_dirs(config.paths)
         return {"credentials": open_store(config)}
 
-
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view
 
