@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         res["soak"]["loadavg_before"] = load
     if "scale" in only:
         res["scale"] = []
-        plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0), (1000, 40.0)]
+        plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0), (1000, 30.0)]
         for n, window in plan:
             log(f"3. scale: {n} users ...")
             load = loadavg()
