@@ -1,10 +1,14 @@
 """The per-user SQLite journal: what this process meant to do and what became of it.
 
-Write-ahead discipline: the intent row of an order is committed (WAL, synchronous=FULL)
-*before* the POST that places it, the exchange's ids right after the answer, the fills and
-the outcome when the trade ends. So after a ``kill -9`` at any instant the next start finds
-every order that may exist (``open_trades``) and reconciles it with the exchange instead of
-guessing; nothing is placed twice and no fill is forgotten.
+Write-ahead discipline: the intent row of an order is committed *before* the POST that
+places it, the exchange's ids right after the answer, the fills and the outcome when the
+trade ends. So after a ``kill -9`` at any instant the next start finds every order that
+may exist (``open_trades``) and reconciles it with the exchange instead of guessing;
+nothing is placed twice and no fill is forgotten. Every commit survives the process (WAL);
+the intent's also survives the machine (``synchronous=FULL``: fsynced, with everything
+before it), the others need no fsync of their own (``NORMAL``): losing one to a power cut
+only means the next start asks the exchange again (ids are looked up, a trade is finished
+again from its fills, an order the journal lost is adopted), never a second order.
 
 Money is stored as decimal strings (never floats); days are UTC dates (YYYY-MM-DD).
 """
@@ -117,12 +121,13 @@ class Journal:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(str(p), isolation_level=None)  # autocommit per statement
+        self._costs: dict[str, Decimal] = {}  # day -> cost of what finished that day
         try:
             # a small page cache, set before the first page is read: the file keeps every
             # day's trades, the hot part is the last pages and the indexes
             self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(trades)")}
             if "dust" not in columns:  # a journal from before the dust ledger
@@ -155,6 +160,7 @@ class Journal:
         amount: Decimal | None = None,
         parent_id: int | None = None,
     ) -> int:
+        self._db.execute("PRAGMA synchronous=FULL")  # this commit is fsynced
         cur = self._db.execute(
             "INSERT INTO trades (parent_id, kind, strategy_id, day, symbol, base_asset, token,"
             " buy_price, sell_price, qty, amount, intent_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -173,6 +179,7 @@ class Journal:
                 intent_ms,
             ),
         )
+        self._db.execute("PRAGMA synchronous=NORMAL")
         return int(cur.lastrowid or 0)
 
     def record_ids(self, trade_id: int, working_id: str, pending_id: str | None = None) -> None:
@@ -223,6 +230,12 @@ class Journal:
         cost: Decimal | None = None,
         dust: Decimal | None = None,
     ) -> None:
+        if cost is not None:  # keep the day's running total (cost_on) right
+            day, old = self._db.execute(
+                "SELECT day, cost FROM trades WHERE id=?", (trade_id,)
+            ).fetchone()
+            if day in self._costs:
+                self._costs[day] += cost - (Decimal(old) if old is not None else Decimal(0))
         self._db.execute(
             "UPDATE trades SET outcome=?, cost=?, finished_ms=?, dust=? WHERE id=?",
             (outcome, _s(cost), now_ms, _s(dust), trade_id),
@@ -297,9 +310,15 @@ class Journal:
         return out
 
     def cost_on(self, day: str) -> Decimal:
-        """Total cost (USDT) of everything finished on this UTC day."""
-        cur = self._db.execute("SELECT cost FROM trades WHERE day=? AND cost IS NOT NULL", (day,))
-        return sum((Decimal(c) for (c,) in cur.fetchall()), Decimal(0))
+        """Total cost (USDT) of everything finished on this UTC day: summed from the file
+        once, then kept up to date by ``finish`` (it is asked before every trade)."""
+        total = self._costs.get(day)
+        if total is None:
+            cur = self._db.execute(
+                "SELECT cost FROM trades WHERE day=? AND cost IS NOT NULL", (day,)
+            )
+            total = self._costs[day] = sum((Decimal(c) for (c,) in cur.fetchall()), Decimal(0))
+        return total
 
     def trades_on(self, day: str, strategy_id: str | None = None) -> int:
         """Completed round trips of that day (for the summary)."""
