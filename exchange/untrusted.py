@@ -189,14 +189,22 @@ def _check_value(value: object, kind: Kind | None, name: str) -> None:
 
 def check_numbers(obj: object, path: str = "data", kind: Kind | None = None) -> None:
     """Raise ``BadNumber`` for the first number of ``obj`` (a decoded reply: a model
-    struct, a list of them, or a plain value of ``kind``) outside its kind's range."""
+    struct, a list of them, or a plain value of ``kind``) outside its kind's range.
+    Every reply and stream report goes through here: the common case (a finite Decimal
+    in range, a string, None) costs a type test and two comparisons, and a field's name is
+    only spelled out for a problem or a nested value."""
     if not isinstance(obj, msgspec.Struct):
         _check_value(obj, kind, path)
         return
     for f in _plan(type(obj)):
         value = getattr(obj, f.attr)
-        if value is not None:
-            _check_value(value, f.kind, _field_name(path, f))
+        if value is None or type(value) is str and f.kind is not ID:
+            continue
+        if type(value) is Decimal and value.is_finite():
+            k = f.kind or UNANNOTATED
+            if (k.signed or value >= 0) and value.copy_abs() < k.ceiling:
+                continue
+        _check_value(value, f.kind, _field_name(path, f))
 
 
 # --------------------------------------------------------------------------- bodies

@@ -12,7 +12,9 @@ Incoming: ``Drain``/``StopNow`` go to the lifecycle (a repeated Drain is the sam
 is noticed at once when the socket's peer goes away (the monitor's disconnect event: the
 supervisor died and the kernel closed its end), and in any case after
 ``heartbeat_timeout`` without a ``Ping``; either way the lifecycle stops as "now" with
-Exit.SUPERVISOR_LOST.
+Exit.SUPERVISOR_LOST. (A disconnect counts only if the link does not come back within
+``RECONNECT_GRACE``; a missed heartbeat only if no message waits unread on the socket: a
+process starved of CPU is not a process whose supervisor died.)
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from userproc.lifecycle import Lifecycle
 from userproc.tuning import DEFAULT_TUNING, Tuning
 
 log = structlog.get_logger(__name__)
+RECONNECT_GRACE = 0.5  # seconds a dropped link may take to come back before it counts
+_POLLIN, _POLLOUT = int(zmq.POLLIN), int(zmq.POLLOUT)  # plain ints: IntFlag math is slow
 
 
 def _coalesce_key(msg: m.Event, seq: int) -> tuple[Any, ...]:
@@ -80,6 +84,7 @@ class SupervisorLink:
         self._sock.setsockopt(zmq.SNDHWM, 1000)
         self._monitor = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._closed = False
+        self._connected = asyncio.Event()
 
     async def start(self) -> None:
         self._sock.connect(self.endpoint)
@@ -119,7 +124,7 @@ class SupervisorLink:
         queue through the returned future, so writability is checked first.)"""
         sock: Any = self._sock  # zmq.asyncio's stubs type send() as a plain awaitable
         try:
-            if not sock.get(zmq.EVENTS) & zmq.POLLOUT:
+            if not int(sock.get(zmq.EVENTS)) & _POLLOUT:
                 return False
             fut = sock.send(data, flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:
@@ -176,19 +181,32 @@ class SupervisorLink:
             frames = await self._monitor.recv_multipart()
             evt = parse_monitor_message(frames)
             if evt["event"] == zmq.EVENT_CONNECTED:
+                self._connected.set()
                 if not first:
                     log.info("supervisor_reconnected")
                     self._send_hello()
                 first = False
             elif evt["event"] == zmq.EVENT_DISCONNECTED and not self._closed:
-                log.warning("supervisor_lost", how="event socket closed by the supervisor")
-                self.supervisor_lost = True
-                self.life.supervisor_lost("its event socket closed")
+                self._connected.clear()
+                self._tasks.append(asyncio.get_running_loop().create_task(self._lost_if_gone()))
+
+    async def _lost_if_gone(self) -> None:
+        """The supervisor closed its end: it died (the kernel closed its socket), unless
+        the link comes back at once (ZeroMQ reconnects within ``RECONNECT_GRACE``)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), RECONNECT_GRACE)
+        if not self._connected.is_set() and not self._closed:
+            log.warning("supervisor_lost", how="event socket closed by the supervisor")
+            self.supervisor_lost = True
+            self.life.supervisor_lost("its event socket closed")
 
     async def _watchdog(self) -> None:
         timeout = self.tuning.heartbeat_timeout
         while True:
             left = self._last_ping + timeout - self.clock.monotonic()
+            if left <= 0 and self._readable():  # starved of CPU, not of Pings: read them
+                await asyncio.sleep(0)
+                continue
             if left <= 0:
                 log.warning("supervisor_lost", seconds_without_ping=timeout)
                 self.supervisor_lost = True
@@ -197,6 +215,13 @@ class SupervisorLink:
             self._ping_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ping_event.wait(), timeout=left)
+
+    def _readable(self) -> bool:
+        """Messages wait on the socket (``_recv_loop`` has not run yet)."""
+        try:
+            return bool(int(cast(Any, self._sock).get(zmq.EVENTS)) & _POLLIN)
+        except zmq.ZMQError:
+            return False
 
     async def close(self, linger_seconds: float = 1.0) -> None:
         await self.flush(linger_seconds)
