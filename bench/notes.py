@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.matrix import Cell
+from protocol.messages import HEARTBEAT_TIMEOUT
+from supervisor.spawn import DEFAULT_CHILD_NICE
 
 
 def _overshoot(mx: dict[str, Any]) -> list[str]:
@@ -166,20 +168,11 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
                 f"started {lg.get('process_starts')} processes in all, "
                 f"{lost} exited with status 16 = SUPERVISOR_LOST, "
                 f'"supervisor_lost" {lg.get("warnings_by_event", {}).get("supervisor_lost", 0)}'
-                " times). Why: supervisor/arbiter.py `_schedule()` starts every queued "
-                "user in one synchronous loop, and each `Spawner.start()` "
-                "(supervisor/spawn.py) calls multiprocessing's `Process.start()`, which "
-                "blocks on the fork server's pipe until the fork is done; "
-                f"{lg.get('process_starts')} starts took {lg.get('process_starts_span_seconds')} s"
-                " of wall time. While the loop is blocked no Ping goes out "
-                "(`_heartbeat_loop`), so the users started first see no Ping for "
-                "HEARTBEAT_TIMEOUT (3.5 s), stop as SUPERVISOR_LOST (exit 16) and are "
-                "restarted after a backoff, by the same blocking loop: the processes churn "
-                "instead of trading. Fix (supervisor): do not block the loop while forking "
-                "(`await loop.run_in_executor(None, proc.start)`, or start a few per loop "
-                "iteration with `await asyncio.sleep(0)` between them), and/or send Pings "
-                "from a thread that does not depend on the loop; a child could also count "
-                "its heartbeat timeout only from its first Ping."
+                " times). Why: with every CPU busy, processes that wait for a CPU send "
+                "and read nothing: a supervisor that sends no Ping for HEARTBEAT_TIMEOUT "
+                f"({HEARTBEAT_TIMEOUT:g} s) is taken for a hung one, and a child that "
+                "cannot be forked in time is not running. Fix: fewer processes per core "
+                "(max_concurrent_users), or less CPU per trade in the user processes."
             )
         if s["users"] < 300 and lost:
             st = s.get("status_ms", {})
@@ -188,7 +181,7 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
                 f"{lg.get('process_starts')} processes for {s['users']} users ({lost} exits "
                 f"with status 16 = SUPERVISOR_LOST; {lg.get('process_starts')} starts over "
                 f"{lg.get('process_starts_span_seconds')} s) and status p99 was {st.get('p99')}"
-                " ms: the blocking spawn loop described below already bites at this size."
+                " ms: the CPUs were saturated (see below)."
             )
         if s["users"] >= 300:
             st = s.get("status_ms", {})
@@ -215,13 +208,11 @@ def _scale(sc: list[dict[str, Any]]) -> list[str]:
                         "Why: the CPUs are saturated, and the supervisor, one process among "
                         f"{s['users']} busy user processes and the sim, waits for a CPU "
                         "before it can answer: the latency is queueing for the CPU, not "
-                        "work done per request (p50 stays low). Fix: give the supervisor "
-                        "priority over its children (children lower their own priority "
-                        "after the fork, e.g. `os.nice(5)` in the child entry point, or "
-                        "`CPUWeight=`/`Nice=` per process), and spend less CPU per trade in "
-                        "the user processes; on a real deployment the exchange does not "
-                        "share these 2 cores (here the sim uses "
-                        f"{s.get('sim_cpu_percent_window')} %)."
+                        "work done per request (p50 stays low). The children already run "
+                        f"at nice +{DEFAULT_CHILD_NICE} (supervisor/spawn.py); what is left: "
+                        "spend less CPU per trade in the user processes. On a real "
+                        "deployment the exchange does not share these 2 cores (here the "
+                        f"sim uses {s.get('sim_cpu_percent_window')} %)."
                     )
                 elif s.get("status_failures"):
                     txt += (

@@ -198,7 +198,7 @@ def check_numbers(obj: object, path: str = "data", kind: Kind | None = None) -> 
         return
     for f in _plan(type(obj)):
         value = getattr(obj, f.attr)
-        if value is None or type(value) is str and f.kind is not ID:
+        if value is None or (type(value) is str and f.kind is not ID):
             continue
         if type(value) is Decimal and value.is_finite():
             k = f.kind or UNANNOTATED

@@ -24,7 +24,11 @@ import msgspec
 PROTOCOL_VERSION = 1
 
 HEARTBEAT_INTERVAL = 1.0  # supervisor -> child Ping period, seconds
-HEARTBEAT_TIMEOUT = 3.5  # child gives up on its supervisor after this long without a Ping
+# A child gives up on its supervisor after this long without a Ping. It is the backstop
+# for a supervisor that is alive but hung: a dead one is noticed at once (the kernel's
+# parent-death signal and the closed event socket). Long enough that a supervisor short
+# of CPU behind hundreds of busy children is not taken for a hung one.
+HEARTBEAT_TIMEOUT = 10.0
 
 
 class Msg(msgspec.Struct, tag_field="type", tag=True, kw_only=True, omit_defaults=True):

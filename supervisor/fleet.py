@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
 
 log = structlog.get_logger(__name__)
+FAIR_SHARE = 16  # events handled before the loop lets its other tasks run
 
 
 class Fleet:
@@ -206,7 +207,14 @@ class Fleet:
     # ------------------------------------------------------------ events from children
     async def serve_events(self) -> None:
         arb = self.arb
+        handled = 0
         while True:
+            handled += 1
+            if handled % FAIR_SHARE == 0:
+                # a receive that finds a message waiting completes without yielding: with
+                # hundreds of users sending, this loop would starve the heartbeat and the
+                # control socket (children then stop as SUPERVISOR_LOST, by the hundred)
+                await asyncio.sleep(0)
             got = await arb.runtime.receive()
             arb.faults.hit("events")
             if got is None:

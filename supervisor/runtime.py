@@ -28,6 +28,11 @@ from protocol.addresses import (
 )
 from supervisor.errors import SupervisorError
 
+# After a supervisor was killed: how long its orphans get to finish their stop before
+# a new supervisor starts users (one that is still stopping holds its journal's lock,
+# so a start that comes too soon fails as a crash and is retried after a backoff).
+ORPHAN_WAIT = 5.0
+
 
 class Runtime:
     def __init__(self, path: str | Path) -> None:
@@ -44,9 +49,10 @@ class Runtime:
         try:
             reply = ControlClient(self.path).request(m.StatusRequest(), timeout=0.5)
         except SupervisorNotRunning:
-            # The last supervisor was killed. Its user processes stop on their own once
-            # Pings are missing: wait for that before starting anyone.
-            self.orphan_wait = m.HEARTBEAT_TIMEOUT + 1.5
+            # The last supervisor was killed. Its user processes noticed at once (parent
+            # death signal, closed socket) and are finishing their stop: give them a
+            # moment before starting anyone (their journals keep a later start safe).
+            self.orphan_wait = ORPHAN_WAIT
             return
         pid = getattr(reply, "pid", "?")
         raise SupervisorError(f"another supervisor (pid {pid}) already serves {self.path}")

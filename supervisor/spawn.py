@@ -45,7 +45,7 @@ DEFAULT_TARGET = "userproc.main:child_main"
 # supervisor's): with hundreds of busy children on a few cores, the supervisor would
 # otherwise wait its turn behind them, and status replies and heartbeats with it.
 NICE_ENV = "ALPHAVOL_CHILD_NICE"
-DEFAULT_CHILD_NICE = 5
+DEFAULT_CHILD_NICE = 10
 M_ARENA_MAX = -8  # glibc mallopt: at most this many malloc arenas
 
 

@@ -52,6 +52,7 @@ def child_main(spec) -> None:
 async def _run(spec) -> Exit:
     knobs = json.loads(os.environ.get("ALPHAVOL_STANDIN") or "{}")
     trade_seconds = float(knobs.get("trade_seconds", 0.05))
+    heartbeat_timeout = float(knobs.get("heartbeat_timeout", m.HEARTBEAT_TIMEOUT))
     ctx = zmq.asyncio.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 1000)
@@ -120,7 +121,7 @@ async def _run(spec) -> Exit:
                 if state["drain"] or state["now"]:
                     code, reason = Exit.OK, "drained on request"
                     break
-                if time.monotonic() - state["ping"] > m.HEARTBEAT_TIMEOUT:
+                if time.monotonic() - state["ping"] > heartbeat_timeout:
                     code, reason = Exit.SUPERVISOR_LOST, "no heartbeat"
                     break
                 await send(

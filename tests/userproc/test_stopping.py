@@ -15,7 +15,6 @@ from protocol import messages as m
 from protocol.exitcodes import Exit
 from userproc.journal import Journal
 from userproc.main import run_user
-from userproc.tuning import DEFAULT_TUNING
 
 from .conftest import FAST, make_settings, make_spec
 
@@ -68,10 +67,9 @@ async def test_drain_finishes_the_round_trip_then_exits(sim_factory, supervisor,
         assert any(p.phase == "draining" for p in supervisor.of(m.PhaseChanged))
 
 
-async def test_supervisor_loss_stops_trading_within_five_seconds(
+async def test_a_hung_supervisor_stops_trading_once_pings_are_missing(
     sim_factory, supervisor, tmp_path
 ) -> None:
-    assert DEFAULT_TUNING.heartbeat_timeout < 5
     async with sim_factory(fill_delay=0.02) as sim:
         tuning = msgspec.structs.replace(FAST, heartbeat_timeout=1.0)
         st = make_settings(target_volume=Decimal(100000))
