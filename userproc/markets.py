@@ -177,7 +177,7 @@ class MarketPicker:
     # ------------------------------------------------------------------ mid-batch
     async def stopped_trading(self, market: Market) -> str | None:
         """Why ``market``'s token no longer takes buys (asked after a refused order)."""
-        token = await self.s.token(market.token, fresh=True)
+        token = await self.s.token(market.token, max_age=0)
         return await self._why_not_trading(Listed(token, market.filters))
 
     async def _why_not_trading(self, item: Listed) -> str | None:

@@ -100,10 +100,11 @@ class StrategyRunner:
 
     async def refresh_mul_point(self) -> Decimal:
         """After each batch: mulPoint changes at the UTC day boundary by the programme's
-        rule, but the exchange may change it any time; a stale one would mislead the
-        planner, so this one is always asked afresh."""
+        rule (a new day always asks again), but the exchange may change it any time; a
+        stale one would mislead the planner, so it is asked again unless the token list
+        is younger than ``mul_point_max_age_seconds`` (a short run reads it once)."""
         try:
-            token = await self.s.token(self._token, fresh=True)
+            token = await self.s.token(self._token, max_age=self.s.tuning.mul_point_max_age_seconds)
         except UnknownToken:  # gone from the list (delisted): the next batch picks again
             return self.mul_point
         self.mul_point = token.mul_point or Decimal(1)

@@ -185,22 +185,24 @@ class Session:
         return known if known is not None and fresh and same_day else None
 
     # ------------------------------------------------------------------ tokens
-    async def token_list(self, *, fresh: bool = False) -> list[TokenInfo]:
-        """The token list, asked at most every ``token_list_max_age_seconds``, afresh on a
-        new UTC day (a token's mulPoint changes at the day boundary) or when ``fresh``."""
+    async def token_list(self, *, max_age: float | None = None) -> list[TokenInfo]:
+        """The token list, asked at most every ``max_age`` seconds (default
+        ``token_list_max_age_seconds``; 0 = now) and afresh on a new UTC day (a token's
+        mulPoint changes at the day boundary)."""
         now, day = self.clock.monotonic(), self.clock.utc_day()
         at, seen_day, cached = self._tokens
-        max_age = self.tuning.token_list_max_age_seconds
-        if fresh or cached is None or day != seen_day or now - at > max_age:
+        if max_age is None:
+            max_age = self.tuning.token_list_max_age_seconds
+        if cached is None or day != seen_day or now - at >= max_age:
             tokens: list[TokenInfo] = await self.call("token_list", self.client.token_list)
             self._tokens = (now, day, tokens)
             return tokens
         return cached
 
-    async def token(self, name: str, *, fresh: bool = False) -> TokenInfo:
+    async def token(self, name: str, *, max_age: float | None = None) -> TokenInfo:
         """A token by its plain symbol (``KOGE``) or alpha id, from the token list."""
         want = name.upper()
-        tokens = await self.token_list(fresh=fresh)
+        tokens = await self.token_list(max_age=max_age)
         for t in tokens:
             if t.symbol.upper() == want:
                 return t

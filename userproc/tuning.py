@@ -44,6 +44,7 @@ class Tuning(msgspec.Struct, frozen=True, kw_only=True):
     settle_poll_seconds: float = 1.0
     volume_reads: int = 2  # reads before deciding "at target" (two reads can disagree)
     token_list_max_age_seconds: float = 300.0  # the token list is asked again after this
+    mul_point_max_age_seconds: float = 60.0  # after a batch, mulPoint is asked if older
     # unknown-outcome look-ups
     lookup_attempts: int = 3
     lookup_delay_seconds: float = 1.0

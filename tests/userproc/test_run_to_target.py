@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from protocol import messages as m
 from protocol.exitcodes import Exit
 from userproc.main import run_user
 
-from .conftest import make_settings, make_spec
+from .conftest import FAST, make_settings, make_spec
 
 
 async def _volume(sim, account: str, token: str) -> Decimal:
@@ -78,10 +79,14 @@ async def test_reaches_target_within_one_trade(
 
 async def test_mul_point_change_mid_run_is_picked_up(sim_factory, supervisor, tmp_path) -> None:
     """AOP's multiplier drops from 4 to 1 mid-run (its listing bonus ended): the planner
-    reads mulPoint again at each batch and still lands within one trade (now 30 x 1)."""
+    reads mulPoint again at each batch once the one it holds is older than
+    ``mul_point_max_age_seconds`` (0 here: every batch) and still lands within one trade
+    (now 30 x 1)."""
     async with sim_factory() as sim:
         st = make_settings(strategy_id="aop-mul", target_token="AOP", target_volume=Decimal(600))
-        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
+        tuning = msgspec.structs.replace(FAST, mul_point_max_age_seconds=0.0)
+        spec = make_spec(sim, supervisor, tmp_path, [st], tuning=tuning)
+        run = asyncio.create_task(run_user(spec))
         await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
         await sim.admin.set_token("AOP", mul_point=1)
         assert await asyncio.wait_for(run, 30) == Exit.OK
