@@ -146,7 +146,8 @@ def kind_of(tp: Any) -> Kind | None:
     return None
 
 
-def _plan(cls: type) -> tuple[_Field, ...]:
+def plan(cls: type) -> tuple[_Field, ...]:
+    """A reply model's fields with their wire names and kinds, built once per class."""
     plan = _plans.get(cls)
     if plan is None:
         plan = _plans[cls] = tuple(
@@ -157,7 +158,7 @@ def _plan(cls: type) -> tuple[_Field, ...]:
 
 def _label(item: object, index: int) -> str:
     if isinstance(item, msgspec.Struct):
-        wire = {f.wire: f.attr for f in _plan(type(item))}
+        wire = {f.wire: f.attr for f in plan(type(item))}
         for name in LABEL_FIELDS:
             attr = wire.get(name)
             value = getattr(item, attr, None) if attr else None
@@ -196,7 +197,7 @@ def check_numbers(obj: object, path: str = "data", kind: Kind | None = None) -> 
     if not isinstance(obj, msgspec.Struct):
         _check_value(obj, kind, path)
         return
-    for f in _plan(type(obj)):
+    for f in plan(type(obj)):
         value = getattr(obj, f.attr)
         if value is None or (type(value) is str and f.kind is not ID):
             continue
