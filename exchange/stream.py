@@ -116,7 +116,8 @@ class UserStream:
     async def wait_connected(self, timeout: float) -> bool:  # noqa: ASYNC109 (contract)
         """True once subscribed (now or within ``timeout`` seconds), else False."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError:
             return False
         return True

@@ -138,7 +138,8 @@ class Arbiter:
         """Until woken (a command, an exit, a check done) or ``limit`` seconds passed."""
         if not self._wakeup.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), limit)
+                async with asyncio.timeout(limit):
+                    await self._wakeup.wait()
         self._wakeup.clear()
 
     # ---------------------------------------------------------------- setup and teardown

@@ -62,10 +62,10 @@ async def daily_summary(arb: Arbiter, day: date) -> Message:
     await arb.observer.flush()
     users = list(dict.fromkeys([*arb.config.user_ids(), *arb.records]))
     try:
-        view = await asyncio.wait_for(
-            ledger.ask_exchange(users, arb.credentials_for, arb.config.exchange, volumes=False),
-            ASK_TIMEOUT,
-        )
+        async with asyncio.timeout(ASK_TIMEOUT):
+            view = await ledger.ask_exchange(
+                users, arb.credentials_for, arb.config.exchange, volumes=False
+            )
     except Exception as exc:  # TimeoutError, anything: our figures alone
         log.warning("daily_summary_exchange_unavailable", error=type(exc).__name__)
         view = ledger.ExchangeView()

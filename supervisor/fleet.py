@@ -187,7 +187,8 @@ class Fleet:
         # the events socket: give them a moment, so the reason is the child's own.
         if rec.child is child and rec.summary is None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rec.summary_seen.wait(), self.summary_wait)
+                async with asyncio.timeout(self.summary_wait):
+                    await rec.summary_seen.wait()
         arb = self.arb
         decision = rec.exited(
             child,

@@ -34,6 +34,7 @@ from exchange.clock import SYSTEM_CLOCK, Clock
 from protocol import messages as m
 from protocol.codec import ProtocolError, decode, encode
 from userproc.lifecycle import Lifecycle
+from userproc.teardown import TEARDOWN_SECONDS, cancel_and_wait
 from userproc.tuning import DEFAULT_TUNING, Tuning
 
 log = structlog.get_logger(__name__)
@@ -152,7 +153,8 @@ class SupervisorLink:
         """Wait (bounded) until the outbox is empty; True if it is."""
         if self._outbox and within > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), within)
+                async with asyncio.timeout(within):
+                    await self._drained.wait()
         return not self._outbox
 
     # ------------------------------------------------------------------ receiving
@@ -194,7 +196,8 @@ class SupervisorLink:
         """The supervisor closed its end: it died (the kernel closed its socket), unless
         the link comes back at once (ZeroMQ reconnects within ``RECONNECT_GRACE``)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), RECONNECT_GRACE)
+            async with asyncio.timeout(RECONNECT_GRACE):
+                await self._connected.wait()
         if not self._connected.is_set() and not self._closed:
             log.warning("supervisor_lost", how="event socket closed by the supervisor")
             self.supervisor_lost = True
@@ -214,7 +217,8 @@ class SupervisorLink:
                 return
             self._ping_event.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ping_event.wait(), timeout=left)
+                async with asyncio.timeout(left):
+                    await self._ping_event.wait()
 
     def _readable(self) -> bool:
         """Messages wait on the socket (``_recv_loop`` has not run yet)."""
@@ -226,9 +230,7 @@ class SupervisorLink:
     async def close(self, linger_seconds: float = 1.0) -> None:
         await self.flush(linger_seconds)
         self._closed = True
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks, TEARDOWN_SECONDS, "supervisor link")
         with contextlib.suppress(Exception):
             self._sock.disable_monitor()
         self._monitor.close(linger=0)

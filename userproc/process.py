@@ -35,6 +35,7 @@ from userproc.runner import StrategyRunner, settings_from_update
 from userproc.scope import owned_tokens
 from userproc.session import Session
 from userproc.spec import UserSpec
+from userproc.teardown import TEARDOWN_SECONDS, cancel_and_wait
 from userproc.tracker import OrderState, OrderTracker
 
 log = structlog.get_logger(__name__)
@@ -413,8 +414,9 @@ class UserProcess:
             t.cancel()
         if self.stream is not None:
             with contextlib.suppress(Exception):
-                await self.stream.close()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+                async with asyncio.timeout(TEARDOWN_SECONDS):
+                    await self.stream.close()
+        await cancel_and_wait(self.tasks, TEARDOWN_SECONDS, "user stream")
 
     def _send_summary(self) -> None:
         if self.summary is None:  # the wind-down itself failed: still say goodbye
@@ -440,7 +442,8 @@ async def _finish_on_exit(s: Session) -> None:
     sold), so its tokens are sold in this run. Bounded in time; what is left stays in the
     journal, and the caller reports it."""
     try:
-        await asyncio.wait_for(reconcile(s, {}), FINISH_ON_EXIT_SECONDS)
+        async with asyncio.timeout(FINISH_ON_EXIT_SECONDS):
+            await reconcile(s, {})
     except Exception as exc:  # whatever it was: the caller reports what is left
         log.warning("finish_on_exit_failed", error=type(exc).__name__, detail=str(exc))
 

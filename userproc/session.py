@@ -148,7 +148,8 @@ class Session:
         deadline = self.clock.monotonic() + within
         while self.others_trading() and (left := deadline - self.clock.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._trip_over.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._trip_over.wait()
 
     # ------------------------------------------------------------------ prices
     def observe_fill(self, st: OrderState) -> None:

@@ -5,6 +5,7 @@ of times; SIGTERM drains a real process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from decimal import Decimal
@@ -13,7 +14,7 @@ import zmq
 import zmq.asyncio
 
 from protocol import messages as m
-from protocol.codec import decode
+from protocol.codec import decode, encode
 from protocol.exitcodes import Exit
 from userproc.lifecycle import Lifecycle, StopMode
 from userproc.link import SupervisorLink
@@ -149,3 +150,58 @@ async def test_the_supervisor_going_away_is_noticed_at_once_not_by_heartbeats(tm
     assert life.exit == Exit.SUPERVISOR_LOST and link.supervisor_lost
     await link.close(linger_seconds=0)
     ctx.term()
+
+
+async def test_the_link_closes_at_once_while_pings_keep_coming(tmp_path) -> None:
+    """A user process that finished its work exits: closing its link never hangs, even
+    when a Ping lands in the same instant as the close (Python 3.11's ``wait_for`` then
+    swallows the cancellation, and the heartbeat watchdog looped on: a drained user kept
+    alive until the supervisor killed it)."""
+    endpoint = f"ipc://{tmp_path / 'pings.ipc'}"
+    ctx = zmq.asyncio.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    ping = encode(m.Ping(at=1.0))
+    peers: set[bytes] = set()
+    joined = asyncio.Event()
+
+    async def supervisor() -> None:  # Pings to every peer, as fast as they go out
+        while True:
+            while await router.poll(0, zmq.POLLIN):
+                ident, _ = await router.recv_multipart()
+                peers.add(ident)
+                joined.set()
+            for ident in list(peers):
+                with contextlib.suppress(zmq.ZMQError):
+                    await router.send_multipart([ident, ping], flags=zmq.NOBLOCK)
+            await asyncio.sleep(0)
+
+    pinger = asyncio.create_task(supervisor())
+    slow: list[float] = []
+    hung: list[str] = []
+    try:
+        for i in range(60):
+            link = SupervisorLink(ctx, endpoint, f"u{i}", Lifecycle(), tuning=FAST)
+            await link.start()
+            async with asyncio.timeout(5):
+                while f"u{i}".encode() not in peers:
+                    joined.clear()
+                    await joined.wait()
+            for _ in range(i % 7):  # land the close at different points of the Ping stream
+                await asyncio.sleep(0)
+            t0 = time.monotonic()
+            try:
+                async with asyncio.timeout(5):
+                    await link.close(linger_seconds=0)
+            except TimeoutError:
+                hung.append(f"u{i}")
+                break
+            slow += [round(time.monotonic() - t0, 2)] if time.monotonic() - t0 > 1.0 else []
+            peers.discard(f"u{i}".encode())
+    finally:
+        pinger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger
+        ctx.destroy(linger=0)
+    assert hung == [] and slow == []
