@@ -14,7 +14,10 @@ a readable console format on a terminal.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 import threading
@@ -134,9 +137,16 @@ def _json_default(obj: Any) -> Any:
 
 
 def configure_logging(
-    level: str = "INFO", fmt: str = "auto", *, stream: TextIO | None = None
+    level: str = "INFO", fmt: str = "auto", *, stream: TextIO | None = None, background=False
 ) -> None:
-    """Set up structlog and stdlib logging; safe to call again (replaces the handler)."""
+    """Set up structlog and stdlib logging; safe to call again (replaces the handler).
+
+    ``background``: lines are rendered (and redacted) where they are logged but written
+    by a thread of their own, so a slow or contended output (a log file that hundreds of
+    user processes append to, a journald socket that fills up) never blocks the caller's
+    event loop: the supervisor keeps answering and pinging. At most ``LOG_QUEUE_LINES``
+    wait; beyond that lines are dropped and counted (a ``log_lines_dropped`` line says how
+    many). Whatever waits is written at exit."""
     stream = stream if stream is not None else sys.stderr
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
@@ -166,7 +176,10 @@ def configure_logging(
             _redact_rendered,
         ],
     )
-    handler = logging.StreamHandler(stream)
+    _stop_writer()
+    handler: logging.Handler = logging.StreamHandler(stream)
+    if background:
+        handler = _background(handler)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
 
@@ -191,3 +204,53 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+# ------------------------------------------------------------------ background writing
+
+LOG_QUEUE_LINES = 20_000
+_writer: logging.handlers.QueueListener | None = None
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Renders in the caller (so a line is redacted before it is queued); never waits."""
+
+    def __init__(self, q: queue.Queue) -> None:
+        super().__init__(q)
+        self.dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            if self.dropped:
+                note = logging.makeLogRecord(
+                    {
+                        "name": __name__,
+                        "levelno": logging.WARNING,
+                        "levelname": "WARNING",
+                        "msg": f"log_lines_dropped count={self.dropped}",
+                    }
+                )
+                self.queue.put_nowait(self.prepare(note))
+                self.dropped = 0
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+def _background(target: logging.Handler) -> logging.Handler:
+    global _writer
+    target.setFormatter(logging.Formatter("%(message)s"))  # the line comes rendered
+    q: queue.Queue = queue.Queue(LOG_QUEUE_LINES)
+    _writer = logging.handlers.QueueListener(q, target)
+    _writer.start()
+    atexit.register(_stop_writer)
+    return _DroppingQueueHandler(q)
+
+
+def _stop_writer() -> None:
+    """Write what waits and end the writer thread (at exit, or when logging is set up
+    again)."""
+    global _writer
+    writer, _writer = _writer, None
+    if writer is not None:
+        writer.stop()

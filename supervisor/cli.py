@@ -76,10 +76,12 @@ def main() -> None:
     """alphavol: drive Binance Alpha accounts to a daily volume with OTO round trips."""
 
 
-def _logging(config) -> None:
+def _logging(config, *, background: bool = False) -> None:
     from config.logsetup import configure_logging
 
-    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
+    configure_logging(
+        config.logging.level, config.logging.format, stream=sys.stderr, background=background
+    )
 
 
 def _fork_server_first() -> None:
@@ -106,7 +108,7 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
         from supervisor.liveview import run_with_view
 
         return run_with_view(config, once=once, verbose=verbose, prepare=prepare)
-    _logging(config)
+    _logging(config, background=True)  # its event loop never waits on a log write
     return run_supervisor(config, once=once, out=sys.stdout, **prepare())
 
 
