@@ -90,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer cells, 10 users (< 2 min)")
     ap.add_argument("--only", default="", help="comma list of: " + ", ".join(PARTS))
     ap.add_argument("--out", default=str(HERE), help="directory for RESULTS.md / results.json")
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="only write RESULTS.md again from results.json and history.jsonl (after a "
+        "change to the report's words; the figures are the measured ones)",
+    )
     args = ap.parse_args(argv)
+    if args.render:
+        return render_again(Path(args.out), "-quick" if args.quick else "")
     from config.logsetup import configure_logging
 
     configure_logging("WARNING", "console", stream=sys.stderr)  # the bench's own clients
@@ -117,6 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         hist = [json.loads(line) for line in hpath.read_text().splitlines() if line.strip()]
     (out / f"RESULTS{suffix}.md").write_text(render(res, missed_notes(res), hist))
     log(f"done in {res['seconds']} s: {out / f'RESULTS{suffix}.md'}")
+    return 0
+
+
+def render_again(out: Path, suffix: str) -> int:
+    res = json.loads((out / f"results{suffix}.json").read_text())
+    hpath = out / "history.jsonl"
+    hist = (
+        [json.loads(line) for line in hpath.read_text().splitlines() if line.strip()]
+        if not suffix and hpath.exists()
+        else []
+    )
+    (out / f"RESULTS{suffix}.md").write_text(render(res, missed_notes(res), hist))
+    log(f"rendered {out / f'RESULTS{suffix}.md'} from results{suffix}.json")
     return 0
 
 

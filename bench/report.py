@@ -30,9 +30,8 @@ def _machine(r: dict[str, Any]) -> str:
     return (
         f"Machine: {mc['nproc']} CPUs ({mc['cpu_model']}), {mc['memory_gib']} GiB RAM, "
         f"Linux {mc['kernel']}, Python {mc['python']}; run {mc['date_utc']}; "
-        f"command `{r['command']}` (whole set {r['seconds']} s). The machine is shared: "
-        "other work (test suites of the other parts) ran at the same time; the load "
-        "average before each part is given with it."
+        f"command `{r['command']}` (whole set {r['seconds']} s). The load average before "
+        "each part is given with it (a 1-minute load near 0 means nothing else ran)."
     )
 
 
@@ -553,7 +552,7 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         "",
         _tree(r),
         "",
-        "Run it: `.venv/bin/python -m bench` (everything, under 15 minutes; writes "
+        "Run it: `.venv/bin/python -m bench` (everything, about 25 minutes; writes "
         "bench/RESULTS.md and bench/results.json), `--quick` (fewer cells, 10 users, under "
         "2 minutes; writes RESULTS-quick.md / results-quick.json), `--only "
         "matrix,latency,scale,cost` for a part (`python -m bench.cost` runs section 4 alone "
