@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from config.logsetup import add_secrets
 from config.settings import NotifySettings
 from supervisor import alerts
@@ -12,6 +14,7 @@ from supervisor.notify import Message, Outbox
 from tests.notify_receiver import Receiver
 
 
+@pytest.mark.serial  # a 50 ms bound: run alone, not beside three other workers
 async def test_posting_never_waits_on_a_hanging_channel_and_a_full_queue_drops():
     async with Receiver(mode="hang") as rx:
         box = Outbox(NotifySettings(urls=(rx.url(),), timeout_seconds=30, retries=1), queue_size=5)
