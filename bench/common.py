@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import zmq
 import zmq.asyncio
 
@@ -78,6 +79,26 @@ def loadavg() -> list[float]:
     with contextlib.suppress(OSError, ValueError):
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
     return []
+
+
+async def spawn_user(spec: Any, log_path: Path, *, append: bool = False):
+    """``python -m userproc`` with ``spec`` (a ``UserSpec``) on its stdin and its stderr in
+    ``log_path`` (appended to with ``append``): one real user process, as the benchmarks
+    run it without a supervisor."""
+    with open(log_path, "ab" if append else "wb") as err:  # noqa: ASYNC230
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "userproc",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=err,
+            env=child_env(),
+        )
+    assert proc.stdin is not None
+    proc.stdin.write(msgspec.msgpack.encode(spec))
+    proc.stdin.close()
+    return proc
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from bench.common import PYTHON, EventSink, SimProcess, child_env, stop_process
+from bench.common import PYTHON, EventSink, SimProcess, child_env, spawn_user, stop_process
 from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
 from exchange import ordermath
 from exchange.sim.testing import SimAdmin, SimHarness
@@ -233,27 +233,13 @@ async def run_user_process(
         tuning=BENCH_TUNING,
     )
     t0 = time.monotonic()
-    err = open(workdir / f"{user}.stderr", "wb")  # noqa: ASYNC230
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON,
-        "-m",
-        "userproc",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=err,
-        env=child_env(),
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(msgspec.msgpack.encode(spec))
-    proc.stdin.close()
+    proc = await spawn_user(spec, workdir / f"{user}.stderr")
     timed_out = False
     try:
         await asyncio.wait_for(proc.wait(), max_seconds)
     except TimeoutError:
         timed_out = True
         await stop_process(proc, 5.0)
-    finally:
-        err.close()
     summ = sink.summaries.get(user)
     return {
         "seconds": round(time.monotonic() - t0, 3),

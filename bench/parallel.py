@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
 
-from bench.common import PYTHON, EventSink, SimProcess, child_env, stop_process
+from bench.common import EventSink, SimProcess, spawn_user, stop_process
 from bench.matrix import BENCH_TUNING
 from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
 from exchange.sim.testing import SimAdmin, SimHarness
@@ -71,23 +70,11 @@ async def _one(parallel: bool, workdir: Path) -> dict[str, Any]:
             parallel_strategies=parallel,
         )
         t0 = time.monotonic()
-        with open(workdir / f"{user}.stderr", "wb") as err:  # noqa: ASYNC230
-            proc = await asyncio.create_subprocess_exec(
-                PYTHON,
-                "-m",
-                "userproc",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=err,
-                env=child_env(),
-            )
-            assert proc.stdin is not None
-            proc.stdin.write(msgspec.msgpack.encode(spec))
-            proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 300)
-            finally:
-                await stop_process(proc, 5.0)
+        proc = await spawn_user(spec, workdir / f"{user}.stderr")
+        try:
+            await asyncio.wait_for(proc.wait(), 300)
+        finally:
+            await stop_process(proc, 5.0)
         seconds = time.monotonic() - t0
         async with aiohttp.ClientSession() as session:
             acc = await SimAdmin(sim.base_url, session).account(user)

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
 
-from bench.common import PYTHON, EventSink, SimProcess, child_env
+from bench.common import EventSink, SimProcess, spawn_user
 from bench.matrix import BENCH_TUNING
 from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
 from exchange.sim.testing import SimAdmin, SimHarness
@@ -75,23 +74,6 @@ def _spec(sim: SimProcess, sink: EventSink, workdir: Path, target: Decimal) -> U
     )
 
 
-async def _spawn(spec: UserSpec, log_path: Path) -> asyncio.subprocess.Process:
-    with open(log_path, "ab") as err:  # noqa: ASYNC230
-        proc = await asyncio.create_subprocess_exec(
-            PYTHON,
-            "-m",
-            "userproc",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=err,
-            env=child_env(),
-        )
-    assert proc.stdin is not None
-    proc.stdin.write(msgspec.msgpack.encode(spec))
-    proc.stdin.close()
-    return proc
-
-
 def _journal(path: Path) -> tuple[dict[str, Decimal], int, Decimal]:
     """(buy quantity recorded per OTO working id, trades without an outcome, the dust
     the journal accounts for)."""
@@ -126,7 +108,7 @@ async def run_soak(kills: int, log: Any = print, seed: int = 1234) -> dict[str, 
             await admin.set_faults(**FAULTS)
             spec = _spec(sim, sink, workdir, Decimal(10**9))
             for i in range(kills):
-                proc = await _spawn(spec, workdir / "user.log")
+                proc = await spawn_user(spec, workdir / "user.log", append=True)
                 await asyncio.sleep(rng.uniform(0.3, 2.5))  # a random moment of its life
                 proc.kill()
                 await proc.wait()
@@ -135,7 +117,9 @@ async def run_soak(kills: int, log: Any = print, seed: int = 1234) -> dict[str, 
             await admin.set_faults(**{k: 0 if k != "hang_after" else False for k in FAULTS})
             acc = await admin.account(USER)
             final_target = Decimal(acc["volume_now"].get("KOGE", "0")) + 30
-            proc = await _spawn(_spec(sim, sink, workdir, final_target), workdir / "user.log")
+            proc = await spawn_user(
+                _spec(sim, sink, workdir, final_target), workdir / "user.log", append=True
+            )
             exit_code = await asyncio.wait_for(proc.wait(), 120)
             acc = await admin.account(USER)
         journal, unfinished, dust = _journal(workdir / "soak.sqlite")
