@@ -63,6 +63,7 @@ from exchange.models import (
     UserVolume,
     WalletBalance,
     decode_data,
+    find_token,
 )
 from exchange.proxy import Proxy, parse_proxy
 
@@ -386,14 +387,9 @@ class AlphaClient:
     async def token(self, symbol_or_name: str) -> TokenInfo:
         """The token with this plain symbol (``KOGE``) or alphaId (``ALPHA_22``), fresh from
         the token list (mulPoint changes from day to day, so nothing is cached)."""
-        want = symbol_or_name.upper()
-        tokens = await self.token_list()
-        for t in tokens:
-            if t.symbol.upper() == want:
-                return t
-        for t in tokens:
-            if t.alpha_id.upper() == want or t.pair.upper() == want:
-                return t
+        found = find_token(await self.token_list(), symbol_or_name)
+        if found is not None:
+            return found
         raise UnknownToken(f"no token {symbol_or_name!r} in the token list", endpoint=P_TOKEN_LIST)
 
     # ------------------------------------------------------------------ private

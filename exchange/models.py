@@ -137,6 +137,19 @@ class TokenInfo(msgspec.Struct, rename="camel"):
         return f"{self.alpha_id}USDT"
 
 
+def find_token(tokens: list[TokenInfo], name: str) -> TokenInfo | None:
+    """The token with this plain symbol (``KOGE``), else this alphaId (``ALPHA_22``) or
+    pair (``ALPHA_22USDT``), case aside; None if the list has none."""
+    want = name.upper()
+    for t in tokens:
+        if t.symbol.upper() == want:
+            return t
+    for t in tokens:
+        if t.alpha_id.upper() == want or t.pair.upper() == want:
+            return t
+    return None
+
+
 class Ticker(msgspec.Struct, rename="camel"):
     symbol: str
     last_price: Price

@@ -27,7 +27,7 @@ import structlog
 from config.settings import EffectiveSettings
 from exchange.clock import Clock
 from exchange.errors import BadResponse, RateLimited, TransportError, UnknownToken
-from exchange.models import SymbolFilters, TokenInfo
+from exchange.models import SymbolFilters, TokenInfo, find_token
 from protocol import messages as m
 from userproc.errors import BadReplies, ExchangeDown, StopInterrupted
 from userproc.journal import Journal
@@ -202,14 +202,9 @@ class Session:
 
     async def token(self, name: str, *, max_age: float | None = None) -> TokenInfo:
         """A token by its plain symbol (``KOGE``) or alpha id, from the token list."""
-        want = name.upper()
-        tokens = await self.token_list(max_age=max_age)
-        for t in tokens:
-            if t.symbol.upper() == want:
-                return t
-        for t in tokens:
-            if t.alpha_id.upper() == want or t.pair.upper() == want:
-                return t
+        found = find_token(await self.token_list(max_age=max_age), name)
+        if found is not None:
+            return found
         raise UnknownToken(f"no token {name!r} in the token list")
 
     # ------------------------------------------------------------------ latency
