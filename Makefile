@@ -1,16 +1,21 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   - run the whole job against the built-in simulated exchange
 #   make test   - run the full test suite
+# Both install from requirements.lock (exact versions, every platform), so a fresh machine
+# runs what CI ran; `make lock` refreshes it, `make test-latest` tries the newest versions
+# the ranges in pyproject.toml allow.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LATEST ?= /tmp/alphavol-latest-venv
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install lock test-latest clean
 
-$(BIN)/alphavol: pyproject.toml
+$(BIN)/alphavol: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 install: $(BIN)/alphavol
@@ -32,6 +37,22 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Exact versions of the project and its test/dev extras, for every platform and Python
+# 3.11+ (uv resolves the whole tree in about a second).
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		-o requirements.lock
+
+# The suite against the newest versions pyproject.toml's ranges allow, in a throw-away
+# venv: tells early what the next `make lock` would break. Not part of CI.
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[dev]'
+	$(LATEST)/bin/python -m pytest -q -n 4 -m "not serial" -p no:cacheprovider
+	$(LATEST)/bin/python -m pytest -q -m serial -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
