@@ -38,12 +38,18 @@ EXIT_OPERATOR = 2  # the operator's own mistake: config, credentials, files, a p
 
 
 class RedactingStream(io.TextIOBase):
-    """A text stream that masks secrets in every write before passing it on."""
+    """A text stream that masks secrets in every write before passing it on.
+
+    Text only, as ``sys.stdout`` itself: bytes are refused with ``TypeError``. click probes
+    whether a stream is binary by writing ``b""`` to it; a stream that took bytes (and
+    printed their ``repr``) made every ``--help`` read ``b''b"Usage: ..."``."""
 
     def __init__(self, target: TextIO) -> None:
         self._target = target
 
     def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self._target.write(redact(text))
         return len(text)
 
