@@ -18,6 +18,7 @@ import click
 import msgspec
 
 from config.credentials import (
+    PLAINTEXT_HINT,
     CredentialsError,
     CredentialsMissing,
     CredentialStore,
@@ -133,6 +134,10 @@ def users_add(user_id: str, curl_file: TextIO, label: str | None, config_path: s
     echo(f"  cookies: {', '.join(sorted(creds.cookies))}")
     echo(f"  headers: {', '.join(sorted(creds.headers))}")
     echo(f"  store:   {store.path} ({'encrypted' if store.encrypted else 'PLAIN TEXT'})")
+    if not store.encrypted:
+        echo(
+            f"alphavol: warning: the sessions are stored in plain text; {PLAINTEXT_HINT}", err=True
+        )
     if user_id not in cfg.user_ids():
         echo(f"note: user {user_id} is in no enabled strategy of {config_path}", err=True)
 

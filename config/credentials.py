@@ -3,9 +3,9 @@
 The file is created 0600 inside a 0700 directory. With a Fernet key (a file given by
 ``$ALPHAVOL_SECRET_KEY_FILE``, systemd's ``$CREDENTIALS_DIRECTORY/alphavol-key``, or
 ``$ALPHAVOL_SECRET_KEY``) the cookies and headers are encrypted at rest and the store
-refuses to open without that key; without one it works in plain text and says so at every
-open. Cookie and header *names*, labels and dates are stored in the clear so ``users list``
-can show them, never the values.
+refuses to open without that key; without one it works in plain text, and ``run`` (at
+start) and ``users add`` say so. Cookie and header *names*, labels and dates are stored in
+the clear so ``users list`` can show them, never the values.
 
 Every operation opens and closes its own connection: the supervisor forks user processes,
 and a SQLite handle must never be shared across a fork.
@@ -37,6 +37,10 @@ KEY_FILE_ENV = "ALPHAVOL_SECRET_KEY_FILE"
 KEY_ENV = "ALPHAVOL_SECRET_KEY"
 SYSTEMD_CREDENTIAL = "alphavol-key"
 _KEY_CHECK = b"alphavol-credentials-v1"
+PLAINTEXT_HINT = (
+    f"to encrypt the stored sessions: `alphavol users keygen FILE`, then set ${KEY_FILE_ENV}=FILE"
+    f" (systemd: LoadCredential={SYSTEMD_CREDENTIAL}:FILE)"
+)
 _WRITABLE_HINT = (
     "the data directory (paths.data_dir) and the store must be writable by the user"
     " alphavol runs as"
@@ -142,13 +146,13 @@ class CredentialStore:
             add_secrets([key.decode(errors="replace")])
         self._create()
         self._check_key()
+
+    def warn_if_plain(self) -> None:
+        """Log ``credentials_plaintext`` when the sessions are stored unencrypted. Said
+        where it matters (``run`` at start, ``users add`` in its own words), never by the
+        commands that only read the store."""
         if self._fernet is None:
-            log.warning(
-                "credentials_plaintext",
-                path=str(self.path),
-                hint=f"set ${KEY_FILE_ENV} (or systemd LoadCredential={SYSTEMD_CREDENTIAL}:...)"
-                " to encrypt the stored sessions",
-            )
+            log.warning("credentials_plaintext", path=str(self.path), hint=PLAINTEXT_HINT)
 
     @classmethod
     def open(cls, paths: PathSettings, *, clock: Clock = SYSTEM_CLOCK) -> CredentialStore:

@@ -102,7 +102,9 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
 
     def prepare() -> dict[str, Any]:
         require_writable_dirs(config.paths)
-        return {"credentials": open_store(config)}
+        store = open_store(config)
+        store.warn_if_plain()  # once, at start (the commands that only read it are quiet)
+        return {"credentials": store}
 
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view

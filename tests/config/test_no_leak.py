@@ -162,7 +162,7 @@ def test_no_secret_in_a_real_cli_subprocess(tmp_path):
         )
         texts += [proc.stdout, proc.stderr]
         assert "Traceback" not in proc.stderr
-    assert "credentials_plaintext" in texts[1]  # no key: the plain-text warning
+    assert "stored in plain text" in texts[1]  # no key: `users add` warns
     assert '"user_id": "1"' in texts[4]
     _assert_clean("\n".join(texts), "subprocess output")
     # The plain store holds the values (that is the warning's point), but 0600.
