@@ -77,10 +77,19 @@ class Fleet:
         )
 
     def all_reached(self) -> bool:
-        """Every strategy of every user reached its target or was skipped, nothing left over."""
-        return all(
-            row.reached or row.skipped for rec in self.records.values() for row in rec.rows.values()
-        ) and not any(r.summary and r.summary.leftovers for r in self.records.values())
+        """Every strategy of every user reached its target, was skipped or was stopped by
+        the operator (``alphavol stop``: asked for, not a failure), nobody ended FATAL and
+        nothing is left over: ``run --once`` exits 0."""
+        recs = self.records.values()
+        return (
+            all(
+                row.reached or row.skipped or row.stopped or sid in rec.stop_requested
+                for rec in recs
+                for sid, row in rec.rows.items()
+            )
+            and not any(r.state == State.FATAL for r in recs)
+            and not any(r.summary and r.summary.leftovers for r in recs)
+        )
 
     # ------------------------------------------------------------ volume check
     async def check(self, recs: list[UserRecord]) -> None:
@@ -311,6 +320,7 @@ class Fleet:
             else:
                 if row is not None:
                     row.stopped = row.stopped or f"stop {strategy_id} requested"
+                rec.stop_requested |= {sid for sid, r in rec.rows.items() if r.to_run}
                 self.stop(rec, now=now, reason="stop requested")
             stopped.append(rec.user_id)
         self.arb.wake()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from config import logsetup
-from config.credentials import CredentialsError, CredentialStore
+from config.credentials import CredentialsError, CredentialsMissing, CredentialStore
 from supervisor.errors import SupervisorError
 
 
@@ -34,7 +34,11 @@ class Sessions:
         for uid in config.user_ids():
             try:
                 secrets.extend(self.store.get(uid).routed(proxies.get(uid)).secret_values())
-            except Exception as exc:  # CredentialsMissing / CredentialsError
+            except CredentialsMissing:  # and the command that fixes it
+                missing.append(
+                    f"user {uid} has no stored session: alphavol users add {uid} --curl FILE"
+                )
+            except Exception as exc:  # CredentialsError, a session that is not one
                 missing.append(f"user {uid}: {exc}")
         if missing:
             raise SupervisorError("credentials: " + "; ".join(missing))

@@ -48,6 +48,8 @@ class UserRecord:
     summary_seen: asyncio.Event = field(default_factory=asyncio.Event)
     last_error: str | None = None
     remove_after_exit: bool = False
+    # the strategies the operator stopped with the whole user (`alphavol stop`) today
+    stop_requested: set[str] = field(default_factory=set)
     checked: bool = False  # volume checked for the current day
     settings_changed: list[dict[str, Any]] | None = None
     # the strategies the current process was given, in its order (its spec, then updates)
@@ -304,6 +306,7 @@ class UserRecord:
         crashes and what it reached; a new strategy on reload): PENDING, to be checked."""
         self._require(self.can_requeue, "requeue")
         if reset:
+            self.stop_requested = set()
             self.crashes.reset()
             for row in self.rows.values():
                 row.skipped = row.reached = False
@@ -317,6 +320,7 @@ class UserRecord:
         self.rows = rows_for(settings)
         self.crashes.reset()
         self.restarts = 0
+        self.stop_requested = set()
         self.summary = None
         self.last_error = None
         self.phase = None

@@ -52,7 +52,7 @@ async def test_stopping_a_strategy_stops_only_that_strategy(deploy, sim):
         "user 1 on to aop after koge was stopped",
     )
     assert users[("aop", "3")].state == "STOPPED" and users[("aop", "3")].pid is None
-    assert await d.wait_exit(60) == 1, d.diagnose()  # stopped strategies are not reached
+    assert await d.wait_exit(60) == 0, d.diagnose()  # stops asked for are not failures
     starts = [e["pid"] for e in d.events("user_process_started") if e["user_id"] == "1"]
     assert starts == [pid1]  # the same process went on from koge to aop
     out = d.stdout
