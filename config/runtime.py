@@ -7,7 +7,10 @@ running service by a half-written file, so the directory comes from, in order:
 1. ``--runtime-dir DIR`` or ``$ALPHAVOL_RUNTIME_DIR``;
 2. ``paths.runtime_dir`` of the config file, read leniently: any YAML, whatever the rest of
    the file says; on a YAML syntax error, the ``runtime_dir:`` line itself;
-3. the default ``./var/run`` beside the config file.
+3. when the config cannot name it (it cannot be read, it lacks ``paths.runtime_dir``, or a
+   YAML syntax error hides that line): where a supervisor started with this config file
+   says it serves (``config.serving``, recorded at its start);
+4. the default ``./var/run`` beside the config file.
 
 The config is never validated here: ``reload`` asks the supervisor, which rereads the file
 and answers with every problem in it.
@@ -23,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from config.loader import DEFAULT_RUNTIME_DIR
+from config.serving import Serving, serving_for
 
 RUNTIME_DIR_ENV = "ALPHAVOL_RUNTIME_DIR"
 
@@ -41,26 +45,48 @@ class RuntimeDir:
 def find_runtime_dir(config_path: str | Path, explicit: str | Path | None = None) -> RuntimeDir:
     """The runtime directory for the control commands (see the module docstring).
 
-    Raises ``FileNotFoundError`` when there is no explicit directory and the config file
-    does not exist, ``OSError`` when it cannot be read."""
+    Raises ``FileNotFoundError`` when there is no explicit directory, the config file
+    does not exist and no supervisor started with it serves; ``OSError`` likewise when it
+    cannot be read."""
     if explicit:
         return RuntimeDir(Path(os.path.expanduser(str(explicit))).resolve())
     path = Path(os.path.expanduser(str(config_path)))
-    text = path.read_text(encoding="utf-8", errors="replace")
-    note = None
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        serving = serving_for(path)
+        if serving is None:
+            raise
+        why = "does not exist" if isinstance(exc, FileNotFoundError) else "cannot be read"
+        return _recorded(serving, f"{config_path} {why}")
+    broken = None  # where a YAML syntax error is
     try:
         data = yaml.safe_load(text)
         paths = data.get("paths") if isinstance(data, dict) else None
         raw = paths.get("runtime_dir") if isinstance(paths, dict) else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{config_path}:{mark.line + 1}" if mark is not None else str(config_path)
+        broken = f"{config_path}:{mark.line + 1}" if mark is not None else str(config_path)
         match = _LINE_RE.search(text)
         raw = match.group("v").strip() if match else None
-        found = f"paths.runtime_dir read from its line ({raw})" if raw else "the default"
-        note = f"{where}: the config has a YAML syntax error; using {found}"
-    if not isinstance(raw, str) or not raw.strip():
-        raw = DEFAULT_RUNTIME_DIR
-    p = Path(os.path.expanduser(raw.strip()))
+    syntax = f"{broken}: the config has a YAML syntax error" if broken else None
     base = path.resolve().parent
+    if not isinstance(raw, str) or not raw.strip():
+        serving = serving_for(path)
+        if serving is not None and serving.runtime_dir != (base / DEFAULT_RUNTIME_DIR).resolve():
+            return _recorded(serving, syntax or f"{config_path} names no paths.runtime_dir")
+        raw = DEFAULT_RUNTIME_DIR
+        found = "the default"
+    else:
+        found = f"paths.runtime_dir read from its line ({raw.strip()})"
+    p = Path(os.path.expanduser(raw.strip()))
+    note = f"{syntax}; using {found}" if syntax else None
     return RuntimeDir((p if p.is_absolute() else base / p).resolve(), note)
+
+
+def _recorded(serving: Serving, why: str) -> RuntimeDir:
+    return RuntimeDir(
+        serving.runtime_dir,
+        f"{why}; using {serving.runtime_dir}, where the supervisor started with this config"
+        f" (pid {serving.pid}) serves",
+    )

@@ -144,7 +144,9 @@ class Arbiter:
 
     # ---------------------------------------------------------------- setup and teardown
     async def run(self) -> int:
-        self.runtime = Runtime(self.config.paths.runtime_dir)
+        self.runtime = Runtime(
+            self.config.paths.runtime_dir, config_file=getattr(self.config, "source", None)
+        )
         self.runtime.check()
         self.sessions.check(self.config)
         for uid, settings in settings_by_user(self.config).items():

@@ -5,6 +5,9 @@ in, commands out. ``control`` (ROUTER) answers the CLI (``supervisor.control``).
 in the 0700 runtime directory, 0600 themselves, and are removed on the way out. A stale
 ``control.ipc`` nobody answers means the last supervisor was killed: ``orphan_wait`` says
 how long to wait before starting anyone, so that two processes never trade for one user.
+Once bound, it records where it serves for its config file (``config.serving``), so the
+control commands find it even through a config that lost its ``paths:``; the record goes
+with the sockets.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import contextlib
 import os
 from pathlib import Path
 
+import structlog
 import zmq
 import zmq.asyncio
 
+from config import serving
 from protocol import codec
 from protocol import messages as m
 from protocol.addresses import (
@@ -28,6 +33,8 @@ from protocol.addresses import (
 )
 from supervisor.errors import SupervisorError
 
+log = structlog.get_logger(__name__)
+
 # After a supervisor was killed: how long its orphans get to finish their stop before
 # a new supervisor starts users (one that is still stopping holds its journal's lock,
 # so a start that comes too soon fails as a crash and is retried after a backoff).
@@ -35,9 +42,11 @@ ORPHAN_WAIT = 5.0
 
 
 class Runtime:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, config_file: str | None = None) -> None:
         self.path = Path(path)
         self.orphan_wait = 0.0
+        # the config file it serves for (None: a config not read from a file)
+        self.config_file = config_file if config_file and Path(config_file).is_file() else None
 
     def check(self) -> None:
         """Create the directory; refuse (``SupervisorError``) if a supervisor answers there."""
@@ -69,6 +78,11 @@ class Runtime:
         for name in (EVENTS_SOCKET, CONTROL_SOCKET):
             with contextlib.suppress(OSError):
                 os.chmod(self.path / name, 0o600)
+        if self.config_file is not None:
+            try:
+                serving.write_record(self.config_file, self.path, os.getpid())
+            except OSError as exc:  # a read-only home: `--runtime-dir` still finds us
+                log.info("serving_not_recorded", where=str(exc.filename), reason=exc.strerror)
 
     def send(self, user_id: str, msg: m.Msg) -> None:
         """Queue a command to a user process; never waits (ROUTER drops it if it is gone)."""
@@ -90,3 +104,5 @@ class Runtime:
         for name in (EVENTS_SOCKET, CONTROL_SOCKET):
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
+        if self.config_file is not None:
+            serving.remove_record(self.config_file, os.getpid())

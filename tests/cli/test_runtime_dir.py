@@ -1,11 +1,18 @@
 """Issue 12, the CLI with a half-edited config: status, stop, start, shutdown and reload
 reach a running supervisor from its runtime directory alone (--runtime-dir,
 $ALPHAVOL_RUNTIME_DIR, or paths.runtime_dir read leniently), and reload still reports
-the config's problems (the supervisor answers them), with one exit status, 2."""
+the config's problems (the supervisor answers them), with one exit status, 2.
+
+Issue 20 item 13: a config that lost its ``paths:`` (or cannot be read) still reaches the
+supervisor started with it, through the record it keeps in $XDG_RUNTIME_DIR/alphavol; a
+killed supervisor's record is ignored."""
 
 from __future__ import annotations
 
 import json
+import signal
+
+import yaml
 
 from tests.cli.conftest import alphavol
 from tests.supervisor.harness import strategy
@@ -80,3 +87,64 @@ def test_the_runtime_dir_line_is_found_in_a_broken_file_whatever_its_style(tmp_p
     cfg.write_text("paths:\n  runtime_dir: ok\nstrategies: nonsense\n")  # valid YAML, bad schema
     assert find_runtime_dir(cfg).path == tmp_path / "ok"
     assert find_runtime_dir(cfg, "/explicit").path.as_posix() == "/explicit"
+
+
+def _without_paths(d) -> None:
+    """The operator's edit lost the whole ``paths:`` section."""
+    doc = yaml.safe_load(d.config_path.read_text())
+    del doc["paths"]
+    d.config_path.write_text(yaml.safe_dump(doc))
+
+
+async def test_a_config_that_lost_its_paths_still_reaches_the_supervisor(deploy, sim, tmp_path):
+    xdg = tmp_path / "xdg"  # the per-user place the supervisor records where it serves
+    d = deploy()
+    d.store({"1": sim.credentials("acct1")})
+    d.write_config([strategy("s1", ["1"], target=100000, amount=10)])
+    d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}', XDG_RUNTIME_DIR=str(xdg))
+    await d.wait_ready()
+    (record,) = (xdg / "alphavol").iterdir()
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    _without_paths(d)
+
+    res = await d.acli("status")
+    assert res.returncode == 0, res.stderr
+    assert "s1" in res.stdout and "RUNNING" in res.stdout
+    assert "names no paths.runtime_dir" in res.stderr and str(d.runtime) in res.stderr
+    # the record is what finds it: another user's (no record) looks in the default place
+    res = await alphavol(
+        "status",
+        "--config",
+        str(d.config_path),
+        env={**d.env, "XDG_RUNTIME_DIR": str(tmp_path / "other")},
+    )
+    assert res.returncode == 1 and "no supervisor" in res.stderr, res.stderr
+    # a config file moved away (or unreadable): the record still names the place
+    moved = d.config_path.rename(d.dir / "aside.yaml")
+    res = await d.acli("status", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["strategies"][0]["strategy_id"] == "s1"
+    assert "does not exist" in res.stderr
+    moved.rename(d.config_path)
+
+    res = await d.acli("shutdown", "--now")
+    assert res.returncode == 0, res.stderr
+    assert await d.wait_exit(20) == 0, d.diagnose()
+    assert list((xdg / "alphavol").iterdir()) == []  # removed at a clean exit
+
+
+async def test_the_record_of_a_killed_supervisor_is_ignored(deploy, sim, tmp_path):
+    xdg = tmp_path / "xdg"
+    d = deploy()
+    d.store({"1": sim.credentials("acct1")})
+    d.write_config([strategy("s1", ["1"], target=100000, amount=10)])
+    d.start(once=False, ALPHAVOL_STANDIN='{"trade_seconds": 0.02}', XDG_RUNTIME_DIR=str(xdg))
+    await d.wait_ready()
+    d.signal(signal.SIGKILL)
+    await d.wait_exit(20)
+    assert (d.runtime / "control.ipc").exists()  # its socket file stays behind
+    _without_paths(d)
+    res = await d.acli("status")
+    assert res.returncode == 1 and "no supervisor" in res.stderr, res.stderr
+    assert str(d.runtime) not in res.stderr  # the default place, not the dead one's
+    assert list((xdg / "alphavol").iterdir()) == []  # the stale record is gone

@@ -127,6 +127,8 @@ class Deployment:
             ALPHAVOL_STOP_MARGIN="3",
             ALPHAVOL_KILL_AFTER="5",
             PYTHONPATH=str(ROOT),
+            # where a supervisor records where it serves (config.serving): the test's own
+            XDG_RUNTIME_DIR=str(self.dir / "xdg"),
         )
         full.pop("NOTIFY_SOCKET", None)
         if child:
