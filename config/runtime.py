@@ -7,10 +7,10 @@ running service by a half-written file, so the directory comes from, in order:
 1. ``--runtime-dir DIR`` or ``$ALPHAVOL_RUNTIME_DIR``;
 2. ``paths.runtime_dir`` of the config file, read leniently: any YAML, whatever the rest of
    the file says; on a YAML syntax error, the ``runtime_dir:`` line itself;
-3. when the config cannot name it (it cannot be read, it lacks ``paths.runtime_dir``, or a
-   YAML syntax error hides that line): where a supervisor started with this config file
-   says it serves (``config.serving``, recorded at its start);
-4. the default ``./var/run`` beside the config file.
+3. the default ``./var/run`` beside the config file;
+4. but when no supervisor serves there (the config cannot be read, lost its ``paths:``, or
+   names a directory being edited): where a supervisor started with this config file says
+   it serves (``config.serving``, recorded at its start), if one still runs.
 
 The config is never validated here: ``reload`` asks the supervisor, which rereads the file
 and answers with every problem in it.
@@ -27,6 +27,7 @@ import yaml
 
 from config.loader import DEFAULT_RUNTIME_DIR
 from config.serving import Serving, serving_for
+from protocol.addresses import CONTROL_SOCKET
 
 RUNTIME_DIR_ENV = "ALPHAVOL_RUNTIME_DIR"
 
@@ -71,17 +72,21 @@ def find_runtime_dir(config_path: str | Path, explicit: str | Path | None = None
         raw = match.group("v").strip() if match else None
     syntax = f"{broken}: the config has a YAML syntax error" if broken else None
     base = path.resolve().parent
-    if not isinstance(raw, str) or not raw.strip():
+    named = raw.strip() if isinstance(raw, str) else ""
+    p = Path(os.path.expanduser(named or DEFAULT_RUNTIME_DIR))
+    where = (p if p.is_absolute() else base / p).resolve()
+    if not (where / CONTROL_SOCKET).exists():
         serving = serving_for(path)
-        if serving is not None and serving.runtime_dir != (base / DEFAULT_RUNTIME_DIR).resolve():
-            return _recorded(serving, syntax or f"{config_path} names no paths.runtime_dir")
-        raw = DEFAULT_RUNTIME_DIR
-        found = "the default"
-    else:
-        found = f"paths.runtime_dir read from its line ({raw.strip()})"
-    p = Path(os.path.expanduser(raw.strip()))
-    note = f"{syntax}; using {found}" if syntax else None
-    return RuntimeDir((p if p.is_absolute() else base / p).resolve(), note)
+        if serving is not None and serving.runtime_dir != where:
+            if syntax is not None:
+                return _recorded(serving, syntax)
+            if named:
+                return _recorded(serving, f"no supervisor serves in {where}, the config's")
+            return _recorded(serving, f"{config_path} names no paths.runtime_dir")
+    if syntax is None:
+        return RuntimeDir(where)
+    found = f"paths.runtime_dir read from its line ({named})" if named else "the default"
+    return RuntimeDir(where, f"{syntax}; using {found}")
 
 
 def _recorded(serving: Serving, why: str) -> RuntimeDir:

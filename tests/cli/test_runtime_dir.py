@@ -126,6 +126,13 @@ async def test_a_config_that_lost_its_paths_still_reaches_the_supervisor(deploy,
     assert json.loads(res.stdout)["strategies"][0]["strategy_id"] == "s1"
     assert "does not exist" in res.stderr
     moved.rename(d.config_path)
+    # an edit that names another runtime directory: the running supervisor is still found
+    doc = yaml.safe_load(d.config_path.read_text())
+    doc["paths"] = {"runtime_dir": str(d.dir / "elsewhere")}
+    d.config_path.write_text(yaml.safe_dump(doc))
+    res = await d.acli("status")
+    assert res.returncode == 0 and "RUNNING" in res.stdout, res.stderr
+    assert "no supervisor serves in" in res.stderr and str(d.runtime) in res.stderr
 
     res = await d.acli("shutdown", "--now")
     assert res.returncode == 0, res.stderr
