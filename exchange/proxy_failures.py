@@ -66,9 +66,10 @@ def proxy_failure(exc: BaseException, proxy: Proxy) -> ProxyFailure | None:
     unreachable = (python_socks.ProxyConnectionError, aiohttp_socks.ProxyConnectionError)
     refusals = (python_socks.ProxyError, aiohttp_socks.ProxyError)
     for e in _chain(exc):
-        if isinstance(e, aiohttp.ClientHttpProxyError):  # an HTTP proxy answered CONNECT
-            if e.status == 407:
-                return ProxyFailure(LOGIN_REFUSED_HTTP, retry=False, login_refused=True)
+        # 407 comes from a proxy only: on CONNECT (wss://, https://) or on a plain ws:// upgrade
+        if isinstance(e, aiohttp.ClientResponseError) and e.status == 407 and not proxy.socks:
+            return ProxyFailure(LOGIN_REFUSED_HTTP, retry=False, login_refused=True)
+        if isinstance(e, aiohttp.ClientHttpProxyError):  # an HTTP proxy refused CONNECT
             if e.status >= 500:  # 502/503/504: it could not reach the exchange
                 return ProxyFailure(f"could not reach the exchange (HTTP {e.status})")
             return ProxyFailure(f"refused to connect to the exchange (HTTP {e.status})", False)

@@ -78,6 +78,31 @@ async def test_a_wrong_password_or_a_dead_proxy_is_named_without_its_password(si
         assert await requests_of(sim, "acct2") == 0  # nothing got through
 
 
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+async def test_the_user_stream_stops_on_a_refused_password_and_retries_a_dead_proxy(sim, scheme):
+    """A wrong password ends the stream (the user process then stops for good); a proxy
+    that is not running is retried until it comes back or the stream is closed."""
+    async with PasswordProxy(scheme, "alice", PASSWORD) as proxy:
+        wrong = sim.credentials("acct2").routed(proxy.with_password("not-the-pw-4"))
+        async with AlphaClient(
+            base_url=sim.base_url, credentials=wrong, retry_base_delay=0
+        ) as client:
+            stream = UserStream(client, ws_url=sim.ws_url, initial_backoff=0.01)
+            with pytest.raises(ProxyLoginRefused) as err:
+                await asyncio.wait_for(stream.run(lambda e: None), 20)
+        assert "not-the-pw-4" not in str(err.value) and "alice:***@" in str(err.value)
+    dead = sim.credentials("acct2").routed(f"{scheme}://alice:{PASSWORD}@127.0.0.1:{free_port()}")
+    async with AlphaClient(
+        base_url=sim.base_url, credentials=dead, retry_base_delay=0, max_get_retries=0
+    ) as client:
+        stream = UserStream(client, ws_url=sim.ws_url, initial_backoff=0.01, max_backoff=0.05)
+        task = asyncio.create_task(stream.run(lambda e: None))
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        assert not done  # still trying
+        await stream.close()
+        await asyncio.wait_for(task, 5)
+
+
 class StrictSocks5:
     """A SOCKS5 proxy on loopback that speaks RFC 1928/1929 to the letter (pproxy just
     hangs up on a wrong password) and then does what ``mode`` says: ``refuse_login``
