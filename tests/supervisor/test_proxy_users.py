@@ -106,12 +106,12 @@ async def test_a_proxy_refusing_the_password_is_fatal_at_once_a_dead_one_is_retr
         tuning = {**json.loads(FAST), "stream_connect_timeout": 2.0}
         d.start(once=False, child=None, ALPHAVOL_TUNING=json.dumps(tuning))
         await d.wait_ready()
-        users = await d.wait_users(
-            lambda us: us["koge", "2"].state == "FATAL" and us["koge", "3"].restarts >= 2,
-            30,
-            "user 2 FATAL, user 3 restarted",
-        )
-        two, three = users["koge", "2"], users["koge", "3"]
+        two = (await d.wait_users(lambda us: us["koge", "2"].state == "FATAL", 30, "FATAL"))[
+            "koge", "2"
+        ]
+        three = (await d.wait_users(lambda us: us["koge", "3"].restarts >= 2, 30, "restarts"))[
+            "koge", "3"
+        ]
         assert two.restarts == 0, two
         shown = f"{scheme}://alice:***@127.0.0.1:{proxy.port}"
         assert f"proxy {shown}: refused the username or password" in two.reason, two.reason
@@ -120,7 +120,8 @@ async def test_a_proxy_refusing_the_password_is_fatal_at_once_a_dead_one_is_retr
         assert three.state != "FATAL" and "cannot connect to the proxy" in (
             three.last_error or three.reason or ""
         ), three
-        await d.wait_users(lambda us: us["koge", "1"].state == "DONE", 60, "user 1 DONE")
+        later = await d.wait_users(lambda us: us["koge", "1"].state == "DONE", 60, "1 DONE")
+        assert (later["koge", "2"].state, later["koge", "2"].restarts) == ("FATAL", 0)
         status = await d.acli("status")
         assert f"proxy {shown}" in " ".join(status.stdout.split()), status.stdout
         # the fix, as the reason gives it
