@@ -107,6 +107,7 @@ NOTIFY_USER_EVENTS = (
     "leftover",
     "bad_setup",
     "bad_reply",
+    "proxy_refused",
     "crash_limit",
 )
 NOTIFY_EVENTS = (*NOTIFY_USER_EVENTS, "daily_summary", "service", "trade")

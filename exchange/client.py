@@ -18,7 +18,6 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any, Literal
 
@@ -34,6 +33,7 @@ from exchange.errors import (
     ExchangeError,
     OutcomeUnknown,
     ProxyFailed,
+    ProxyLoginRefused,
     RiskChallenge,
     TransportError,
     UnknownToken,
@@ -66,6 +66,7 @@ from exchange.models import (
     find_token,
 )
 from exchange.proxy import Proxy, parse_proxy
+from exchange.proxy_failures import LOGIN_REFUSED_HTTP, ProxyFailure, proxy_failure, socks5_login
 
 DEFAULT_BASE_URL = "https://www.binance.com"
 DEFAULT_USER_AGENT = (
@@ -186,16 +187,30 @@ class AlphaClient:
 
     async def ws_connect(self, url: str, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
         """A websocket on this user's route (the user stream). Raises what aiohttp raises;
-        ``proxy_problem(exc)`` says whether the proxy was the cause."""
+        ``proxy_failed(exc)`` says whether the proxy was the cause."""
         return await self._http().ws_connect(url, proxy=self._route, **kwargs)
 
-    def proxy_problem(self, exc: BaseException) -> str | None:
-        """``"proxy socks5://u:***@h:p: <what went wrong>"`` when ``exc`` is the user's proxy
-        failing (unreachable, credentials refused, could not reach the exchange), else None."""
+    async def proxy_failed(self, exc: BaseException) -> ProxyFailed | None:
+        """``ProxyFailed("proxy socks5://u:***@h:p: <what went wrong>")`` when ``exc`` is
+        the user's proxy failing, ``ProxyLoginRefused`` when it refused the username or
+        password; None when the proxy was not the cause."""
+        failure = await self._proxy_verdict(exc)
+        if failure is None:
+            return None
+        return self._proxy_error(failure)
+
+    async def _proxy_verdict(self, exc: BaseException) -> ProxyFailure | None:
         if self.proxy is None:
             return None
-        what = _proxy_failure(exc, self.proxy)
-        return f"proxy {self.proxy.shown}: {what}" if what else None
+        failure = proxy_failure(exc, self.proxy)
+        if failure is not None and failure.unexplained:  # ask the proxy what it refused
+            failure = await socks5_login(self.proxy, self.request_timeout) or failure
+        return failure
+
+    def _proxy_error(self, failure: ProxyFailure, **kw: Any) -> ProxyFailed:
+        assert self.proxy is not None
+        kind = ProxyLoginRefused if failure.login_refused else ProxyFailed
+        return kind(f"proxy {self.proxy.shown}: {failure.what}", **kw)
 
     # ------------------------------------------------------------------ headers
 
@@ -248,7 +263,7 @@ class AlphaClient:
                 payload = await resp.read()
                 rheaders = resp.headers
         except Exception as exc:
-            failure = self._transport_failure(exc, method, path, status, t0)
+            failure = await self._transport_failure(exc, method, path, status, t0)
             if failure is None:
                 raise
             raise failure from None
@@ -256,11 +271,8 @@ class AlphaClient:
 
         if status == 407 and self.proxy is not None:  # an HTTP proxy forwarding plain http
             self._log(method, path, status, t0, "proxy_failed")
-            raise ProxyFailed(
-                f"proxy {self.proxy.shown}: refused the username or password (HTTP 407)",
-                http_status=status,
-                endpoint=path,
-            )
+            refused = ProxyFailure(LOGIN_REFUSED_HTTP, retry=False, login_refused=True)
+            raise self._proxy_error(refused, http_status=status, endpoint=path)
         err = status_error(status, rheaders, path)
         if err is not None:
             if isinstance(err, RiskChallenge) and mode == "order":
@@ -286,16 +298,17 @@ class AlphaClient:
             raise envelope_error(env, status, path, kind=mode)
         return env.data
 
-    def _transport_failure(
+    async def _transport_failure(
         self, exc: BaseException, method: str, path: str, status: int | None, t0: float
     ) -> Exception | None:
         """What a failed HTTP exchange becomes: ``ProxyFailed`` (the proxy refused), a
         ``_Transient`` (retried for reads) saying why, or None (not a transport failure)."""
-        problem = self.proxy_problem(exc)
-        if problem is not None:
+        proxied = await self._proxy_verdict(exc)
+        if proxied is not None:
             self._log(method, path, status, t0, "proxy_failed")
-            if _proxy_refused(exc):  # the proxy said no: asking again cannot help
-                return ProxyFailed(problem, http_status=status, endpoint=path)
+            if not proxied.retry:  # the proxy said no: asking again cannot help
+                return self._proxy_error(proxied, http_status=status, endpoint=path)
+            problem = f"proxy {self.proxy.shown}: {proxied.what}"  # type: ignore[union-attr]
             return _Transient(problem, status, sent=False, proxy=True)
         if isinstance(exc, aiohttp.ClientConnectorError):
             self._log(method, path, None, t0, "connect_failed")
@@ -521,51 +534,3 @@ def _adopt_ids(err: RiskChallenge, tp: object, path: str) -> None:
         else f"order {placed}"
     )
     err.message = err.message.replace("may have been placed anyway", f"was placed ({ids})")
-
-
-def _proxy_failure(exc: BaseException, proxy: Proxy) -> str | None:
-    """What the user's proxy did wrong, in words (never its password), or None when
-    ``exc`` is not the proxy's doing."""
-    from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
-
-    chain: list[BaseException] = []
-    e: BaseException | None = exc
-    while e is not None and len(chain) < 5:
-        chain.append(e)
-        e = e.__cause__ or e.__context__
-    for e in chain:
-        if isinstance(e, aiohttp.ClientHttpProxyError):
-            if e.status == 407:
-                return "refused the username or password (HTTP 407)"
-            return f"refused to connect to the exchange (HTTP {e.status})"
-        if isinstance(e, aiohttp.ClientProxyConnectionError):
-            return "cannot connect to the proxy (is it running, and is the address right?)"
-        if isinstance(e, ProxyTimeoutError):
-            return "timed out"
-        if isinstance(e, ProxyConnectionError):
-            return "cannot connect to the proxy (is it running, and is the address right?)"
-        if isinstance(e, ProxyError):
-            return f"refused: {e}"
-        if proxy.socks and isinstance(e, asyncio.IncompleteReadError):
-            return "closed the connection in the SOCKS5 handshake (wrong username or password?)"
-    if proxy.socks and isinstance(exc, aiohttp.ClientConnectorError):
-        return f"could not connect through the proxy ({type(exc).__name__})"
-    return None
-
-
-def _proxy_refused(exc: BaseException) -> bool:
-    """The proxy answered and said no (credentials, or it will not connect us)."""
-    from python_socks import ProxyConnectionError, ProxyError
-
-    e: BaseException | None = exc
-    for _ in range(5):
-        if e is None:
-            return False
-        if isinstance(e, aiohttp.ClientHttpProxyError):
-            return True
-        if isinstance(e, ProxyError) and not isinstance(e, ProxyConnectionError | TimeoutError):
-            return True
-        if isinstance(e, asyncio.IncompleteReadError):  # a SOCKS5 proxy hung up on our login
-            return True
-        e = e.__cause__ or e.__context__
-    return False

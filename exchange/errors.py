@@ -128,6 +128,12 @@ class ProxyFailed(TransportError):
     masked (``socks5://user:***@host:port``)."""
 
 
+class ProxyLoginRefused(ProxyFailed):
+    """The user's proxy refused the username or password (HTTP 407, a SOCKS5 login
+    refused, or no login method it accepts): the operator's mistake in
+    ``user_overrides[].proxy``. Asking again cannot help; never retried."""
+
+
 class OutcomeUnknown(ExchangeError):
     """An order-placing POST timed out, lost its connection, got a 5xx or an unreadable
     reply: the order MAY have been placed. Look it up (open orders / history) before

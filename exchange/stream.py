@@ -27,7 +27,13 @@ import structlog
 
 from exchange.client import AlphaClient
 from exchange.clock import SYSTEM_CLOCK, Clock
-from exchange.errors import ExchangeError, RateLimited, RiskChallenge, SessionExpired
+from exchange.errors import (
+    ExchangeError,
+    ProxyLoginRefused,
+    RateLimited,
+    RiskChallenge,
+    SessionExpired,
+)
 from exchange.models import ExecutionReport, StreamMessage, SubscribeRequest
 from exchange.untrusted import BadNumber, check_numbers, msgspec_field, tolerant_json
 
@@ -134,7 +140,8 @@ class UserStream:
     async def run(self, on_event: OnEvent) -> None:
         """Run until ``close()`` or cancellation, reconnecting with backoff.
 
-        Raises ``SessionExpired`` / ``RiskChallenge`` (from the listen-key call) and
+        Raises ``SessionExpired`` / ``RiskChallenge`` (from the listen-key call),
+        ``ProxyLoginRefused`` (the user's proxy refused its username or password) and
         whatever ``on_event`` raises. A stream that was closed stays closed (so a
         ``close()`` racing the start of ``run()`` is not lost).
         """
@@ -152,7 +159,7 @@ class UserStream:
                     failures = 0
                 else:
                     failures += 1
-            except (SessionExpired, RiskChallenge):
+            except (SessionExpired, RiskChallenge, ProxyLoginRefused):
                 raise
             except RateLimited as exc:
                 failures += 1
@@ -193,10 +200,12 @@ class UserStream:
                 headers={"user-agent": self.client._static_headers["user-agent"]},
             )
         except Exception as exc:
-            problem = self.client.proxy_problem(exc)
-            if problem is None and not isinstance(exc, aiohttp.ClientError | OSError):
+            failed = await self.client.proxy_failed(exc)
+            if isinstance(failed, ProxyLoginRefused):  # the operator's to fix: stop here
+                raise failed from None
+            if failed is None and not isinstance(exc, aiohttp.ClientError | OSError):
                 raise
-            extra = {"proxy": problem} if problem else {}
+            extra = {"proxy": failed.message} if failed else {}
             log.warning("stream_connect_failed", error=type(exc).__name__, **extra)
             return False, "connect failed"
         self._ws = ws

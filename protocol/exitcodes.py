@@ -22,6 +22,7 @@ class Exit(enum.IntEnum):
     INSUFFICIENT_BALANCE = 17  # the exchange refused an order for balance: FATAL, no retry
     BAD_REPLY = 18  # the exchange kept sending numbers that cannot be true: FATAL
     LOW_BALANCE = 19  # trading on would end the day under min_balance_usdt: STOPPED for the day
+    PROXY_REFUSED = 20  # the user's proxy refused its username or password: FATAL, no retry
 
     @property
     def restartable(self) -> bool:
@@ -36,6 +37,7 @@ class Exit(enum.IntEnum):
             Exit.LEFTOVER,
             Exit.INSUFFICIENT_BALANCE,
             Exit.BAD_REPLY,
+            Exit.PROXY_REFUSED,
         )
 
 

@@ -21,6 +21,7 @@ EXIT_EVENTS = {
     Exit.LEFTOVER: "leftover",
     Exit.INSUFFICIENT_BALANCE: "insufficient_balance",
     Exit.BAD_REPLY: "bad_reply",
+    Exit.PROXY_REFUSED: "proxy_refused",
 }
 
 WHAT = {
@@ -34,6 +35,7 @@ WHAT = {
     "leftover": "tokens could not be sold",
     "bad_setup": "a strategy cannot run as configured",
     "bad_reply": "the exchange kept sending figures that cannot be true",
+    "proxy_refused": "its proxy refused the username or password",
     "crash_limit": "its process kept crashing",
 }
 
@@ -66,6 +68,10 @@ TODO = {
     "bad_reply": (
         "see `alphavol status` and the log for the endpoint and field; start the user"
         " again when the exchange answers sensibly: `alphavol start --user {u}`."
+    ),
+    "proxy_refused": (
+        "fix the proxy of user {u} (user_overrides[].proxy) in the config, then"
+        " `alphavol reload` and `alphavol start --user {u}`."
     ),
     "crash_limit": (
         "see the traceback in the log (`journalctl -u alphavol`), then `alphavol start --user {u}`."

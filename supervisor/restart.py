@@ -3,8 +3,10 @@
 Exit statuses are the child-to-parent protocol (``protocol.exitcodes``):
 
 * OK -> DONE; COST_CAP and LOW_BALANCE -> STOPPED for the day;
-* SESSION_EXPIRED, RISK_CHALLENGE, BAD_CONFIG, LEFTOVER -> FATAL at once: restarting would
-  not help and, for a risk challenge, would make the account's standing worse;
+* SESSION_EXPIRED, RISK_CHALLENGE, BAD_CONFIG, LEFTOVER, INSUFFICIENT_BALANCE, BAD_REPLY,
+  PROXY_REFUSED (``Exit.fatal``) -> FATAL at once: restarting would not help and, for a risk
+  challenge, would make the account's standing worse; a proxy that refuses the password
+  refuses it again (a proxy that cannot be reached is EXCHANGE_DOWN: restarted);
 * anything else (CRASH, EXCHANGE_DOWN, SUPERVISOR_LOST, unknown codes, death by a signal)
   -> restart after 1, 2, 4 ... seconds up to ``max_delay``; the delay starts over after a
   healthy stretch; more than ``max_crashes`` crashes within ``window`` -> FATAL.

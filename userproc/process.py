@@ -23,7 +23,13 @@ import structlog
 import zmq.asyncio
 
 from exchange.clock import SYSTEM_CLOCK, Clock
-from exchange.errors import InsufficientBalance, OrderRejected, RiskChallenge, SessionExpired
+from exchange.errors import (
+    InsufficientBalance,
+    OrderRejected,
+    ProxyLoginRefused,
+    RiskChallenge,
+    SessionExpired,
+)
 from protocol import messages as m
 from protocol.exitcodes import Exit
 from userproc.errors import BadSetup, ExchangeDown, LeftoverError, StrategyFailed, UserStop
@@ -53,19 +59,23 @@ class Ending:
 
 
 # How a run ended -> exit status (the child-to-parent protocol), the first match wins.
-EXITS: tuple[tuple[type[BaseException], Callable[[Any], Ending]], ...] = (
+EXITS: tuple[tuple[type[BaseException], Callable[[Any, str], Ending]], ...] = (
     (
         SessionExpired,
-        lambda e: Ending(
+        lambda e, _u: Ending(
             Exit.SESSION_EXPIRED,
             "session expired: log in again and store a fresh copied request",
             cleanup=False,
         ),
     ),
-    (RiskChallenge, lambda e: _challenged(e)),
+    (RiskChallenge, lambda e, _u: _challenged(e)),
+    (
+        ProxyLoginRefused,  # nothing reaches the exchange: nothing to clean up through it
+        lambda e, user_id: Ending(Exit.PROXY_REFUSED, proxy_fix(e, user_id), cleanup=False),
+    ),
     (
         InsufficientBalance,
-        lambda e: Ending(
+        lambda e, _u: Ending(
             Exit.INSUFFICIENT_BALANCE,
             f"insufficient balance: the exchange refused the order ({e.message}, code"
             f" {e.code}); add USDT to the account's Alpha wallet, then start the user again",
@@ -73,16 +83,16 @@ EXITS: tuple[tuple[type[BaseException], Callable[[Any], Ending]], ...] = (
     ),
     (
         LeftoverError,
-        lambda e: Ending(
+        lambda e, _u: Ending(
             Exit.LEFTOVER,
             e.reason,
             leftovers=(m.Leftover(asset=e.asset, token=e.token, quantity=e.quantity),),
         ),
     ),
-    (UserStop, lambda e: Ending(e.exit, e.reason)),
-    (JournalBusy, lambda e: Ending(Exit.CRASH, str(e), cleanup=False, ours=False)),
-    (OrderRejected, lambda e: Ending(Exit.BAD_CONFIG, f"order refused: {e}")),
-    (Exception, lambda e: Ending(Exit.CRASH, f"unexpected error: {type(e).__name__}: {e}")),
+    (UserStop, lambda e, _u: Ending(e.exit, e.reason)),
+    (JournalBusy, lambda e, _u: Ending(Exit.CRASH, str(e), cleanup=False, ours=False)),
+    (OrderRejected, lambda e, _u: Ending(Exit.BAD_CONFIG, f"order refused: {e}")),
+    (Exception, lambda e, _u: Ending(Exit.CRASH, f"unexpected error: {type(e).__name__}: {e}")),
 )
 
 
@@ -98,10 +108,18 @@ def _challenged(e: RiskChallenge) -> Ending:
     return Ending(Exit.RISK_CHALLENGE, f"{reason}; {left.reason}", False, leftovers=(lo,))
 
 
-def ending_of(exc: BaseException) -> Ending:
+def proxy_fix(e: ProxyLoginRefused, user_id: str) -> str:
+    """What a wrong proxy password says, and the fix, on one line (password masked)."""
+    return (
+        f"{e.message}; fix the proxy of user {user_id} (user_overrides[].proxy) in the config,"
+        f" then `alphavol reload` and `alphavol start --user {user_id}`"
+    )
+
+
+def ending_of(exc: BaseException, user_id: str) -> Ending:
     for kind, make in EXITS:
         if isinstance(exc, kind):
-            return make(exc)
+            return make(exc, user_id)
     raise exc
 
 
@@ -139,7 +157,7 @@ class UserProcess:
                 else:
                     ending = Ending(Exit.OK, "target reached")
             except Exception as exc:
-                ending = ending_of(exc)
+                ending = ending_of(exc, self.spec.user_id)
                 if ending.exit is Exit.CRASH and not isinstance(exc, JournalBusy | UserStop):
                     log.exception("user_process_error", error=type(exc).__name__)
             ending = await self._guard("wind_down", self._wind_down(ending), ending)

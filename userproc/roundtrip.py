@@ -37,6 +37,7 @@ from exchange.errors import (
     OrderParametersRejected,
     OrderRejected,
     OutcomeUnknown,
+    ProxyLoginRefused,
     RateLimited,
     RiskChallenge,
     SessionExpired,
@@ -162,7 +163,7 @@ class RoundTrip:
         except RiskChallenge as exc:
             await self._adopt_challenged(tid, exc)
             raise
-        except SessionExpired as exc:
+        except (SessionExpired, ProxyLoginRefused) as exc:  # nothing was sent: stop the user
             self.s.journal.record_not_placed(
                 tid, "refused", self.s.clock.now_ms(), type(exc).__name__
             )
@@ -527,7 +528,7 @@ class RoundTrip:
             )
             try:
                 oid = await self.s.client.place_limit(req)
-            except (SessionExpired, RiskChallenge) as exc:
+            except (SessionExpired, RiskChallenge, ProxyLoginRefused) as exc:
                 self.s.journal.record_not_placed(
                     tid, "refused", self.s.clock.now_ms(), type(exc).__name__
                 )

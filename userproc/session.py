@@ -3,7 +3,7 @@ the journal, the stop flags, the event sink, and the few exchange calls whose er
 handling must be the same everywhere.
 
 ``call`` is the one retry policy: session expiry and risk challenges go straight up (never
-retried), rate limits wait as long as the exchange asked, transport failures and 5xx get
+retried), rate limits wait as long as the exchange asked, a proxy that refuses the user's login goes straight up too, transport failures and 5xx get
 ``max_retry_attempts`` retries with exponential backoff from ``retry_delay_seconds`` and
 then become ``ExchangeDown``. A stop "now" (a drain past its grace becomes one) that comes
 during one of those waits ends it: ``call`` raises ``StopInterrupted`` rather than retry.
@@ -26,7 +26,13 @@ import structlog
 
 from config.settings import EffectiveSettings
 from exchange.clock import Clock
-from exchange.errors import BadResponse, RateLimited, TransportError, UnknownToken
+from exchange.errors import (
+    BadResponse,
+    ProxyLoginRefused,
+    RateLimited,
+    TransportError,
+    UnknownToken,
+)
 from exchange.models import SymbolFilters, TokenInfo, find_token
 from protocol import messages as m
 from userproc.errors import BadReplies, ExchangeDown, StopInterrupted
@@ -232,6 +238,8 @@ class Session:
         while True:
             try:
                 return await fn(*args, **kw)
+            except ProxyLoginRefused:  # the operator's to fix: asking again cannot help
+                raise
             except RateLimited as exc:
                 limited += 1
                 if limited > 10 * max(1, self.settings.max_retry_attempts):

@@ -7,6 +7,7 @@ masked) in `volumes` and `check --online`, and nothing of that user reaches the 
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -82,3 +83,60 @@ async def test_a_wrong_proxy_is_a_per_user_error_naming_it_without_its_password(
     assert "user 1: alive" in users_check.stdout
     assert await requests_of(sim, acct("2")) == 0 and await requests_of(sim, acct("3")) == 0
     assert await requests_of(sim, acct("1")) > 0
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+async def test_a_proxy_refusing_the_password_is_fatal_at_once_a_dead_one_is_retried(
+    deploy, sim, scheme
+):
+    """Issue 21 item 4: user 2's proxy refuses its password: FATAL within 30 s, never
+    restarted, the reason naming the proxy (password masked) and the fix; user 3's proxy
+    is not running: a transient, restarted with backoff; user 1 (no proxy) trades to its
+    target. Then the advice, followed to the letter, gets user 2 trading."""
+    async with PasswordProxy(scheme, "alice", PASSWORD) as proxy:
+        d = deploy()
+        d.store({u: sim.credentials(acct(u)) for u in ("1", "2", "3")})
+        dead = f"{scheme}://alice:{PASSWORD}@127.0.0.1:{free_port()}"
+        koge = strategy("koge", ["1", "2", "3"], target=300, amount=10)
+        overrides = [
+            {"user_id": "2", "proxy": proxy.with_password("Wrong-pw-77")},
+            {"user_id": "3", "proxy": dead},
+        ]
+        d.write_config([koge], user_overrides=overrides, retry_delay_seconds=0.05)
+        tuning = {**json.loads(FAST), "stream_connect_timeout": 2.0}
+        d.start(once=False, child=None, ALPHAVOL_TUNING=json.dumps(tuning))
+        await d.wait_ready()
+        two = (await d.wait_users(lambda us: us["koge", "2"].state == "FATAL", 30, "FATAL"))[
+            "koge", "2"
+        ]
+        three = (await d.wait_users(lambda us: us["koge", "3"].restarts >= 2, 30, "restarts"))[
+            "koge", "3"
+        ]
+        assert two.restarts == 0, two
+        shown = f"{scheme}://alice:***@127.0.0.1:{proxy.port}"
+        assert f"proxy {shown}: refused the username or password" in two.reason, two.reason
+        assert "user_overrides[].proxy" in two.reason and "alphavol reload" in two.reason
+        assert "`alphavol start --user 2`" in two.reason, two.reason
+        assert three.state != "FATAL" and "cannot connect to the proxy" in (
+            three.last_error or three.reason or ""
+        ), three
+        later = await d.wait_users(lambda us: us["koge", "1"].state == "DONE", 60, "1 DONE")
+        assert (later["koge", "2"].state, later["koge", "2"].restarts) == ("FATAL", 0)
+        status = await d.acli("status")
+        assert f"proxy {shown}" in " ".join(status.stdout.split()), status.stdout
+        # the fix, as the reason gives it
+        overrides[0]["proxy"] = proxy.url
+        d.write_config([koge], user_overrides=overrides, retry_delay_seconds=0.05)
+        assert (await d.acli("reload")).returncode == 0
+        assert (await d.acli("start", "--user", "2")).returncode == 0
+        await d.wait_users(lambda us: us["koge", "2"].state == "DONE", 60, "user 2 DONE")
+        assert (await d.acli("shutdown")).returncode == 0
+        assert await d.wait_exit(30) == 0, d.diagnose()
+    assert await requests_of(sim, acct("3")) == 0
+    for u in ("1", "2"):
+        a = await sim.admin.account(acct(u))
+        assert Decimal(a["volume_now"]["KOGE"]) >= 300
+    seen = d.stdout + d.stderr + status.stdout + status.stderr
+    assert PASSWORD not in seen and "Wrong-pw-77" not in seen
+    journals = b"".join(p.read_bytes() for p in (d.data / "journals").glob("*"))
+    assert PASSWORD.encode() not in journals and b"Wrong-pw-77" not in journals
