@@ -102,7 +102,7 @@ class Observer:
         most a few seconds)."""
         if self.arb.metrics is not None:
             with contextlib.suppress(Exception):
-                await self.arb.metrics.cleanup()
+                await self.arb.metrics.close()
         await self.flush()
         self.outbox.post(alerts.service_alert("stopped"), key="stopped")
         with contextlib.suppress(Exception):
