@@ -231,6 +231,7 @@ class Door:
             access_log=None,
             shutdown_timeout=0.5,
             keepalive_timeout=lim.idle_seconds,
+            lingering_time=min(1.0, lim.idle_seconds),  # reading a refused body: 10 s else
             logger=_ServerLog(self.name),
             max_line_size=lim.max_line_size,
             max_field_size=lim.max_field_size,
