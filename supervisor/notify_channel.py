@@ -30,6 +30,7 @@ import structlog
 
 from config.logsetup import redact
 from config.service_sections import channel_label
+from supervisor.forkserver import SCRUBBED_ENV  # the sender needs none of these secrets either
 
 log = structlog.get_logger(__name__)
 
@@ -37,14 +38,6 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0)
 STARTUP_SECONDS = 30.0  # a sender process loading Apprise (about 1 s; more on a busy host)
 HAND_OVER = 10  # messages a sender may take over at exit
 WARN_EVERY = 3600.0  # a failing channel: one warning per hour
-SCRUBBED_ENV = (  # the sender needs none of the supervisor's secrets
-    "ALPHAVOL_SECRET_KEY",
-    "ALPHAVOL_SECRET_KEY_FILE",
-    "CREDENTIALS_DIRECTORY",
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-)
 
 
 @dataclass(frozen=True)
@@ -214,7 +207,11 @@ class Channel:
             self._wake.clear()
             while self.queue:
                 msg = self.queue.popleft()
-                res = await self.deliver(msg, self.retries)
+                try:
+                    res = await self.deliver(msg, self.retries)
+                except Exception as exc:  # a bug here must not end the channel for good
+                    log.error("notify_channel_failed", channel=self.label, exc_info=exc)
+                    res = Sent(self.label, False, type(exc).__name__)
                 self._report(msg, res)
             self._idle.set()
 

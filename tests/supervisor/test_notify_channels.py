@@ -31,9 +31,7 @@ async def test_a_dripping_and_a_dead_channel_cost_the_healthy_one_nothing(deploy
         d.store({u: sim.credentials(a) for u, a in OWNERS.items()})
         d.write_config(
             [strategy("koge", list(OWNERS), target=10**9, amount=10)],
-            sections={
-                "notify": {"urls": three_urls(slow, ok), "timeout_seconds": 3, "retries": 2}
-            },
+            sections={"notify": {"urls": three_urls(slow, ok), "timeout_seconds": 3, "retries": 2}},
         )
         d.start(once=False, child=None, ALPHAVOL_TUNING=FAST)
         await ok.wait(lambda r: r.messages("supervisor started"), HEALTHY_WITHIN, "started")
