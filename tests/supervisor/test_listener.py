@@ -4,8 +4,13 @@ client meets them."""
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
+import sys
 import time
+from asyncio.subprocess import PIPE
 
+import structlog.testing
 from aiohttp import web
 
 from supervisor.listener import Door, DoorLimits, new_app
@@ -92,4 +97,38 @@ async def test_a_port_in_use_is_an_oserror_and_nothing_stays_open():
             raise AssertionError("a second door bound the same port")
         assert other.addresses == []
     finally:
+        await d.close()
+
+
+CLIENTS = """
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(60)]
+print("connected", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_out_of_descriptors_the_door_backs_off_instead_of_spinning():
+    d = await door(DoorLimits(max_connections=1000, idle_seconds=30))
+    port = d.addresses[0][1]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    clients = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLIENTS, str(port), stdin=PIPE, stdout=PIPE
+    )
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 10, hard))
+        with structlog.testing.capture_logs() as logs:
+            assert await asyncio.wait_for(clients.stdout.readline(), 10) == b"connected\n"
+            cpu0, t0 = time.process_time(), time.monotonic()
+            while time.monotonic() - t0 < 1.5:  # a measurement window: the loop idles on
+                await asyncio.sleep(0.1)
+            cpu = time.process_time() - cpu0
+        assert cpu < 0.5, cpu  # spinning on accept would take the whole 1.5 s
+        warned = [e for e in logs if e["event"] == "door_out_of_descriptors"]
+        assert len(warned) == 1 and warned[0]["error"] == "EMFILE", logs
+        assert 5 <= d.open_connections <= 12
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        clients.stdin.close()
+        await clients.wait()
         await d.close()
