@@ -119,9 +119,8 @@ async def test_out_of_descriptors_the_door_backs_off_instead_of_spinning():
         resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 10, hard))
         with structlog.testing.capture_logs() as logs:
             assert await asyncio.wait_for(clients.stdout.readline(), 10) == b"connected\n"
-            cpu0, t0 = time.process_time(), time.monotonic()
-            while time.monotonic() - t0 < 1.5:  # a measurement window: the loop idles on
-                await asyncio.sleep(0.1)
+            cpu0 = time.process_time()
+            await asyncio.sleep(1.5)  # a measurement window (nothing waits on it)
             cpu = time.process_time() - cpu0
         assert cpu < 0.5, cpu  # spinning on accept would take the whole 1.5 s
         warned = [e for e in logs if e["event"] == "door_out_of_descriptors"]
