@@ -160,10 +160,14 @@ class Channel:
         self._task: asyncio.Task[None] | None = None
         self._warned_at: float | None = None
         self._unsent: Message | None = None  # taken off the queue, not yet with the sender
+        self._broken: str | None = None  # Apprise cannot send to this URL at all
+        self._closed = False
 
     # ------------------------------------------------------------ the supervisor's side
     def put(self, msg: Message) -> None:
         """Queue ``msg`` (never waits); a full queue loses its oldest message."""
+        if self._closed:
+            return
         if len(self.queue) >= self.queue_size:
             old = self.queue.popleft()
             self.dropped += 1
@@ -186,6 +190,7 @@ class Channel:
         the last ``HAND_OVER`` messages not yet written to it, sends them on its own
         (each attempt bounded by its own alarm) and ends; the supervisor does not wait (a
         sender still loading Apprise at a quick exit would otherwise lose them)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
@@ -241,25 +246,34 @@ class Channel:
     async def deliver(self, msg: Message, attempts: int) -> Sent:
         """Up to ``attempts`` tries with backoff, each within ``timeout``; never raises."""
         error = "failed"
-        for attempt in range(1, attempts + 1):
-            ok, error = await self._attempt(msg)
-            if ok:
-                return Sent(self.label, True)
-            if attempt < attempts:
-                await self.sleep(BACKOFF[min(attempt - 1, len(BACKOFF) - 1)])
+        try:
+            for attempt in range(1, attempts + 1):
+                ok, error = await self._attempt(msg)
+                if ok:
+                    return Sent(self.label, True)
+                if attempt < attempts and self._broken is None:
+                    self._unsent = msg  # between attempts it is ours again
+                    await self.sleep(BACKOFF[min(attempt - 1, len(BACKOFF) - 1)])
+        finally:
+            self._unsent = None
         return Sent(self.label, False, redact(error))
 
     async def _attempt(self, msg: Message) -> tuple[bool, str]:
+        if self._broken is not None:  # no process started again for it
+            return False, self._broken
         self._unsent = msg  # until it is written to the sender (kept for a hand-over)
         try:
             if self._sender is None:
                 self._sender = await _Sender.spawn(self.url, self.timeout)
             if not self._sender.is_ready:
-                problem = await self._sender.ready()
-                if problem is not None:
+                try:
+                    self._broken = await self._sender.ready()
+                except TimeoutError:
+                    raise ConnectionError(f"not started within {STARTUP_SECONDS:g} s") from None
+                if self._broken is not None:
                     self._unsent = None
                     await self._stop_sender()
-                    return False, problem
+                    return False, self._broken
             async with asyncio.timeout(self.timeout):
                 self._sender.write({"title": msg.title, "body": msg.body})
                 self._unsent = None
@@ -271,7 +285,7 @@ class Channel:
         except (OSError, ConnectionError, ValueError) as exc:
             self._unsent = None
             await self._stop_sender()
-            return False, f"the sender process failed: {type(exc).__name__}"
+            return False, f"the sender process failed: {exc}"
         return bool(reply.get("ok")), str(reply.get("error"))
 
     async def _stop_sender(self) -> None:
