@@ -9,8 +9,8 @@ own accept loop instead of asyncio's:
   is not accepted: it waits in the kernel's backlog (``BACKLOG``) until a slot frees, and
   costs the supervisor no descriptor;
 - **a header and idle timeout** (``idle_seconds``): a connection that has not sent a whole
-  request within that time of connecting, or of its last answer, is closed (aiohttp's
-  keep-alive timer, which also runs before the first request);
+  request within that time of connecting (the door's own timer), or of its last answer
+  (aiohttp's keep-alive timer), is closed;
 - **a body limit** (``body_bytes``): a larger ``Content-Length`` is answered 413 before a
   byte of it is read; a request taking longer than ``request_seconds`` is answered 503;
 - **an exhausted descriptor table slows accept down**: EMFILE/ENFILE (or ENOBUFS/ENOMEM)
@@ -159,9 +159,13 @@ class _ServerLog:
     error = exception
 
 
-def _guard(limits: DoorLimits) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _guard(
+    limits: DoorLimits, started: weakref.WeakSet[Any]
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.transport is not None:
+            started.add(request.transport)  # its headers came in time
         length = request.content_length
         if length is not None and length > limits.body_bytes:
             resp = web.Response(status=413, text="request body too large\n")
@@ -204,6 +208,7 @@ class Door:
         self.limits = limits or DoorLimits()
         self.reserve = reserve
         self._open: set[socket.socket] = set()
+        self._started: weakref.WeakSet[Any] = weakref.WeakSet()  # transports with a request
         self._tasks: set[asyncio.Task[Any]] = set()
         self._socks: list[socket.socket] = []
         self._runner: web.AppRunner | None = None
@@ -223,7 +228,7 @@ class Door:
 
     async def start(self) -> None:
         """Bind and listen (raises OSError when the address cannot be bound)."""
-        self.app.middlewares.append(_guard(self.limits))
+        self.app.middlewares.append(_guard(self.limits, self._started))
         lim = self.limits
         self._runner = web.AppRunner(
             self.app,
@@ -312,9 +317,16 @@ class Door:
     async def _serve(self, conn: socket.socket) -> None:
         assert self._loop is not None and self._runner is not None
         try:
-            await self._loop.connect_accepted_socket(self._runner.server, conn)  # type: ignore[arg-type]
+            transport, _ = await self._loop.connect_accepted_socket(self._runner.server, conn)  # type: ignore[arg-type]
         except Exception:  # the client left already, or the door is closing
             conn.close()
+            return
+        # the header timeout, whatever aiohttp's version does before a first request
+        self._loop.call_later(self.limits.idle_seconds, self._headers_due, transport)
+
+    def _headers_due(self, transport: asyncio.BaseTransport) -> None:
+        if transport not in self._started and not transport.is_closing():
+            transport.close()
 
     def _pause(self, sock: socket.socket, delay: float) -> None:
         assert self._loop is not None
