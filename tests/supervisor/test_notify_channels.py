@@ -84,3 +84,30 @@ async def test_notify_test_answers_within_its_deadline_and_names_each_failed_cha
     assert lines[2].startswith("#3 json://127.0.0.1") and ": FAILED (" in lines[2]
     assert [m["title"] for m in ok.messages()] == ["alphavol: test message"]
     assert TOKEN not in res.stdout + res.stderr
+
+
+async def test_a_failing_channel_is_one_warning_line_above_the_live_view(deploy, sim):
+    async with Receiver(mode="fail") as bad:
+        d: Deployment = deploy()
+        d.store({u: sim.credentials(OWNERS[u]) for u in ("1", "2")})
+        d.write_config(
+            [strategy("koge", ["1", "2"], target=10**9, amount=10)],
+            sections={"notify": {"urls": [bad.url()], "retries": 2, "timeout_seconds": 2}},
+        )
+        term = d.start_on_terminal(once=False, child=None, ALPHAVOL_TUNING=FAST)
+        try:
+            await d.wait_ready()
+            await d.trading("12")
+            await sim.admin.set_faults(session_expired=[OWNERS["2"]])
+            # started and user 2's message, each tried twice (500 each time)
+            await bad.wait(lambda r: len(r.posts) >= 4, 20, "both messages tried twice")
+            t0 = time.monotonic()
+            term.type(b"\x03")  # Ctrl+C: drain and exit
+            assert await d.wait_exit(10) == 0
+            assert time.monotonic() - t0 < 3
+        finally:
+            term.close()
+    shown = term.output.decode(errors="replace")
+    assert shown.count("notify_failed") == 1, shown[-3000:]
+    assert "apprise" not in shown.lower()
+    assert TOKEN not in shown
