@@ -102,6 +102,10 @@ class Outbox:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
+    def start(self) -> None:
+        """Nothing to start (kept for older callers): a channel's task and sender process
+        start with its first message."""
+
     def wants(self, event: str) -> bool:
         return self.enabled and event in self.settings.events
 

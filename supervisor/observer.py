@@ -4,8 +4,8 @@ The fleet calls four methods at the points where it already learns something: ``
 (every event from a user process), ``exited`` (a process exited and the restart policy
 decided), ``checked`` (a volume check came in), ``spawn_failed``; the arbiter calls
 ``started``, ``reloaded`` and ``close``. None of them waits: notifications go to the
-``Outbox`` (a queue, a task and a sender process per channel), volume readings to the ``VolumeBook`` (written
-from a worker thread every few seconds). Nothing here is on the trading path: the user
+``Outbox`` (a queue, a task and a sender process per channel), volume readings to the
+``VolumeBook`` (written from a worker thread every few seconds). Nothing here is on the trading path: the user
 processes trade on their own, whatever happens to a notification.
 """
 
