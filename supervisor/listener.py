@@ -24,9 +24,9 @@ fails with EMFILE, and every user process then takes the supervisor for lost. So
 of a door may take the descriptors the supervisor needs for itself: ``fd_reserve`` keeps
 ``FD_BASE`` plus ``FD_PER_USER`` per ``max_concurrent_users`` for ZeroMQ, the control
 socket, the user processes and the books, and every door together holds at most the soft
-``RLIMIT_NOFILE`` minus that. ``check_open_files`` (at ``run`` start) raises the soft
-limit toward the hard one when it is too low, and warns (``open_files_limit_low``) when
-even the hard limit is.
+``RLIMIT_NOFILE`` minus that. ``check_open_files`` (at ``run`` start) warns
+(``open_files_limit_low``, with the fix) when the soft limit is too low for
+``max_concurrent_users``.
 """
 
 from __future__ import annotations
@@ -81,20 +81,13 @@ def soft_nofile() -> int:
 
 
 def check_open_files(max_users: int, doors: int = 1) -> None:
-    """At start: make the soft RLIMIT_NOFILE cover the reserve and the doors, raising it
-    toward the hard limit if it must; warn when even the hard limit is too low."""
+    """At start: warn when the soft RLIMIT_NOFILE cannot hold the reserve and the doors.
+    (Only a warning: raising it here would be a syscall the shipped unit's filter may
+    forbid; the unit sets LimitNOFILE instead.)"""
     need = fd_reserve(max_users) + FD_PER_DOOR * doors
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= need:
         return
-    if hard == resource.RLIM_INFINITY or hard >= need:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-        except (ValueError, OSError):
-            pass
-        else:
-            log.info("open_files_limit_raised", soft_limit=need, was=soft)
-            return
     log.warning(
         "open_files_limit_low",
         soft_limit=soft,
