@@ -120,7 +120,7 @@ class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
 
     urls: tuple[str, ...] = ()
     events: tuple[str, ...] = DEFAULT_NOTIFY_EVENTS
-    timeout_seconds: float = 10.0  # per attempt, connect and read
+    timeout_seconds: float = 10.0  # per attempt: connect, send and read together
     retries: int = 3  # attempts per message and channel
 
 

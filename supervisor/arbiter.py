@@ -33,6 +33,7 @@ from supervisor import reconfigure
 from supervisor.days import fmt_utc, next_run_time
 from supervisor.faults import Faults
 from supervisor.fleet import Fleet
+from supervisor.listener import check_open_files
 from supervisor.observer import Observer
 from supervisor.reload_plan import settings_by_user
 from supervisor.restart import RestartPolicy
@@ -148,6 +149,7 @@ class Arbiter:
             self.config.paths.runtime_dir, config_file=getattr(self.config, "source", None)
         )
         self.runtime.check()
+        check_open_files(self.config.max_concurrent_users)  # a reserve for ZeroMQ (listener)
         self.sessions.check(self.config)
         for uid, settings in settings_by_user(self.config).items():
             self.fleet.add(uid, settings)

@@ -94,8 +94,10 @@ def notify() -> None:
 @notify.command("test")
 @config_option
 def notify_test(config_path: str) -> None:
-    """Send a test message to every notify URL; say which failed (exit 1 if any)."""
-    from supervisor.notify import Message, channels, hostname, send_one
+    """Send a test message to every notify URL; say which failed (exit 1 if any).
+    Every channel is tried at once, each within notify.timeout_seconds."""
+    from supervisor.notify import Message, hostname
+    from supervisor.notify_channel import Channel
 
     config = _load(config_path)
     settings = config.notify
@@ -106,9 +108,21 @@ def notify_test(config_path: str) -> None:
         "alphavol: test message",
         f"A test message from alphavol on {hostname()}: this channel works.",
     )
-    failed = 0
-    for label, ap in channels(settings.urls, settings.timeout_seconds):
-        res = send_one(ap, label, msg, attempts=1)
-        failed += not res.ok
-        say(f"{label}: " + ("sent" if res.ok else f"FAILED ({res.error})"))
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+    async def each(chan: Channel):
+        try:
+            return await chan.deliver(msg, attempts=1)
+        finally:
+            await chan.close()
+
+    async def every():
+        chans = [
+            Channel(i, url, timeout=settings.timeout_seconds, retries=1)
+            for i, url in enumerate(settings.urls)
+        ]
+        return await asyncio.gather(*(each(c) for c in chans))
+
+    results = asyncio.run(every())
+    for res in results:
+        say(f"{res.label}: " + ("sent" if res.ok else f"FAILED ({res.error})"))
+    sys.exit(EXIT_FAILED if any(not r.ok for r in results) else EXIT_OK)

@@ -1,7 +1,8 @@
 """Prometheus metrics from the supervisor (``metrics: {listen: "127.0.0.1:9464"}``).
 
 Off by default; prometheus-client is imported only when ``metrics.listen`` is set. The
-endpoint is served on the supervisor's own event loop (aiohttp, ``GET /metrics``), and a
+endpoint is served on the supervisor's own event loop (aiohttp, ``GET /metrics``) through a
+bounded ``supervisor.listener.Door`` (at most 32 connections, 5 s to send a request), and a
 scrape reads the same memory as ``alphavol status`` (``records.row_status``) at that
 instant: no thread, no copy to keep in step. A loopback address is the default; any other
 needs ``metrics.allow_remote`` (checked by the config) and is logged at warning.
@@ -16,8 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from aiohttp import web
 
 from config.service_sections import is_loopback
+from supervisor.listener import Door, DoorLimits, fd_reserve, new_app
 from supervisor.records import row_status
 from supervisor.states import State
 
@@ -118,8 +121,10 @@ async def start_metrics(arb: Arbiter) -> None:
         log.error("metrics_unavailable", listen=arb.config.metrics.listen, exc_info=exc)
 
 
+METRICS_LIMITS = DoorLimits(max_connections=32, idle_seconds=5.0, body_bytes=16 * 1024)
+
+
 async def _serve(arb: Arbiter) -> None:
-    from aiohttp import web
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from prometheus_client.registry import CollectorRegistry
 
@@ -131,17 +136,22 @@ async def _serve(arb: Arbiter) -> None:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app = web.Application()
+    app = new_app(METRICS_LIMITS)
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    door = Door(
+        app,
+        settings.host,
+        settings.port,
+        name="metrics",
+        reserve=fd_reserve(arb.config.max_concurrent_users),
+        limits=METRICS_LIMITS,
+    )
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await door.start()
     except OSError as exc:
-        await runner.cleanup()
         log.error("metrics_unavailable", listen=settings.listen, error=exc.strerror or str(exc))
         return
-    arb.metrics = runner
+    arb.metrics = door
     if not is_loopback(settings.host):
         log.warning("metrics_listening_remote", listen=settings.listen)
     log.info("metrics_listening", listen=settings.listen)

@@ -4,8 +4,8 @@ The fleet calls four methods at the points where it already learns something: ``
 (every event from a user process), ``exited`` (a process exited and the restart policy
 decided), ``checked`` (a volume check came in), ``spawn_failed``; the arbiter calls
 ``started``, ``reloaded`` and ``close``. None of them waits: notifications go to the
-``Outbox`` queue (sent by its thread), volume readings to the ``VolumeBook`` (written
-from a worker thread every few seconds). Nothing here is on the trading path: the user
+``Outbox`` (a queue, a task and a sender process per channel), volume readings to the
+``VolumeBook`` (written from a worker thread every few seconds). Nothing here is on the trading path: the user
 processes trade on their own, whatever happens to a notification.
 """
 
@@ -82,7 +82,6 @@ class Observer:
 
     @never_raises
     def started(self) -> None:
-        self.outbox.start()
         self.outbox.post(alerts.service_alert("started"), key="started")
 
     async def serve_book(self) -> None:
@@ -98,15 +97,15 @@ class Observer:
             log.warning("volume_book_write_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def close(self) -> None:
-        """At exit: the metrics endpoint closed, the readings written, "stopped" sent (at
-        most a few seconds)."""
+        """At exit: the metrics endpoint closed, the readings written, "stopped" sent (the
+        notifications get at most 1 s)."""
         if self.arb.metrics is not None:
             with contextlib.suppress(Exception):
-                await self.arb.metrics.cleanup()
+                await self.arb.metrics.close()
         await self.flush()
         self.outbox.post(alerts.service_alert("stopped"), key="stopped")
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.outbox.close, 5.0)
+            await self.outbox.close()  # at most 1 s, whatever the channels do
 
     @never_raises
     def reloaded(self, errors: list[str] | None) -> None:
@@ -117,8 +116,7 @@ class Observer:
             return
         self.reloads["ok"] += 1
         if self.arb.config.notify != self.outbox.settings:  # from the next message on
-            self.outbox.settings = self.arb.config.notify
-            self.outbox.start()
+            self.outbox.reconfigure(self.arb.config.notify)
         if self.arb.config.metrics != self.metrics_at_start:
             log.warning("metrics_change_needs_restart", listen=self.metrics_at_start.listen)
 

@@ -3,13 +3,16 @@
 ``async with Receiver() as rx:`` serves on 127.0.0.1:<free port> in the test's loop;
 ``rx.url()`` is the Apprise URL to configure (its path holds a made-up token, a secret
 the tests look for in logs and output). ``rx.mode`` is switchable at any time: ``ok``
-(200), ``fail`` (500) or ``hang`` (never answers until the receiver closes). Every POST
-is recorded when it arrives, whatever the mode.
+(200), ``fail`` (500), ``hang`` (never answers until the receiver closes) or ``drip``
+(``200`` with ``Content-Length: 100000``, then one byte every 2 s until the receiver
+closes: no socket timeout ever fires). Every POST is recorded when it arrives, whatever
+the mode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -60,9 +63,22 @@ class Receiver:
             self._arrived.notify_all()
         if self.mode == "hang":
             await self._release.wait()
+        if self.mode == "drip":
+            return await self._drip(request)
         if self.mode == "fail":
             return web.Response(status=500, text="internal error")
         return web.json_response({"ok": True})
+
+    async def _drip(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200)
+        resp.content_length = 100_000
+        await resp.prepare(request)
+        while not self._release.is_set():
+            await resp.write(b" ")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._release.wait()
+        return resp
 
     def messages(self, title_has: str = "") -> list[dict[str, Any]]:
         """The JSON bodies posted (Apprise: version, title, message, type)."""

@@ -84,8 +84,16 @@ class Deployment:
         tmp.replace(self.config_path)
 
     def start(
-        self, *, once: bool = True, child: str | None = STANDIN, args: tuple = (), **env: str
+        self,
+        *,
+        once: bool = True,
+        child: str | None = STANDIN,
+        args: tuple = (),
+        preexec_fn: Callable[[], None] | None = None,
+        **env: str,
     ) -> None:
+        """``preexec_fn`` runs in the supervisor's process before it starts (e.g. to lower
+        its RLIMIT_NOFILE)."""
         self.proc = subprocess.Popen(
             [*self._run_args(once), *args],
             stdout=open(self.dir / "stdout", "wb"),
@@ -93,6 +101,7 @@ class Deployment:
             cwd=self.dir,
             env=self._env(child, env),
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
 
     def start_on_terminal(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from supervisor.listener import FD_PER_DOOR, fd_reserve
+
 UNIT = Path(__file__).resolve().parents[2] / "config" / "alphavol.service"
 
 
@@ -50,6 +52,8 @@ def test_unit_has_the_required_settings():
     stop = int(next(x for x in text.splitlines() if x.startswith("TimeoutStopSec=")).split("=")[1])
     assert stop > 30 + 10 + 15  # default stop grace + the supervisor's margins
     assert any(x.startswith("WatchdogSec=") for x in text.splitlines())
+    nofile = int(next(x for x in text.splitlines() if x.startswith("LimitNOFILE=")).split("=")[1])
+    assert nofile >= fd_reserve(1000) + 2 * FD_PER_DOOR  # a thousand users and two doors
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
