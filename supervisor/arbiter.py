@@ -102,6 +102,8 @@ class Arbiter:
         self.fleet = Fleet(self)
         self.observer = Observer(self)  # books, notifications, metrics (issue 13)
         self.metrics: Any = None
+        self.dashboard: Any = None  # its web runner, when dashboard.listen is set
+        self.dashboard_token = ""
         self.tasks = TaskWatch(self._task_failed)
         self.faults = Faults.from_env()
         self.pid = os.getpid()
@@ -147,6 +149,10 @@ class Arbiter:
         self.runtime = Runtime(self.config.paths.runtime_dir)
         self.runtime.check()
         self.sessions.check(self.config)
+        if self.config.dashboard.listen:  # an unreadable token file: exit 2 before anything
+            from supervisor.dashboard.token import read_token
+
+            self.dashboard_token = read_token(self.config.dashboard.token_file)
         for uid, settings in settings_by_user(self.config).items():
             self.fleet.add(uid, settings)
         self.runtime.bind()

@@ -62,6 +62,7 @@ class Observer:
         self.book = VolumeBook(book_path(arb.config.paths.data_dir))
         self.mul_points: dict[tuple[str, str], Decimal] = {}  # (user, strategy) -> mulPoint
         self.last_error_at: dict[str, float] = {}  # user -> epoch seconds
+        self.needs: dict[str, str] = {}  # user -> the event it last stopped for (dashboard)
         self.reloads = {"ok": 0, "refused": 0}
         self.metrics_at_start = arb.config.metrics
 
@@ -70,15 +71,21 @@ class Observer:
         """Notifications, the volume readings, the daily summary, the metrics endpoint:
         each off the trading path, none able to stop the supervisor."""
         from supervisor.daily import serve_daily_summary
+        from supervisor.session_age import serve_session_ages
 
         arb = self.arb
         self.started()
         arb.tasks.service("books", self.serve_book)
         arb.tasks.service("daily summary", lambda: serve_daily_summary(arb))
+        arb.tasks.service("session ages", lambda: serve_session_ages(arb))
         if arb.config.metrics.listen:
             from supervisor.metrics import start_metrics
 
             arb.tasks.start(start_metrics(arb), "metrics")
+        if arb.config.dashboard.listen:
+            from supervisor.dashboard import start_dashboard
+
+            arb.tasks.start(start_dashboard(arb), "dashboard")
 
     @never_raises
     def started(self) -> None:
@@ -100,9 +107,10 @@ class Observer:
     async def close(self) -> None:
         """At exit: the metrics endpoint closed, the readings written, "stopped" sent (at
         most a few seconds)."""
-        if self.arb.metrics is not None:
-            with contextlib.suppress(Exception):
-                await self.arb.metrics.cleanup()
+        for runner in (self.arb.metrics, self.arb.dashboard):
+            if runner is not None:
+                with contextlib.suppress(Exception):
+                    await runner.cleanup()
         await self.flush()
         self.outbox.post(alerts.service_alert("stopped"), key="stopped")
         with contextlib.suppress(Exception):
@@ -189,6 +197,7 @@ class Observer:
                 self._user_alert("session_expired", rec)
 
     def _user_alert(self, event: str, rec: UserRecord, leftovers: Sequence[str] = ()) -> None:
+        self.needs[rec.user_id] = event
         self.outbox.post(
             alerts.user_alert(
                 event,

@@ -1,0 +1,238 @@
+"""Issue 23: the web dashboard, in a real browser, on a real supervisor whose users trade
+on the simulated exchange."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import aiohttp
+
+from tests.dashboard.conftest import Browser, Dash
+from tests.notify_receiver import TOKEN as NOTIFY_TOKEN
+from tests.notify_receiver import Receiver
+from tests.supervisor.harness import strategy
+from tests.supervisor.test_real_users import FAST
+
+# session cookies as long as real ones: every value is worth looking for
+ACCOUNTS = {
+    "1": "dash-session-of-user-one-0123456789",
+    "2": "dash-session-of-user-two-9876543210",
+    "3": "dash-session-of-user-three-5550001",
+}
+
+# what the page shows of every user's strategy row, the user's block and each strategy
+PAGE_FIGURES = """
+const f = (root, name) => root.querySelector(`[data-field="${name}"]`).textContent;
+const rows = {}, users = {}, strategies = {};
+for (const r of document.querySelectorAll('.row[data-user]')) {
+  rows[r.dataset.user + '/' + r.dataset.strategy] = {
+    state: f(r, 'state'), current_volume: f(r, 'current_volume'),
+    target_volume: f(r, 'target_volume'), trades: f(r, 'trades'), cost_today: f(r, 'cost_today')};
+}
+for (const u of document.querySelectorAll('.user[data-user]')) {
+  users[u.dataset.user] = {points_today: f(u, 'points_today'), cost_per_point: f(u, 'cost_per_point')};
+}
+for (const s of document.querySelectorAll('.strategy[data-strategy]')) {
+  strategies[s.dataset.strategy] = {total_volume: f(s, 'total_volume'),
+    target_volume: f(s, 'target_volume'), cost_today: f(s, 'cost_today')};
+}
+return {rows, users, strategies};
+"""
+
+
+def shown(value) -> str:
+    """A figure as the page shows it: the exact decimal, trailing zeros dropped."""
+    if value is None:
+        return "-"
+    text = str(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def expected_figures(doc: dict) -> dict:
+    """What the page must show, from ``alphavol status --json``."""
+    rows, users, strategies = {}, {}, {}
+    for st in doc["strategies"]:
+        strategies[st["strategy_id"]] = {
+            "total_volume": shown(st["total_volume"]),
+            "target_volume": shown(st["target_volume"]),
+            "cost_today": shown(st["cost_today"]),
+        }
+        for u in st["users"]:
+            rows[f"{u['user_id']}/{u['strategy_id']}"] = {
+                "state": u["state"],
+                "current_volume": shown(u.get("current_volume")),
+                "target_volume": shown(u["target_volume"]),
+                "trades": str(u.get("trades", 0)),
+                "cost_today": shown(u.get("cost_today", "0")),
+            }
+            users.setdefault(
+                u["user_id"],
+                {
+                    "points_today": shown(u.get("points_today")),
+                    "cost_per_point": shown(u.get("cost_per_point")),
+                },
+            )
+    return {"rows": rows, "users": users, "strategies": strategies}
+
+
+async def login(browser: Browser, dash: Dash, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    await browser.get(dash.url + "/")
+    assert (await browser.js("return location.pathname")) == "/login"  # no token: log in
+
+    def type_token() -> None:
+        field = browser.driver.find_element(By.CSS_SELECTOR, "input[type=password][name=token]")
+        field.send_keys(token)
+        field.submit()
+
+    await browser.call(type_token)
+    await browser.until(
+        "const m = document.getElementById('message');"
+        "return location.pathname === '/' || (m && m.textContent)",
+        10,
+        "the page after login",
+    )
+    assert await browser.js("return location.pathname") == "/", await browser.source()
+
+
+async def click(browser: Browser, selector: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    await browser.call(lambda: browser.driver.find_element(By.CSS_SELECTOR, selector).click())
+
+
+async def api(dash: Dash, method: str, path: str, **kw) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, dash.url + path, **kw) as resp,
+    ):
+        return resp.status, await resp.text()
+
+
+async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cli_does(
+    dash, sim, browser, tmp_path
+):
+    await sim.admin.set_config(fill_delay=0.05)
+    w = dash()
+    d = w.d
+    creds = {uid: sim.credentials(acct) for uid, acct in ACCOUNTS.items()}
+    d.store(creds)
+    token = w.write_token()
+    async with Receiver() as rx:
+        d.write_config(
+            [strategy("koge", ["1", "2", "3"], target=700, amount=10)],
+            sections={**w.section(), "notify": {"urls": [rx.url()]}},
+        )
+        d.start(once=False, child=None, ALPHAVOL_TUNING=FAST)
+        await d.wait_ready()
+        await w.wait_listening()
+        secrets = sorted(
+            {v for c in creds.values() for v in c.secret_values()} | {token, NOTIFY_TOKEN}
+        )
+
+        # without the token: the login page, 401 from the API, nothing else
+        status, _ = await api(w, "GET", "/api/v1/status")
+        assert status == 401
+        status, _ = await api(w, "GET", "/api/v1/status", headers={"Authorization": "Bearer x" * 9})
+        assert status == 401
+        status, body = await api(
+            w, "GET", "/api/v1/status", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert status == 200 and json.loads(body)["strategies"][0]["strategy_id"] == "koge"
+
+        await login(browser, w, token)
+        listed = await browser.until(
+            "const s = [...document.querySelectorAll('.row[data-user]')]"
+            ".map(r => r.dataset.user + ':' + r.querySelector('[data-field=state]').textContent);"
+            "return s.length === 3 && s.every(x => x.endsWith(':RUNNING')) && s",
+            20,
+            "three users RUNNING",
+        )
+        assert sorted(listed) == ["1:RUNNING", "2:RUNNING", "3:RUNNING"]
+
+        # the volume changes without a reload (the marker set now survives)
+        await browser.js("window.notReloaded = true")
+        vol = "return document.querySelector('.row[data-user=\"1\"] [data-field=current_volume]').textContent"
+        first = await browser.js(vol)
+        await browser.until(
+            f"const v = (() => {{ {vol} }})(); return window.notReloaded && v !== arguments[0] && v",
+            20,
+            "user 1's volume changing",
+            first,
+        )
+
+        # drain user 1 from the page, user 2 from the CLI: the same states and events
+        await click(browser, '.user[data-user="1"] button[data-action="drain"]')
+        assert (await d.acli("stop", "--user", "2")).returncode == 0
+        await d.wait_users(
+            lambda us: us[("koge", "1")].state == us[("koge", "2")].state == "STOPPED",
+            30,
+            "users 1 and 2 STOPPED",
+        )
+        await browser.until(
+            "return document.querySelector('.row[data-user=\"1\"] [data-field=state]')"
+            ".textContent === 'STOPPED'",
+            10,
+            "user 1 STOPPED on the page",
+        )
+
+        def moves(uid: str) -> list[str]:
+            return [e["dst"] for e in d.events("user_state_changed") if e["user_id"] == uid]
+
+        assert moves("1") == moves("2") and moves("1")[-2:] == ["STOPPING", "STOPPED"]
+        (drain,) = [e for e in d.events("dashboard_action") if e["action"] == "drain"]
+        assert drain["user_id"] == "1" and drain["ok"] and "browser session #1" in drain["who"]
+
+        await click(browser, '.user[data-user="1"] button[data-action="start"]')
+        assert (await d.acli("start", "--user", "2")).returncode == 0
+        await d.wait_users(
+            lambda us: all(us[("koge", u)].state in ("RUNNING", "DONE") for u in "12"),
+            30,
+            "users 1 and 2 trading again",
+        )
+        assert moves("1") == moves("2")
+
+        # a POST of the session without its CSRF token: 403, and nothing stopped
+        cookies = {c["name"]: c["value"] for c in await browser.call(browser.driver.get_cookies)}
+        status, body = await api(
+            w, "POST", "/api/v1/actions/drain", json={"user_id": "3"}, cookies=cookies
+        )
+        assert status == 403 and "X-CSRF-Token" in body
+
+        # when everyone is done, the figures shown are those of `status --json`
+        await d.wait_users(
+            lambda us: all(u.state == "DONE" for u in us.values()), 90, "every user DONE"
+        )
+        await browser.until(
+            "return [...document.querySelectorAll('[data-field=state]')]"
+            ".every(s => s.textContent === 'DONE')",
+            10,
+            "every user DONE on the page",
+        )
+        await browser.until(
+            "return document.querySelectorAll('.chart svg').length === 3", 10, "the charts"
+        )
+        for width in (360, 1280):
+            await browser.size(width, 800)
+            await browser.screenshot(tmp_path / f"dashboard-{width}x800.png")
+            cli = await d.acli("status", "--json")
+            assert expected_figures(json.loads(cli.stdout)) == await browser.js(PAGE_FIGURES)
+            wide = await browser.js("return document.documentElement.scrollWidth")
+            assert wide <= width, f"the page is {wide} px wide in a {width} px window"
+
+        # no planted secret in the page source or in any API answer
+        answers = {"page": await browser.source()}
+        for path in ("/api/v1/status", "/api/v1/history", "/api/v1/chart", "/api/v1/session"):
+            status, answers[path] = await api(
+                w, "GET", path, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert status == 200, (path, answers[path])
+        history = json.loads(answers["/api/v1/history"])
+        assert {r["user_id"] for r in history} == {"1", "2", "3"}
+        for where, text in answers.items():
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"{where} shows a planted secret"
+        leaked = [s for s in secrets if s in d.stderr + d.stdout]
+        assert not leaked, "the supervisor's log shows a planted secret"
