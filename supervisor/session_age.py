@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from config.output import age_text
 from supervisor.notify import Message, hostname
 from supervisor.sessions import stored_times
 
@@ -23,15 +24,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CHECK_SECONDS = float(os.environ.get("ALPHAVOL_SESSION_CHECK_SECONDS", "60"))
-
-
-def age_text(seconds: float) -> str:
-    """``4d 2h``, ``3h 10m``, ``5m``: how old a session is, for people."""
-    sec = max(0, int(seconds))
-    days, hours, minutes = sec // 86400, sec % 86400 // 3600, sec % 3600 // 60
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
 def aging_alert(user_id: str, age_seconds: float) -> Message:

@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from config.logsetup import redact_value
+from config.output import age_text
 from exchange.points import SCORE_WINDOW_DAYS
 from protocol import messages as m
 from supervisor import alerts, ledger, render
 from supervisor.control import handle
-from supervisor.session_age import age_text
 
 if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter

@@ -3,15 +3,18 @@ on the simulated exchange."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
-from decimal import Decimal
+import re
+import subprocess
 
 import aiohttp
 
 from tests.dashboard.conftest import Browser, Dash
 from tests.notify_receiver import TOKEN as NOTIFY_TOKEN
 from tests.notify_receiver import Receiver
-from tests.supervisor.harness import strategy
+from tests.supervisor.harness import ALPHAVOL, strategy
 from tests.supervisor.test_real_users import FAST
 
 # session cookies as long as real ones: every value is worth looking for
@@ -236,3 +239,162 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
             assert not leaked, f"{where} shows a planted secret"
         leaked = [s for s in secrets if s in d.stderr + d.stdout]
         assert not leaked, "the supervisor's log shows a planted secret"
+
+
+def curl_of(account: str, cr00: str, base_url: str) -> str:
+    """What a browser's "Copy as cURL (bash)" gives for a session of ``account``."""
+    csrf = hashlib.md5(cr00.encode()).hexdigest()
+    return (
+        f"curl '{base_url}/bapi/defi/v1/private/wallet-direct/buw/wallet/today/user-volume' \\\n"
+        "  -H 'accept: */*' \\\n"
+        "  -H 'clienttype: web' \\\n"
+        f"  -H 'csrftoken: {csrf}' \\\n"
+        f"  -H 'bnc-uuid: uuid-{account}' \\\n"
+        "  -H 'user-agent: Mozilla/5.0 (X11; Linux x86_64)' \\\n"
+        f"  -b 'p20t={account}; cr00={cr00}; logined=y'"
+    )
+
+
+async def paste(browser: Browser, uid: str, text: str) -> str:
+    """Paste ``text`` into user ``uid``'s refresh form, submit; the answer shown."""
+    from selenium.webdriver.common.by import By
+
+    await browser.js("document.getElementById('notice').textContent = ''")
+
+    def fill() -> None:
+        form = browser.driver.find_element(By.CSS_SELECTOR, f'form[data-user="{uid}"]')
+        area = form.find_element(By.CSS_SELECTOR, "textarea[name=curl]")
+        assert area.is_displayed()  # the form of a user needing a session is open
+        area.send_keys(text)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    await browser.call(fill)
+    return await browser.until(
+        "return document.getElementById('notice').textContent", 10, "the answer"
+    )
+
+
+async def test_an_expired_session_is_refreshed_by_pasting_a_curl_and_the_user_trades_again(
+    dash, sim, browser
+):
+    w = dash()
+    d = w.d
+    creds = {uid: sim.credentials(ACCOUNTS[uid]) for uid in ("1", "2")}
+    d.store(creds)
+    token = w.write_token()
+    await sim.admin.set_faults(session_expired=[creds["2"].cookies["cr00"]])  # that login only
+    async with Receiver() as rx:
+        d.write_config(
+            [strategy("koge", ["1", "2"], target=150, amount=10)],
+            sections={
+                **w.section(session_warn_hours=0.0005),  # under 2 s: every session is "old"
+                "notify": {"urls": [rx.url()]},
+            },
+        )
+        d.start(once=False, child=None, ALPHAVOL_TUNING=FAST, ALPHAVOL_SESSION_CHECK_SECONDS="0.2")
+        await d.wait_ready()
+        await w.wait_listening()
+        await d.wait_users(lambda us: us[("koge", "2")].state == "FATAL", 20, "user 2 FATAL")
+
+        await login(browser, w, token)
+        needs = await browser.until(
+            "const li = document.querySelector('#attention li[data-user=\"2\"]');"
+            "return li && li.textContent",
+            10,
+            "user 2 in Needs you",
+        )
+        assert "session expired" in needs and "Copy as cURL" in needs
+
+        # a malformed cURL: a clear message, nothing stored, nothing started
+        answer = await paste(browser, "2", "curl 'https://www.binance.com/' -H 'accept: */*'")
+        assert "cannot be used" in answer
+        assert (await d.users())[("koge", "2")].state == "FATAL"
+        assert (await d.acli("users", "list")).stdout.count("last ok") == 2
+
+        fresh_cr00 = "cr00-fresh-login-of-user-two-0001"
+        answer = await paste(browser, "2", curl_of(ACCOUNTS["2"], fresh_cr00, sim.base_url))
+        assert "stored a fresh session for user 2" in answer and "queued" in answer
+        await d.wait_users(
+            lambda us: us[("koge", "2")].trades >= 1, 30, "user 2 trading on its fresh session"
+        )
+        (refresh,) = [e for e in d.events("dashboard_action") if e["ok"]]
+        assert refresh["action"] == "refresh_session" and refresh["user_id"] == "2"
+        listed = (await d.acli("users", "list")).stdout
+        assert " ago)" in listed  # users list shows each session's age
+
+        # the session age: in status --json, and announced once it is older than the limit
+        doc = json.loads((await d.acli("status", "--json")).stdout)
+        ages = {u["user_id"]: u["session_age_seconds"] for u in doc["strategies"][0]["users"]}
+        assert ages["2"] < ages["1"]
+        (aging, *_) = await rx.wait(
+            lambda r: r.messages("user 1: session getting old"), 10, "user 1's session aging"
+        )
+        assert "paste it in the dashboard" in aging["message"]
+
+        # bad input through the API: a clear message, nothing stored
+        bearer = {"Authorization": f"Bearer {token}"}
+        status, body = await api(
+            w, "POST", "/api/v1/users/99/session", json={"curl": "curl x"}, headers=bearer
+        )
+        assert status == 404 and "no user '99'" in body
+        status, body = await api(
+            w, "POST", "/api/v1/actions/drain", json={"user_id": "99"}, headers=bearer
+        )
+        assert status == 404 and "no user '99'" in body
+        status, _ = await api(
+            w, "POST", "/api/v1/users/1/session", data=b"x" * 100_000, headers=bearer
+        )
+        assert status == 413
+        assert (await d.users())[("koge", "1")].state in ("RUNNING", "DONE")
+
+        # the CSRF token of one session does not serve another: 403, nothing stopped
+        browser_cookies = {
+            c["name"]: c["value"] for c in await browser.call(browser.driver.get_cookies)
+        }
+        status, body = await api(w, "GET", "/api/v1/session", cookies=browser_cookies)
+        csrf_of_browser = json.loads(body)["csrf"]
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{w.url}/login") as resp:
+                nonce = re.search(r'name="csrf" value="([^"]+)"', await resp.text()).group(1)
+            async with http.post(
+                f"{w.url}/login", data={"token": token, "csrf": nonce}, allow_redirects=False
+            ) as resp:
+                assert resp.status == 303
+            async with http.post(
+                f"{w.url}/api/v1/actions/drain",
+                json={"user_id": "1"},
+                headers={"X-CSRF-Token": csrf_of_browser},
+            ) as resp:
+                assert resp.status == 403
+        assert (await d.users())[("koge", "1")].state in ("RUNNING", "DONE")
+
+        # wrong tokens from one address are slowed: refused for a while, even the right one
+        for _ in range(5):
+            status, _ = await api(
+                w, "GET", "/api/v1/status", headers={"Authorization": "Bearer nope-nope-nope-nope"}
+            )
+            assert status == 401
+        status, _ = await api(w, "GET", "/api/v1/status", headers=bearer)
+        assert status == 429
+
+        secrets = [*creds["2"].secret_values(), fresh_cr00, token, NOTIFY_TOKEN]
+        leaked = [s for s in secrets if s in d.stderr + d.stdout]
+        assert not leaked, "the supervisor's log shows a secret"
+
+
+async def test_a_dashboard_without_its_token_file_is_the_operators_mistake(dash, sim):
+    w = dash()
+    w.d.store({"1": sim.credentials(ACCOUNTS["1"])})
+    w.d.write_config([strategy("koge", ["1"], target=100)], sections=w.section())
+    w.d.start(child=None)
+    assert await w.d.wait_exit(20) == 2
+    (line,) = [x for x in w.d.stderr.splitlines() if "dashboard.token_file" in x]
+    assert "cannot read" in line and "alphavol dashboard token FILE" in line
+    w.write_token()
+    again = await asyncio.to_thread(
+        subprocess.run,
+        [ALPHAVOL, "dashboard", "token", str(w.token_file)],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
