@@ -58,8 +58,7 @@ def dashboard_section(ctx: Any, raw: Any, base_dir: Path) -> DashboardSettings:
         if "token_file" not in raw:
             ctx.err(
                 path,
-                "dashboard.listen needs token_file (write one with"
-                " `alphavol dashboard token FILE`)",
+                "listen needs token_file (write one with `alphavol dashboard token FILE`)",
             )
         return DashboardSettings(**warn)
     p = Path(os.path.expanduser(str(token_file)))
