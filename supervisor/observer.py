@@ -65,6 +65,7 @@ class Observer:
         self.needs: dict[str, str] = {}  # user -> the event it last stopped for (dashboard)
         self.reloads = {"ok": 0, "refused": 0}
         self.metrics_at_start = arb.config.metrics
+        self.dashboard_at_start = (arb.config.dashboard.listen, arb.config.dashboard.token_file)
 
     # ------------------------------------------------------------ the supervisor
     def start(self) -> None:
@@ -129,6 +130,9 @@ class Observer:
             self.outbox.start()
         if self.arb.config.metrics != self.metrics_at_start:
             log.warning("metrics_change_needs_restart", listen=self.metrics_at_start.listen)
+        dash = self.arb.config.dashboard
+        if (dash.listen, dash.token_file) != self.dashboard_at_start:
+            log.warning("dashboard_change_needs_restart", listen=self.dashboard_at_start[0])
 
     # ------------------------------------------------------------ the users
     @never_raises

@@ -14,6 +14,7 @@ import aiohttp
 from tests.dashboard.conftest import Browser, Dash
 from tests.notify_receiver import TOKEN as NOTIFY_TOKEN
 from tests.notify_receiver import Receiver
+from tests.passproxy import PasswordProxy
 from tests.supervisor.harness import ALPHAVOL, strategy
 from tests.supervisor.test_real_users import FAST
 
@@ -23,6 +24,8 @@ ACCOUNTS = {
     "2": "dash-session-of-user-two-9876543210",
     "3": "dash-session-of-user-three-5550001",
 }
+
+PROXY_PASSWORD = "proxy-pw-planted-dash-0123456"
 
 # what the page shows of every user's strategy row, the user's block and each strategy
 PAGE_FIGURES = """
@@ -123,16 +126,18 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
     creds = {uid: sim.credentials(acct) for uid, acct in ACCOUNTS.items()}
     d.store(creds)
     token = w.write_token()
-    async with Receiver() as rx:
+    async with Receiver() as rx, PasswordProxy("http", "dash", PROXY_PASSWORD) as proxy:
         d.write_config(
             [strategy("koge", ["1", "2", "3"], target=700, amount=10)],
+            user_overrides=[{"user_id": "3", "proxy": proxy.url}],  # user 3 trades through it
             sections={**w.section(), "notify": {"urls": [rx.url()]}},
         )
         d.start(once=False, child=None, ALPHAVOL_TUNING=FAST)
         await d.wait_ready()
         await w.wait_listening()
         secrets = sorted(
-            {v for c in creds.values() for v in c.secret_values()} | {token, NOTIFY_TOKEN}
+            {v for c in creds.values() for v in c.secret_values()}
+            | {token, NOTIFY_TOKEN, PROXY_PASSWORD}
         )
 
         # without the token: the login page, 401 from the API, nothing else
@@ -225,6 +230,7 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
             wide = await browser.js("return document.documentElement.scrollWidth")
             assert wide <= width, f"the page is {wide} px wide in a {width} px window"
 
+        assert proxy.connections(), "user 3 did not go through its proxy"
         # no planted secret in the page source or in any API answer
         answers = {"page": await browser.source()}
         for path in ("/api/v1/status", "/api/v1/history", "/api/v1/chart", "/api/v1/session"):
@@ -275,7 +281,7 @@ async def paste(browser: Browser, uid: str, text: str) -> str:
 
 
 async def test_an_expired_session_is_refreshed_by_pasting_a_curl_and_the_user_trades_again(
-    dash, sim, browser
+    dash, sim, browser, tmp_path
 ):
     w = dash()
     d = w.d
@@ -304,6 +310,8 @@ async def test_an_expired_session_is_refreshed_by_pasting_a_curl_and_the_user_tr
             "user 2 in Needs you",
         )
         assert "session expired" in needs and "Copy as cURL" in needs
+        await browser.size(360, 800)
+        await browser.screenshot(tmp_path / "needs-you-360x800.png")
 
         # a malformed cURL: a clear message, nothing stored, nothing started
         answer = await paste(browser, "2", "curl 'https://www.binance.com/' -H 'accept: */*'")

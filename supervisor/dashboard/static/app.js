@@ -240,7 +240,11 @@ function drawChart(box, days) {
     if (d.points) s.append(svg("rect", { x: x + step * 0.15, y: y(d.points, maxPts), width: step * 0.4, height: H - B - y(d.points, maxPts), class: "pts" }));
     if (d.exchange_points !== null && d.exchange_points !== undefined)
       s.append(svg("rect", { x: x + step * 0.55, y: y(d.exchange_points, maxPts), width: step * 0.3, height: H - B - y(d.exchange_points, maxPts), class: "exch" }));
-    if (cpps[i] !== null) line += `${line ? "L" : "M"}${(x + step / 2).toFixed(1)},${y(cpps[i], maxCpp).toFixed(1)} `;
+    if (cpps[i] !== null) {
+      const cx = (x + step / 2).toFixed(1), cy = y(cpps[i], maxCpp).toFixed(1);
+      line += `${line ? "L" : "M"}${cx},${cy} `;
+      s.append(svg("circle", { cx, cy, r: 2, class: "cpp-dot" }));
+    }
   });
   if (line) s.append(svg("path", { d: line, class: "cpp" }));
   if (days.length) {
