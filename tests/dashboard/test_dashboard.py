@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 
 import aiohttp
 
@@ -80,6 +81,19 @@ def expected_figures(doc: dict) -> dict:
                 },
             )
     return {"rows": rows, "users": users, "strategies": strategies}
+
+
+async def same_figures(d, browser: Browser, within: float) -> None:
+    """The figures on the page are those `alphavol status --json` prints now (waiting at
+    most ``within`` seconds for the page's next poll)."""
+    deadline = time.monotonic() + within
+    while True:
+        cli = await d.acli("status", "--json")
+        want, shown_now = expected_figures(json.loads(cli.stdout)), await browser.js(PAGE_FIGURES)
+        if want == shown_now or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert shown_now == want
 
 
 async def login(browser: Browser, dash: Dash, token: str) -> None:
@@ -224,9 +238,9 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
         )
         for width in (360, 1280):
             await browser.size(width, 800)
+            await same_figures(d, browser, within=5)  # the page polls every 2 s
             await browser.screenshot(tmp_path / f"dashboard-{width}x800.png")
-            cli = await d.acli("status", "--json")
-            assert expected_figures(json.loads(cli.stdout)) == await browser.js(PAGE_FIGURES)
+            await same_figures(d, browser, within=0)
             wide = await browser.js("return document.documentElement.scrollWidth")
             assert wide <= width, f"the page is {wide} px wide in a {width} px window"
 
