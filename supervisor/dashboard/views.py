@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
 
 NEEDS_STATES = {"FATAL", "STOPPED"}
-EXCHANGE_TTL = 300.0  # how long the exchange's points of the past days are reused
+# how long the exchange's own points (user-score: one request per user) are reused; today's
+# volume comes from the supervisor's own readings (the volume book), not asked again
+EXCHANGE_TTL = 900.0
 REFRESH_HINT = ' Or paste a fresh "Copy as cURL" in its Refresh session form here.'
 
 
@@ -82,7 +84,8 @@ def attention(arb: Arbiter, reply: m.StatusReply) -> list[dict[str, Any]]:
 
 class Books:
     """The books for the API; the exchange's own points are asked at most every
-    ``EXCHANGE_TTL`` seconds (one request per user), the files read off the loop."""
+    ``EXCHANGE_TTL`` seconds (one request per user), today's volume is the supervisor's
+    last reading (``volume_from: recorded``), the files are read off the loop."""
 
     def __init__(self, arb: Arbiter) -> None:
         self.arb = arb
@@ -111,7 +114,7 @@ class Books:
             fresh = self.arb.mono() - self.asked_at < EXCHANGE_TTL
             if self.view is None or not fresh or not set(users) <= set(self.view.scores):
                 self.view = await ledger.ask_exchange(
-                    users, self.arb.credentials_for, self.arb.config.exchange
+                    users, self.arb.credentials_for, self.arb.config.exchange, volumes=False
                 )
                 self.asked_at = self.arb.mono()
             return self.view

@@ -87,7 +87,11 @@ function actionButtons(target) {
   const box = el("div", { class: "actions" });
   for (const [action, label] of [["drain", "Drain"], ["stop_now", "Stop now"], ["start", "Start"]]) {
     const b = el("button", { type: "button", "data-action": action, textContent: label });
-    b.addEventListener("click", () => post(`/api/v1/actions/${action}`, target));
+    b.addEventListener("click", () => {
+      const who = target.user_id ? `user ${target.user_id}` : `strategy ${target.strategy_id}`;
+      if (action === "stop_now" && !window.confirm(`Stop ${who} now (cancel and sell at once)?`)) return;
+      post(`/api/v1/actions/${action}`, target);
+    });
     box.append(b);
   }
   return box;
@@ -261,16 +265,16 @@ function drawChart(box, days) {
 async function chart() {
   try {
     const res = await api("/api/v1/chart");
-    for (const [uid, days] of Object.entries(res.body.users || {})) {
-      const box = document.querySelector(`.user[data-user="${CSS.escape(uid)}"] .chart`);
-      if (box) drawChart(box, days);
+    const empty = (res.body.days || []).map((day) => ({ day, points: null, exchange_points: null, cost_per_point: null }));
+    for (const block of document.querySelectorAll(".user[data-user]")) {  // no round trips yet: an empty chart
+      drawChart(block.querySelector(".chart"), (res.body.users || {})[block.dataset.user] || empty);
     }
   } catch (e) { /* next time */ }
-  setTimeout(chart, CHART_MS);
 }
 
 // ---------------------------------------------------------------- the loop
 let timer = null;
+let lastStates = null;
 async function poll(once) {
   if (timer && !once) clearTimeout(timer);
   try {
@@ -282,6 +286,11 @@ async function poll(once) {
     drawStrategies(doc.strategies);
     drawUsers(doc.strategies);
     drawAttention(doc.attention || []);
+    const states = doc.strategies.flatMap((st) => st.users.map((u) => u.user_id + u.state)).join();
+    if (states !== lastStates) {  // a user started, stopped or finished: its books moved
+      lastStates = states;
+      chart();
+    }
     document.body.dataset.generatedAt = String(doc.generated_at);
   } catch (e) {
     document.getElementById("headline").textContent = "the supervisor does not answer; retrying";
@@ -295,5 +304,6 @@ document.addEventListener("DOMContentLoaded", () => {
     await post("/logout");
     window.location.assign("/login");
   });
-  poll(false).then(() => chart());
+  poll(false);
+  setInterval(chart, CHART_MS);
 });
