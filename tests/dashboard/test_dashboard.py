@@ -233,6 +233,17 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
             w, "POST", "/api/v1/actions/drain", json={"user_id": "3"}, cookies=cookies
         )
         assert status == 403 and "X-CSRF-Token" in body
+        (session,) = [
+            c
+            for c in await browser.call(browser.driver.get_cookies)
+            if c["name"] == "alphavol_session"
+        ]
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        async with aiohttp.ClientSession() as http, http.get(w.url + "/", cookies=cookies) as resp:
+            csp = resp.headers["Content-Security-Policy"]
+            page = await resp.text()
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert re.findall(r"<script[^>]*>", page) == ['<script src="/static/app.js" defer>']
 
         # when everyone is done, the figures shown are those of `status --json`
         await d.wait_users(
