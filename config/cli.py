@@ -161,10 +161,25 @@ def users_list(config_path: str) -> None:
         )
         echo(f"  cookies: {', '.join(r.cookie_names) or '-'}")
         echo(f"  headers: {', '.join(r.header_names) or '-'}")
-        echo(f"  stored:  {r.stored_at}   last ok: {r.last_ok_at or 'never'}")
+        echo(
+            f"  stored:  {r.stored_at} ({_age(r.stored_at)} ago)   last ok: {r.last_ok_at or 'never'}"
+        )
     missing = [u for u in cfg.user_ids() if u not in {r.user_id for r in records}]
     if missing:
         echo(f"configured users without a session: {', '.join(missing)}")
+
+
+def _age(stored_at: str) -> str:
+    """How old a stored session is (the exchange logs one out after about 5 days)."""
+    import time
+    from datetime import datetime
+
+    from config.output import age_text
+
+    try:
+        return age_text(time.time() - datetime.fromisoformat(stored_at).timestamp())
+    except ValueError:
+        return "?"
 
 
 @users.command("remove")

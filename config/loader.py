@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from config.dashboard_section import dashboard_section
 from config.errors import ConfigError, ConfigIssue, format_path
 from config.logsetup import add_secrets
 from config.schema import (
@@ -42,6 +43,7 @@ from config.schema import (
 )
 from config.service_sections import metrics_section, notify_section
 from config.settings import (
+    DashboardSettings,
     EffectiveSettings,
     ExchangeSettings,
     LoggingSettings,
@@ -100,6 +102,7 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     parallel_users: list[str] = []  # users whose strategies run side by side
     notify: NotifySettings = NotifySettings()
     metrics: MetricsSettings = MetricsSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     def parallel_for(self, user_id: str | int) -> bool:
         return str(user_id) in self.parallel_users
@@ -286,6 +289,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     logging_ = LoggingSettings(**ctx.section(data.get("logging"), ("logging",), LOGGING_RULES))
     notify = notify_section(ctx, data.get("notify"))
     metrics = metrics_section(ctx, data.get("metrics"))
+    dashboard = dashboard_section(ctx, data.get("dashboard"), base_dir)
 
     strategies = _strategies(ctx, data.get("strategies"))
     proxies: dict[str, str] = {}
@@ -324,6 +328,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         ],
         notify=notify,
         metrics=metrics,
+        dashboard=dashboard,
     )
 
 

@@ -99,6 +99,15 @@ def say_json(doc: Any) -> None:
     say(json.dumps(doc, indent=2, default=str))
 
 
+def age_text(seconds: float) -> str:
+    """``4d 2h``, ``3h 10m``, ``5m``: how old something is (a stored session), for people."""
+    sec = max(0, int(seconds))
+    days, hours, minutes = sec // 86400, sec % 86400 // 3600, sec % 3600 // 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
 def fail(message: str, code: int = EXIT_OPERATOR) -> NoReturn:
     """One line (or a few) on stderr, then exit ``code``."""
     say(f"alphavol: {message}", err=True)

@@ -109,6 +109,7 @@ NOTIFY_USER_EVENTS = (
     "bad_reply",
     "proxy_refused",
     "crash_limit",
+    "session_aging",  # a stored session older than dashboard.session_warn_hours
 )
 NOTIFY_EVENTS = (*NOTIFY_USER_EVENTS, "daily_summary", "service", "trade")
 DEFAULT_NOTIFY_EVENTS = tuple(e for e in NOTIFY_EVENTS if e != "trade")
@@ -129,6 +130,23 @@ class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     listen: str | None = None  # "127.0.0.1:9464"
     allow_remote: bool = False  # a non-loopback listen address needs this set
+
+    @property
+    def host(self) -> str:
+        return (self.listen or "").rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int((self.listen or "0").rpartition(":")[2])
+
+
+class DashboardSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """``dashboard:`` where the supervisor serves the web page (None: it does not), the
+    file holding its token, and when a stored session is old enough to announce."""
+
+    listen: str | None = None  # "127.0.0.1:8780"
+    token_file: str | None = None  # absolute
+    session_warn_hours: float = 96.0
 
     @property
     def host(self) -> str:

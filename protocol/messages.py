@@ -263,6 +263,7 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     # and today's cost per point (issue 13)
     points_today: int | None = None
     cost_per_point: Decimal | None = None
+    session_stored_at: float | None = None  # wall time its session was stored (issue 23)
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -103,6 +103,8 @@ class Arbiter:
         self.fleet = Fleet(self)
         self.observer = Observer(self)  # books, notifications, metrics (issue 13)
         self.metrics: Any = None
+        self.dashboard: Any = None  # its bounded door (listener.Door), when dashboard.listen is set
+        self.dashboard_token = ""
         self.tasks = TaskWatch(self._task_failed)
         self.faults = Faults.from_env()
         self.pid = os.getpid()
@@ -149,8 +151,14 @@ class Arbiter:
             self.config.paths.runtime_dir, config_file=getattr(self.config, "source", None)
         )
         self.runtime.check()
-        check_open_files(self.config.max_concurrent_users)  # a reserve for ZeroMQ (listener)
+        check_open_files(  # a reserve for ZeroMQ (listener), and room for each door
+            self.config.max_concurrent_users, doors=1 + bool(self.config.dashboard.listen)
+        )
         self.sessions.check(self.config)
+        if self.config.dashboard.listen:  # an unreadable token file: exit 2 before anything
+            from supervisor.dashboard.token import read_token
+
+            self.dashboard_token = read_token(self.config.dashboard.token_file)
         for uid, settings in settings_by_user(self.config).items():
             self.fleet.add(uid, settings)
         self.runtime.bind()

@@ -38,6 +38,7 @@ from config.output import (  # noqa: E402
 # the simulator's web server)
 LAZY = {
     "check": "config.cli:check",
+    "dashboard": "supervisor.dashboard.cli:dashboard",
     "demo": "supervisor.demo:demo",
     "history": "supervisor.books_cli:history",
     "init": "config.scaffold:init",

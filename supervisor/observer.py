@@ -62,23 +62,31 @@ class Observer:
         self.book = VolumeBook(book_path(arb.config.paths.data_dir))
         self.mul_points: dict[tuple[str, str], Decimal] = {}  # (user, strategy) -> mulPoint
         self.last_error_at: dict[str, float] = {}  # user -> epoch seconds
+        self.needs: dict[str, str] = {}  # user -> the event it last stopped for (dashboard)
         self.reloads = {"ok": 0, "refused": 0}
         self.metrics_at_start = arb.config.metrics
+        self.dashboard_at_start = (arb.config.dashboard.listen, arb.config.dashboard.token_file)
 
     # ------------------------------------------------------------ the supervisor
     def start(self) -> None:
         """Notifications, the volume readings, the daily summary, the metrics endpoint:
         each off the trading path, none able to stop the supervisor."""
         from supervisor.daily import serve_daily_summary
+        from supervisor.session_age import serve_session_ages
 
         arb = self.arb
         self.started()
         arb.tasks.service("books", self.serve_book)
         arb.tasks.service("daily summary", lambda: serve_daily_summary(arb))
+        arb.tasks.service("session ages", lambda: serve_session_ages(arb))
         if arb.config.metrics.listen:
             from supervisor.metrics import start_metrics
 
             arb.tasks.start(start_metrics(arb), "metrics")
+        if arb.config.dashboard.listen:
+            from supervisor.dashboard import start_dashboard
+
+            arb.tasks.start(start_dashboard(arb), "dashboard")
 
     @never_raises
     def started(self) -> None:
@@ -97,11 +105,12 @@ class Observer:
             log.warning("volume_book_write_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def close(self) -> None:
-        """At exit: the metrics endpoint closed, the readings written, "stopped" sent (the
-        notifications get at most 1 s)."""
-        if self.arb.metrics is not None:
-            with contextlib.suppress(Exception):
-                await self.arb.metrics.close()
+        """At exit: the metrics endpoint and the dashboard closed, the readings written,
+        "stopped" sent (the notifications get at most 1 s)."""
+        for door in (self.arb.metrics, self.arb.dashboard):
+            if door is not None:
+                with contextlib.suppress(Exception):
+                    await door.close()
         await self.flush()
         self.outbox.post(alerts.service_alert("stopped"), key="stopped")
         with contextlib.suppress(Exception):
@@ -119,6 +128,9 @@ class Observer:
             self.outbox.reconfigure(self.arb.config.notify)
         if self.arb.config.metrics != self.metrics_at_start:
             log.warning("metrics_change_needs_restart", listen=self.metrics_at_start.listen)
+        dash = self.arb.config.dashboard
+        if (dash.listen, dash.token_file) != self.dashboard_at_start:
+            log.warning("dashboard_change_needs_restart", listen=self.dashboard_at_start[0])
 
     # ------------------------------------------------------------ the users
     @never_raises
@@ -187,6 +199,7 @@ class Observer:
                 self._user_alert("session_expired", rec)
 
     def _user_alert(self, event: str, rec: UserRecord, leftovers: Sequence[str] = ()) -> None:
+        self.needs[rec.user_id] = event
         self.outbox.post(
             alerts.user_alert(
                 event,

@@ -124,6 +124,8 @@ def _user_json(u: m.UserStatus) -> dict[str, Any]:
         doc.pop("eta_seconds", None)
     if u.volume_at is not None:  # the volume is what was read then, not an estimate
         doc["volume_age_seconds"] = round(max(0.0, time.time() - u.volume_at), 1)
+    if u.session_stored_at is not None:  # the exchange's "stay signed in" lasts ~5 days
+        doc["session_age_seconds"] = round(max(0.0, time.time() - u.session_stored_at), 1)
     return doc
 
 

@@ -4,12 +4,16 @@
 strategy must have a stored session (else ``SupervisorError``: exit 2, or the reload is
 refused), and every secret value is registered with ``config.logsetup`` before anything
 can log it. ``get(user_id)`` hands the session out with the user's proxy of the config in
-force (``Credentials.proxy``), so the volume check and the user process take that route. There is no fallback: if redaction cannot be installed, the supervisor must
+force (``Credentials.proxy``), so the volume check and the user process take that route.
+``stored_at`` (user -> epoch seconds) says when each session was stored (``users add``, the
+dashboard's refresh): status shows its age. There is no fallback: if redaction cannot be installed, the supervisor must
 not run (the import error propagates).
 """
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
 from typing import Any
 
 from config import logsetup
@@ -21,6 +25,7 @@ class Sessions:
     def __init__(self, store: CredentialStore | None = None) -> None:
         self.store = store
         self.proxies: dict[str, str] = {}
+        self.stored_at: dict[str, float] = {}
 
     def check(self, config: Any) -> None:
         if self.store is None:
@@ -44,6 +49,11 @@ class Sessions:
             raise SupervisorError("credentials: " + "; ".join(missing))
         logsetup.add_secrets(secrets)
         self.proxies = proxies
+        self.stored_at = stored_times(self.store)
+
+    def stored(self, user_id: str, at: float) -> None:
+        """A fresh session of ``user_id`` was stored at ``at`` (epoch seconds)."""
+        self.stored_at[user_id] = at
 
     def get(self, user_id: str):
         assert self.store is not None, "Sessions.check() first"
@@ -52,3 +62,12 @@ class Sessions:
     @staticmethod
     def redact(text: str) -> str:
         return logsetup.redact(text)
+
+
+def stored_times(store: CredentialStore) -> dict[str, float]:
+    """When each stored session was stored (epoch seconds), from the store's dates."""
+    out: dict[str, float] = {}
+    for r in store.list():
+        with contextlib.suppress(ValueError):
+            out[r.user_id] = datetime.fromisoformat(r.stored_at).timestamp()
+    return out

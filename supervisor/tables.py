@@ -9,11 +9,13 @@ rich is imported here only, and only by commands that render (see config/richgua
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from config.logsetup import redact
+from config.output import age_text
 from config.richguard import allow_rich
 from protocol import messages as m
 from supervisor import render
@@ -110,28 +112,32 @@ def status_view(reply: m.StatusReply) -> RenderableType:
 
 
 def points_table(reply: m.StatusReply) -> RenderableType | None:
-    """Per user (all strategies): today's points so far, cost, cost per point."""
+    """Per user (all strategies): today's points so far, cost, cost per point, and how old
+    its stored session is (the exchange logs one out after about 5 days)."""
     users: dict[str, list[m.UserStatus]] = {}
     for st in reply.strategies:
         for u in st.users:
             users.setdefault(u.user_id, []).append(u)
     rows = []
     for uid, us in users.items():
-        if us[0].points_today is None:
+        stored = us[0].session_stored_at
+        if us[0].points_today is None and stored is None:
             continue
         cost = sum((u.cost_today for u in us), Decimal(0))
         cpp = us[0].cost_per_point
         rows.append(
             [
                 uid,
-                str(us[0].points_today),
+                "-" if us[0].points_today is None else str(us[0].points_today),
                 render.money(cost),
                 "-" if cpp is None else render.money(cpp),
+                "-" if stored is None else age_text(time.time() - stored),
             ]
         )
     if not rows:
         return None
-    return summary_table(["user", "points today", "cost today", "USDT/point"], "lrrr", rows)
+    headers = ["user", "points today", "cost today", "USDT/point", "session age"]
+    return summary_table(headers, "lrrrr", rows)
 
 
 def volumes_table(results: Iterable[Any]) -> RenderableType:

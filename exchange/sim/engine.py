@@ -378,7 +378,7 @@ class SimEngine:
         token = headers.get(CSRF_HEADER)
         if not name or not cr00 or not token or csrf_for(cr00) != token.lower():
             raise codes.session_expired()
-        if name in self.faults.session_expired:
+        if name in self.faults.session_expired or cr00 in self.faults.session_expired:
             raise codes.session_expired(self.faults.session_expired_http)
         return self.account(name)
 

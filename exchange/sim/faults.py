@@ -37,7 +37,9 @@ class Faults:
     paths: list[str] = field(default_factory=list)  # only paths containing one of these
     account: str | None = None  # only this account's requests
     # sessions and risk
-    session_expired: list[str] = field(default_factory=list)  # accounts whose session is dead
+    # accounts whose session is dead, or single sessions (their cr00 cookie): a fresh login
+    # of the same account (another cr00) works again
+    session_expired: list[str] = field(default_factory=list)
     session_expired_http: int = 200  # the real envelope comes with 200; 401/403 also seen
     risk_challenge: list[str] = field(default_factory=list)  # next order of these accounts
     # next order of these accounts is PLACED, but its reply carries the challenge headers

@@ -50,6 +50,7 @@ class Status(Command):
                     st.target_volume = s.target_volume
                 u = row_status(rec, row, now=now)
                 u.points_today, u.cost_per_point = arbiter.observer.points_today(rec)
+                u.session_stored_at = arbiter.sessions.stored_at.get(rec.user_id)
                 st.users.append(u)
         return m.StatusReply(
             pid=arbiter.pid,

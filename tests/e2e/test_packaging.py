@@ -73,6 +73,8 @@ def test_the_built_wheel_runs_the_example_check_from_outside_the_tree(tmp_path: 
         "config/trading_config.yaml",
         "config/alphavol.service",
         "exchange/sim/tokens.yaml",
+        "supervisor/dashboard/static/app.js",  # the dashboard serves its own assets
+        "supervisor/dashboard/static/index.html",
     ):
         assert (site / data).is_file(), f"{data} is missing from the wheel"
 
