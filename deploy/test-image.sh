@@ -4,8 +4,8 @@
 #   1. `alphavol demo --json` in the image: exit 0, every demo user at its target (or skipped,
 #      already there), nothing left open, the supervisor exited 0;
 #   2. the image runs as a non-root user, with `alphavol` as its entry point;
-#   3. two containers as nodes of one pool (deploy/test-pool.sh), once `alphavol run` has
-#      --node (issue 22's store:).
+#   3. two containers as nodes of one pool against a throw-away PostgreSQL (deploy/test_pool.py),
+#      once the image's `alphavol run` has --node (issue 22's store:).
 # Fails (non-zero) on any of them. BASE, IMAGE, ENGINE: see deploy/engine.sh.
 set -euo pipefail
 . "$(dirname "$0")/engine.sh"
@@ -52,7 +52,9 @@ say "runs as uid $uid, entry point alphavol"
 # --- 3. two containers as nodes against one PostgreSQL (issue 22)
 run_usage=$(run "$IMAGE" run --help) || fail "alphavol run --help in $IMAGE"
 if [[ $run_usage == *--node* ]]; then
-    "$ROOT/deploy/test-pool.sh"
+    started=$SECONDS
+    "${PYTHON:-$ROOT/.venv/bin/python}" "$ROOT/deploy/test_pool.py" --engine "$ENGINE" --image "$IMAGE"
+    say "two-node pool: passed ($((SECONDS - started)) s)"
 else
     say "two-node pool: skipped (this alphavol's run has no --node yet)"
 fi
