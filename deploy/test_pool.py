@@ -111,7 +111,9 @@ class Pool:
 
     def start_node(self, node: str) -> None:
         name = f"{self.tag}-{node}"
-        cmd = [self.engine, "run", "-d", "--name", name, *self.mounts(), self.image]
+        # as deploy/kubernetes/ runs it: a read-only root, writable /tmp and data directory
+        writable = ["--read-only", "--tmpfs", "/tmp", "-v", "/var/lib/alphavol"]
+        cmd = [self.engine, "run", "-d", "--name", name, *writable, *self.mounts(), self.image]
         subprocess.run([*cmd, "run", "--node", node], check=True, capture_output=True, timeout=60)
         self.started.append(name)
 
@@ -149,7 +151,7 @@ class Pool:
     def remove(self) -> None:
         self.stop_all()
         for name in self.started:
-            subprocess.run([self.engine, "rm", "-f", name], capture_output=True)
+            subprocess.run([self.engine, "rm", "-f", "-v", name], capture_output=True)
 
 
 def owners(status: Any, asked: str) -> dict[str, str]:
