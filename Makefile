@@ -54,5 +54,16 @@ test-latest:
 	$(LATEST)/bin/python -m pytest -q -n 4 -m "not serial" -p no:cacheprovider
 	$(LATEST)/bin/python -m pytest -q -m serial -p no:cacheprovider
 
+.PHONY: image test-image
+
+# The OCI image (Containerfile), with podman (docker where that is what the machine has);
+# deploy/podman-setup.sh prepares the machine first. BASE= the image to build from (default:
+# one built from Debian's packages here), IMAGE= the tag. test-image also runs the demo in it.
+image: install
+	BASE="$(BASE)" IMAGE="$(IMAGE)" PYTHON="$(BIN)/python" deploy/build-image.sh
+
+test-image: install
+	BASE="$(BASE)" IMAGE="$(IMAGE)" PYTHON="$(BIN)/python" deploy/test-image.sh
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
