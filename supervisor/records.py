@@ -154,6 +154,19 @@ def row_state(rec: UserRecord, row: Row) -> str:
 QUEUED = "QUEUED"  # a strategy waiting its turn in its user's running process
 
 
+def row_reason(rec: UserRecord, row: Row) -> str | None:
+    """Why this strategy of this user is where it is: its own reason when it has one (the
+    operator stopped it, it was at target at the check, it reached its target), else its
+    user process's."""
+    if row.stopped:
+        return row.stopped
+    if row.skipped:
+        return "already at target"
+    if row.reached and row_state(rec, row) == State.DONE.value:
+        return "target reached"
+    return rec.sm.reason
+
+
 def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
     state_s = row_state(rec, row)
     working = state_s in (State.RUNNING.value, State.STARTING.value)
@@ -176,7 +189,7 @@ def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
         trades=row.trades,
         cost_today=row.cost,
         last_error=row.last_error or rec.last_error,
-        reason=row.stopped if row.stopped else rec.sm.reason,
+        reason=row_reason(rec, row),
         eta_seconds=row.eta(now) if working else None,
         leftovers=list(rec.summary.leftovers) if rec.summary else [],
         token=row.chosen.token if row.chosen else None,

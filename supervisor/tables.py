@@ -119,7 +119,9 @@ def points_table(reply: m.StatusReply) -> RenderableType | None:
     for uid, us in users.items():
         if us[0].points_today is None:
             continue
-        cost = sum((u.cost_today for u in us), Decimal(0))
+        cost = us[0].user_cost_today
+        if cost is None:
+            cost = sum((u.cost_today for u in us), Decimal(0))
         cpp = us[0].cost_per_point
         rows.append(
             [
