@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from supervisor.records import row_reason
-from supervisor.render import age, money, target
+from supervisor.render import age, money
 
 if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
@@ -18,8 +18,11 @@ CENT = Decimal("0.01")
 
 
 def rounded(d: Decimal | None) -> str:
-    """``3,192.68``; ``300`` for a whole number; ``?`` when unknown."""
-    return "?" if d is None else target(d.quantize(CENT))
+    """``3192.68``; ``300`` for a whole number; ``?`` when unknown."""
+    if d is None:
+        return "?"
+    q = d.quantize(CENT)
+    return f"{q.to_integral_value():f}" if q == q.to_integral_value() else f"{q:f}"
 
 
 def summary_lines(arb: Arbiter) -> list[str]:
