@@ -47,6 +47,6 @@ def summary_lines(arb: Arbiter) -> list[str]:
             out.append(
                 f"  user {rec.user_id} today: {day.user_round_trips} round trips,"
                 f" cost {money(day.user_cost_today or 0)} USDT, {pts} points"
-                + ("" if cpp is None else f", {money(cpp)} USDT per point")
+                + ("" if cpp is None else f", {money(cpp)} USDT/point")
             )
     return out

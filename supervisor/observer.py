@@ -135,6 +135,13 @@ class Observer:
             reported = self._reported(rec.user_id, ev.strategy_id, ev.current, ev.basis)
             if reported is not None:
                 self.book.note(rec.user_id, ev.token, reported, ev.at or self.arb.clock.time())
+        elif isinstance(ev, m.Summary):  # each strategy's last read, just before the end
+            for x in ev.strategies:
+                vol = None
+                if x.final_volume is not None:
+                    vol = self._reported(rec.user_id, x.strategy_id, x.final_volume, x.basis)
+                if vol is not None:
+                    self.book.note(rec.user_id, x.token, vol, ev.at or self.arb.clock.time())
         elif isinstance(ev, m.ErrorReport):
             self.last_error_at[rec.user_id] = self.arb.clock.time()
             if ev.kind == "bad_setup":

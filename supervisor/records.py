@@ -7,7 +7,7 @@
 Volumes shown are what was read from the exchange, never an estimate: ``current_volume``
 is the latest figure the user process (or the supervisor's own check) read, with the wall
 time of that read (``volume_at``); the credit of trades since then (``pending_credit``)
-only feeds the ETA. A strategy's own phase comes from ``PhaseChanged`` events naming it:
+feeds the ETA and is shown apart, as unconfirmed (``unconfirmed_volume``). A strategy's own phase comes from ``PhaseChanged`` events naming it:
 one that has not begun while another strategy of the same process works is QUEUED.
 """
 
@@ -43,7 +43,7 @@ class Row:
     credit_total: Decimal = Decimal(0)
     chosen: m.TokenChosen | None = None  # target_token auto: the latest choice
     volume_at: float | None = None  # wall time of the read that gave current_volume
-    pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read (ETA)
+    pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read
     phase: str | None = None  # this strategy's phase in the current process
     started: bool = False  # the current process began this strategy
     stopped: str | None = None  # the operator stopped this strategy (why)
@@ -113,7 +113,7 @@ def apply_event(
         row.batch, row.trade_index, row.loops = ev.batch, ev.index, ev.loops
         row.cost += ev.cost
         row.credit_total += ev.credit
-        row.pending_credit += ev.credit  # an estimate: the ETA's, never a shown volume
+        row.pending_credit += ev.credit  # an estimate: shown apart, as unconfirmed
         if row.first_trade_at is None:
             row.first_trade_at = now
     elif isinstance(ev, m.ErrorReport):
@@ -196,4 +196,5 @@ def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
         mul_point=row.chosen.mul_point if row.chosen else None,
         cost_per_credit=row.chosen.cost_per_credit if row.chosen else None,
         volume_at=row.volume_at,
+        unconfirmed_volume=row.pending_credit if row.pending_credit > 0 else None,
     )
