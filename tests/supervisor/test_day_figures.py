@@ -206,3 +206,49 @@ async def test_a_run_without_faults_counts_the_dust_sweeps(deploy, sim):
     seen = await status_matches_history(d, ["1", "2"])
     await assert_the_exchanges_record(sim, ["1", "2"], seen["history"])
     assert d.events("dust_sweeping") or "dust_sweeping" in d.stderr
+
+
+async def test_progress_moves_within_a_batch_and_a_lowered_target_passed_shows_as_passed(
+    deploy, sim
+):
+    """The exchange's figure is read between batches: meanwhile status shows it as read
+    (``total_volume``, with its age) and, apart, what the batch traded since
+    (``unconfirmed_volume``); progress counts both."""
+    await sim.admin.set_config(fill_delay=0.05)
+    d: Deployment = deploy()
+    d.store({"1": sim.credentials(acct("1"))})
+    slow_reads = {"volume_check_delay_seconds": 5}
+    d.write_config([strategy("koge", ["1"], target=100000, amount=10, **slow_reads)])
+    d.start(once=False, child=None, ALPHAVOL_TUNING=FAST)
+    await d.wait_ready()
+
+    async def moving():
+        doc = json.loads((await d.acli("status", "--json")).stdout)
+        (user,) = doc["strategies"][0]["users"]
+        return doc if Decimal(user.get("unconfirmed_volume") or 0) >= 20 else None
+
+    doc = await d.until(moving, 30, "20 USDT traded since the last read")
+    st = doc["strategies"][0]
+    (user,) = st["users"]
+    read, since = Decimal(user["current_volume"]), Decimal(user["unconfirmed_volume"])
+    assert Decimal(st["total_volume"]) == read and Decimal(st["unconfirmed_volume"]) == since
+    assert st["progress"] == float((read + since) / 100000 * 100) > float(read / 1000)
+    assert user["volume_age_seconds"] >= 0
+    exchange = Decimal((await sim.admin.account(acct("1")))["volume_today"]["KOGE"])
+    assert read <= exchange  # the exchange's figure as it was read, never the estimate
+    text = (await d.acli("status")).stdout
+    (row,) = [x for x in text.splitlines() if x.split()[:2] == ["1", "RUNNING"]]
+    assert "+" in row, text
+
+    lowered = int(read) + 1  # above what was read, below what was traded since
+    d.write_config([strategy("koge", ["1"], target=lowered, amount=10, **slow_reads)])
+    d.signal(signal.SIGHUP)
+
+    async def reloaded():
+        doc = json.loads((await d.acli("status", "--json")).stdout)
+        return doc if doc["strategies"][0]["target_volume"] == str(lowered) else None
+
+    doc = await d.until(reloaded, 20, "the lowered target in status")
+    assert doc["strategies"][0]["progress"] == 100.0, doc
+    d.signal(signal.SIGTERM)
+    assert await d.wait_exit(30) == 0, d.diagnose()
