@@ -46,7 +46,7 @@ def summary_lines(arb: Arbiter) -> list[str]:
             cpp = day.cost_per_point
             out.append(
                 f"  user {rec.user_id} today: {day.user_round_trips} round trips,"
-                f" cost {money(day.user_cost_today or 0)} USDT, {pts} points"
+                f" cost {money(day.user_cost_today or Decimal(0))} USDT, {pts} points"
                 + ("" if cpp is None else f", {money(cpp)} USDT/point")
             )
     return out

@@ -149,7 +149,7 @@ def today_table(reply: m.StatusReply) -> RenderableType | None:
         [
             uid,
             str(u.user_round_trips),
-            render.money(u.user_cost_today or 0),
+            render.money(u.user_cost_today or Decimal(0)),
             "?" if u.points_today is None else str(u.points_today),
             "-" if u.cost_per_point is None else render.money(u.cost_per_point),
         ]
