@@ -108,13 +108,16 @@ class Deployment:
         and stderr on it); the returned ``Terminal`` types into it, reads what it shows,
         and can close it."""
         term = Terminal(*size)
+        full = self._env(child, env)
+        for name in ("COLUMNS", "LINES"):  # set by pytest-xdist; the terminal has its size
+            full.pop(name, None)
         self.proc = subprocess.Popen(
             self._run_args(once),
             stdin=term.slave,
             stdout=term.slave,
             stderr=term.slave,
             cwd=self.dir,
-            env=self._env(child, env),
+            env=full,
             start_new_session=True,
             preexec_fn=term.make_controlling,
         )
