@@ -7,9 +7,10 @@ and ``books.sqlite``, never counted from the events of the current processes (wh
 from zero after a restart of the supervisor, miss what a killed process did and leave dust
 sweeps out).
 
-The books are read from a worker thread (the event loop never waits for the disk): at
-start, as soon as a user process reports a trade, a volume or its exit (at most once per
-``SETTLE_SECONDS``), and every ``IDLE_SECONDS`` anyway. What was read is kept in memory,
+The books are read from a worker thread (the event loop never waits for the disk): every
+user's at start, on a new day and after ``IDLE_SECONDS`` without news; a user's as soon as
+its process reports a trade, a volume or its exit, or the supervisor reads its volume (at
+most one reading per ``SETTLE_SECONDS``). What was read is kept in memory,
 which is all a status request reads. A user whose journal cannot be read yet keeps the
 figures of its events.
 """
@@ -17,7 +18,6 @@ figures of its events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -46,24 +46,35 @@ class BooksToday:
         self.day: str | None = None  # the day the figures are of
         self.users: dict[str, ledger.UserDay] = {}
         self._changed = asyncio.Event()
+        self._stale: set[str] = set()  # users whose books changed since the last reading
 
-    def changed(self) -> None:
-        """Something was traded, read or ended: read the books again soon."""
+    def changed(self, user_id: str) -> None:
+        """This user traded, read a volume or ended: read its books again soon."""
+        self._stale.add(user_id)
         self._changed.set()
 
     async def serve(self) -> None:
+        every = True  # at start, and when nothing happened for IDLE_SECONDS
         while True:
             self._changed.clear()
-            await self.last_reading()
+            await self.last_reading(every=every)
             await asyncio.sleep(SETTLE_SECONDS)  # at most one reading per SETTLE_SECONDS
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(IDLE_SECONDS):
                     await self._changed.wait()
+                every = False
+            except TimeoutError:
+                every = True
 
-    async def refresh(self) -> None:
-        """Read the books now (the volume readings written first)."""
+    async def refresh(self, *, every: bool = True) -> None:
+        """Read the books now (the volume readings written first): every user's, or
+        (``every=False``) those that changed since the last reading; every user's when
+        the day being worked changed."""
         arb = self.arb
-        day, users = arb.day, list(arb.records)
+        day = arb.day
+        every = every or day != self.day
+        users = list(arb.records) if every else [u for u in self._stale if u in arb.records]
+        self._stale.difference_update(users)
         await arb.observer.flush()
         found = await asyncio.to_thread(
             ledger.user_days,
@@ -71,18 +82,22 @@ class BooksToday:
             day=date.fromisoformat(day),
             users=users,
         )
-        self.day, self.users = day, found
+        kept = {} if every else {u: v for u, v in self.users.items() if u not in users}
+        self.day, self.users = day, {**kept, **found}
 
-    async def last_reading(self) -> None:
+    async def last_reading(self, *, every: bool = True) -> None:
         """``refresh`` that never raises: a failure (a full disk, a damaged file) is
         logged and the last reading stays (the exit summary reads the books this way too)."""
         try:
-            await self.refresh()
+            await self.refresh(every=every)
         except Exception as exc:
             log.warning("books_unreadable", error=f"{type(exc).__name__}: {exc}")
 
     def of(self, user_id: str) -> ledger.UserDay | None:
-        return self.users.get(user_id) if self.day == self.arb.day else None
+        if self.day != self.arb.day:  # a new day: read every user's books at once
+            self._changed.set()
+            return None
+        return self.users.get(user_id)
 
     def status(self, rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
         """``records.row_status`` with the day's figures from the books."""

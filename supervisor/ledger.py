@@ -135,13 +135,16 @@ def build(
     days: int = SCORE_WINDOW_DAYS,
     users: Iterable[str] | None = None,
     exchange: ExchangeView | None = None,
+    recorded: dict[tuple[str, str, str], Decimal] | None = None,
 ) -> list[LedgerRow]:
-    """The rows of the last ``days`` UTC days up to ``today``, per user, day and token."""
+    """The rows of the last ``days`` UTC days up to ``today``, per user, day and token
+    (``recorded``: the volume readings of books.sqlite, when already read)."""
     from userproc.journal import day_totals
 
     since = window_start(today, days)
     exchange = exchange or ExchangeView()
-    recorded = read_volumes(book_path(data_dir), since=since)
+    if recorded is None:
+        recorded = read_volumes(book_path(data_dir), since=since)
     out: list[LedgerRow] = []
     for uid in users if users is not None else journal_users(data_dir):
         path = journal_path(data_dir, uid)
@@ -244,12 +247,13 @@ def user_days(data_dir: str | Path, *, day: date, users: Iterable[str]) -> dict[
 
     out: dict[str, UserDay] = {}
     when = day.isoformat()
+    recorded = read_volumes(book_path(data_dir), since=when)
     for uid in users:
         path = journal_path(data_dir, uid)
         if not path.exists():
             continue
         try:
-            rows = build(data_dir, today=day, days=1, users=[uid])
+            rows = build(data_dir, today=day, days=1, users=[uid], recorded=recorded)
             shares = day_totals(path, since=when, by_strategy=True)
         except sqlite3.DatabaseError:
             continue

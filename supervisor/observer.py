@@ -128,7 +128,7 @@ class Observer:
     @never_raises
     def event(self, rec: UserRecord, ev: m.Msg) -> None:
         if isinstance(ev, m.TradeDone | m.VolumeChecked | m.Summary):
-            self.today.changed()
+            self.today.changed(rec.user_id)
         if isinstance(ev, m.VolumeChecked):
             if ev.mul_point:
                 self.mul_points[(rec.user_id, ev.strategy_id)] = ev.mul_point
@@ -164,7 +164,7 @@ class Observer:
 
     @never_raises
     def exited(self, rec: UserRecord, code: int | None, decision: Decision | None) -> None:
-        self.today.changed()
+        self.today.changed(rec.user_id)
         if decision is None or rec.remove_after_exit:
             return
         if decision.action in (Action.RESTART, Action.FATAL):
@@ -191,6 +191,7 @@ class Observer:
         """After a volume check: readings for the books; an expired session is FATAL."""
         now = self.arb.clock.time()
         for rec in recs:
+            self.today.changed(rec.user_id)
             for sid, row in rec.rows.items():
                 if row.current_volume is not None:
                     vol = self._reported(rec.user_id, sid, row.current_volume, row.basis)
