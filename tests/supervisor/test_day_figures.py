@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from decimal import Decimal
 
@@ -189,6 +190,12 @@ async def test_strategies_side_by_side_with_a_kill_add_up_to_the_exchanges_day(d
     await assert_the_exchanges_record(sim, ["1"], seen["history"])
     rows = {r["strategy_id"]: r for r in seen["status"]["1"]["rows"]}
     assert all(r["trades"] > 0 for r in rows.values())
+    d.signal(signal.SIGTERM)
+    assert await d.wait_exit(30) == 0, d.diagnose()
+    h = seen["history"]["1"]
+    assert f"user 1 today: {h['trips']} round trips, cost {h['cost']:.4f} USDT" in d.stdout
+    shares = re.findall(r"user 1 (?:koge|aop): DONE .* trades (\d+) cost ([\d.]+) USDT", d.stdout)
+    assert sum(int(n) for n, _ in shares) == h["trips"], d.stdout
 
 
 async def test_a_run_without_faults_counts_the_dust_sweeps(deploy, sim):
