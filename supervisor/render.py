@@ -20,10 +20,10 @@ RUNNING_STATES = {"STARTING", "RUNNING", "STOPPING", "BACKOFF", "PENDING"}
 ETA_STATES = {"STARTING", "RUNNING", "BACKOFF", "PENDING"}
 
 
-def _ts(ts: float | None) -> str | None:
+def _ts(ts: float | None, form: str = "%Y-%m-%d %H:%M:%S") -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime(f"{form} UTC")
 
 
 def money(d: Decimal | str) -> str:
@@ -141,8 +141,10 @@ def _user_json(u: m.UserStatus) -> dict[str, Any]:
 
 
 def headline(reply: m.StatusReply) -> str:
-    return f"supervisor pid {reply.pid}, day {reply.day}, {reply.phase}" + (
-        f"; next run {_ts(reply.next_run_at)}" if reply.next_run_at else ""
+    """``supervisor pid 25158, 2026-12-06 waiting_next_day; next run 2026-12-07 00:05 UTC``:
+    within 80 columns."""
+    return f"supervisor pid {reply.pid}, {reply.day} {reply.phase}" + (
+        f"; next run {_ts(reply.next_run_at, '%Y-%m-%d %H:%M')}" if reply.next_run_at else ""
     )
 
 
