@@ -29,9 +29,9 @@ async def sim_record(sim, user: str) -> tuple[int, Decimal]:
 
 
 async def history_today(d: Deployment) -> dict[str, dict]:
-    """Per user, today's round trips, cost and points as ``history --json --offline``
+    """Per user, today's round trips, cost and credited volume as ``history --json``
     gives them (all tokens of the day)."""
-    res = await d.acli("history", "--json", "--offline", "--days", "1")
+    res = await d.acli("history", "--json", "--days", "1")
     assert res.returncode == 0, res.stderr
     out: dict[str, dict] = {}
     for r in json.loads(res.stdout):
