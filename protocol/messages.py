@@ -264,6 +264,12 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     points_today: int | None = None
     cost_per_point: Decimal | None = None
     session_stored_at: float | None = None  # wall time its session was stored (issue 23)
+    # the user's day as ``history`` shows it (all strategies, from the books)
+    user_round_trips: int | None = None
+    user_cost_today: Decimal | None = None
+    # volume this strategy's trades should add since the read of ``current_volume`` (the
+    # exchange's figure, kept as it was read): the supervisor's estimate, not confirmed
+    unconfirmed_volume: Decimal | None = None
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):

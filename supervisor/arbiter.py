@@ -31,6 +31,7 @@ from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
 from supervisor import reconfigure
 from supervisor.days import fmt_utc, next_run_time
+from supervisor.exit_summary import summary_lines
 from supervisor.faults import Faults
 from supervisor.fleet import Fleet
 from supervisor.listener import check_open_files
@@ -196,7 +197,8 @@ class Arbiter:
             await self.tasks.close()
             self.runtime.close()
             self.notifier.close()
-        for line in self.fleet.summary_lines(self.day):
+        await self.observer.today.last_reading()
+        for line in summary_lines(self):
             self.say(line)
         log.info("supervisor_exited", code=int(code))
         return int(code)

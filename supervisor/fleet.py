@@ -25,9 +25,8 @@ import structlog
 from protocol import codec
 from protocol import messages as m
 from protocol.addresses import events_endpoint
-from supervisor.records import apply_event, row_state
+from supervisor.records import apply_event
 from supervisor.reload_plan import ReloadPlan
-from supervisor.render import age, money
 from supervisor.spawn import Child
 from supervisor.states import ALIVE, TERMINAL, State
 from supervisor.user_record import UserRecord
@@ -393,25 +392,6 @@ class Fleet:
         reached = sum(1 for row in rows if row.reached or row.skipped)
         trades = sum(row.trades for row in rows)
         return f"{phase} day={day} {parts} targets={reached}/{len(rows)} trades={trades}"
-
-    def summary_lines(self, day: str) -> list[str]:
-        """The exit summary: every volume is the last one read from the exchange, with how
-        long before the end it was read."""
-        out = [f"alphavol summary for {day}:"]
-        now = self.at()
-        for rec in self.records.values():
-            for row in rec.rows.values():
-                state = row_state(rec, row)
-                cur = "?" if row.current_volume is None else f"{row.current_volume:f}"
-                read = "" if row.volume_at is None else f" (read {age(row.volume_at, now)} ago)"
-                why = row.stopped or rec.sm.reason
-                out.append(
-                    f"  user {rec.user_id} {row.settings.strategy_id}: {state}"
-                    f" volume {cur}/{row.target:f}{read} trades {row.trades}"
-                    f" cost {money(row.cost)} USDT restarts {rec.restarts}"
-                    + (f" ({why})" if why else "")
-                )
-        return out
 
 
 def _tuning() -> dict[str, Any]:

@@ -21,6 +21,7 @@ exchange sums them over.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -134,16 +135,19 @@ def build(
     days: int = SCORE_WINDOW_DAYS,
     users: Iterable[str] | None = None,
     exchange: ExchangeView | None = None,
+    recorded: dict[tuple[str, str, str], Decimal] | None = None,
 ) -> list[LedgerRow]:
-    """The rows of the last ``days`` UTC days up to ``today``, per user, day and token."""
+    """The rows of the last ``days`` UTC days up to ``today``, per user, day and token
+    (``recorded``: the volume readings of books.sqlite, when already read)."""
     from userproc.journal import day_totals
 
     since = window_start(today, days)
     exchange = exchange or ExchangeView()
-    recorded = read_volumes(book_path(data_dir), since=since)
+    if recorded is None:
+        recorded = read_volumes(book_path(data_dir), since=since)
     out: list[LedgerRow] = []
     for uid in users if users is not None else journal_users(data_dir):
-        path = Path(data_dir, "journals", f"user-{uid}.sqlite")
+        path = journal_path(data_dir, uid)
         scores = exchange.scores.get(uid, {})
         for t in day_totals(path, since=since):
             if t.day > today.isoformat():
@@ -219,6 +223,48 @@ def window_totals(rows: Iterable[LedgerRow]) -> list[WindowTotal]:
         if d.exchange_points is not None:
             w.exchange_points = (w.exchange_points or 0) + d.exchange_points
     return list(out.values())
+
+
+@dataclass
+class UserDay:
+    """One user's UTC day as ``history`` shows it (``total``: every token's round trips,
+    cost, points and cost per point) and each strategy's share of the round trips and cost
+    (``by_strategy``: strategy id -> (round trips, cost USDT))."""
+
+    total: DayTotal
+    by_strategy: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
+
+
+def journal_path(data_dir: str | Path, user_id: str) -> Path:
+    return Path(data_dir, "journals", f"user-{user_id}.sqlite")
+
+
+def user_days(data_dir: str | Path, *, day: date, users: Iterable[str]) -> dict[str, UserDay]:
+    """``history``'s figures of ``day`` (offline: the volumes recorded in books.sqlite) for
+    each user whose journal can be read; one without a journal, or with one that is not a
+    journal, is left out. What the supervisor shows today comes from here."""
+    from userproc.journal import day_totals
+
+    out: dict[str, UserDay] = {}
+    when = day.isoformat()
+    recorded = read_volumes(book_path(data_dir), since=when)
+    for uid in users:
+        path = journal_path(data_dir, uid)
+        if not path.exists():
+            continue
+        try:
+            rows = build(data_dir, today=day, days=1, users=[uid], recorded=recorded)
+            shares = day_totals(path, since=when, by_strategy=True)
+        except sqlite3.DatabaseError:
+            continue
+        totals = day_totals_of(rows)
+        user = UserDay(totals[0] if totals else DayTotal(uid, when, credited_volume=None))
+        for t in shares:
+            if t.day == when and t.strategy_id is not None:
+                n, c = user.by_strategy.get(t.strategy_id, (0, ZERO))
+                user.by_strategy[t.strategy_id] = (n + t.round_trips, c + t.cost_usdt)
+        out[uid] = user
+    return out
 
 
 async def ask_exchange(

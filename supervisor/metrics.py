@@ -3,9 +3,10 @@
 Off by default; prometheus-client is imported only when ``metrics.listen`` is set. The
 endpoint is served on the supervisor's own event loop (aiohttp, ``GET /metrics``) through a
 bounded ``supervisor.listener.Door`` (at most 32 connections, 5 s to send a request), and a
-scrape reads the same memory as ``alphavol status`` (``records.row_status``) at that
-instant: no thread, no copy to keep in step. A loopback address is the default; any other
-needs ``metrics.allow_remote`` (checked by the config) and is logged at warning.
+scrape reads the same memory as ``alphavol status`` (``books_today.BooksToday.status``:
+the day's round trips, cost and points from the books) at that instant: no thread, no copy
+to keep in step. A loopback address is the default; any other needs
+``metrics.allow_remote`` (checked by the config) and is logged at warning.
 
 Per user and strategy: volume, target, round trips and cost today, state; per user:
 restarts, points today, the time of the last error; the supervisor: start time, uptime,
@@ -21,7 +22,6 @@ from aiohttp import web
 
 from config.service_sections import is_loopback
 from supervisor.listener import Door, DoorLimits, fd_reserve, new_app
-from supervisor.records import row_status
 from supervisor.states import State
 
 if TYPE_CHECKING:
@@ -70,13 +70,12 @@ class FleetCollector:
         for rec in list(arb.records.values()):
             uid = rec.user_id
             restarts.add_metric([uid], rec.restarts)
-            pts, _ = obs.points_today(rec)
-            if pts is not None:
-                points.add_metric([uid], pts)
             if uid in obs.last_error_at:
                 last_error.add_metric([uid], obs.last_error_at[uid])
-            for row in list(rec.rows.values()):
-                u = row_status(rec, row, now=now)
+            for i, row in enumerate(list(rec.rows.values())):
+                u = obs.today.status(rec, row, now=now)
+                if i == 0 and u.points_today is not None:
+                    points.add_metric([uid], u.points_today)
                 labels = [uid, u.strategy_id, row.settings.target_token]
                 if u.current_volume is not None:
                     g["volume"].add_metric(labels, float(u.current_volume))

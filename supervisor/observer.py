@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from exchange.points import volume_points
 from protocol import messages as m
 from protocol.exitcodes import Exit
 from supervisor import alerts
+from supervisor.books_today import BooksToday
 from supervisor.notify import Outbox
 from supervisor.restart import Action
 from supervisor.states import State
@@ -60,6 +60,7 @@ class Observer:
         self.arb = arb
         self.outbox = Outbox(arb.config.notify, monotonic=arb.clock.monotonic)
         self.book = VolumeBook(book_path(arb.config.paths.data_dir))
+        self.today = BooksToday(arb)  # the day's figures every screen shows
         self.mul_points: dict[tuple[str, str], Decimal] = {}  # (user, strategy) -> mulPoint
         self.last_error_at: dict[str, float] = {}  # user -> epoch seconds
         self.needs: dict[str, str] = {}  # user -> the event it last stopped for (dashboard)
@@ -77,6 +78,7 @@ class Observer:
         arb = self.arb
         self.started()
         arb.tasks.service("books", self.serve_book)
+        arb.tasks.service("books today", self.today.serve)
         arb.tasks.service("daily summary", lambda: serve_daily_summary(arb))
         arb.tasks.service("session ages", lambda: serve_session_ages(arb))
         if arb.config.metrics.listen:
@@ -135,12 +137,21 @@ class Observer:
     # ------------------------------------------------------------ the users
     @never_raises
     def event(self, rec: UserRecord, ev: m.Msg) -> None:
+        if isinstance(ev, m.TradeDone | m.VolumeChecked | m.Summary):
+            self.today.changed(rec.user_id)
         if isinstance(ev, m.VolumeChecked):
             if ev.mul_point:
                 self.mul_points[(rec.user_id, ev.strategy_id)] = ev.mul_point
             reported = self._reported(rec.user_id, ev.strategy_id, ev.current, ev.basis)
             if reported is not None:
                 self.book.note(rec.user_id, ev.token, reported, ev.at or self.arb.clock.time())
+        elif isinstance(ev, m.Summary):  # each strategy's last read, just before the end
+            for x in ev.strategies:
+                vol = None
+                if x.final_volume is not None:
+                    vol = self._reported(rec.user_id, x.strategy_id, x.final_volume, x.basis)
+                if vol is not None:
+                    self.book.note(rec.user_id, x.token, vol, ev.at or self.arb.clock.time())
         elif isinstance(ev, m.ErrorReport):
             self.last_error_at[rec.user_id] = self.arb.clock.time()
             if ev.kind == "bad_setup":
@@ -163,6 +174,7 @@ class Observer:
 
     @never_raises
     def exited(self, rec: UserRecord, code: int | None, decision: Decision | None) -> None:
+        self.today.changed(rec.user_id)
         if decision is None or rec.remove_after_exit:
             return
         if decision.action in (Action.RESTART, Action.FATAL):
@@ -189,6 +201,7 @@ class Observer:
         """After a volume check: readings for the books; an expired session is FATAL."""
         now = self.arb.clock.time()
         for rec in recs:
+            self.today.changed(rec.user_id)
             for sid, row in rec.rows.items():
                 if row.current_volume is not None:
                     vol = self._reported(rec.user_id, sid, row.current_volume, row.basis)
@@ -217,25 +230,6 @@ class Observer:
             return volume
         mul = self.mul_points.get((uid, sid))
         return None if mul is None else volume * mul
-
-    def points_today(self, rec: UserRecord) -> tuple[int | None, Decimal | None]:
-        """(points of the user's reported volume today, its cost per point): one volume
-        per token (strategies on the same token read the same figure)."""
-        per_token: dict[str, Decimal] = {}
-        for sid, row in rec.rows.items():
-            if row.current_volume is None:
-                continue
-            vol = self._reported(rec.user_id, sid, row.current_volume, row.basis)
-            if vol is not None:
-                token = row.settings.target_token
-                per_token[token] = max(per_token.get(token, vol), vol)
-        if not per_token:
-            return None, None
-        from supervisor.ledger import per_point
-
-        points = volume_points(sum(per_token.values(), Decimal(0)))
-        cost = sum((row.cost for row in rec.rows.values()), Decimal(0))
-        return points, per_point(cost, points)
 
 
 def _concerned(rec: UserRecord) -> list[tuple[str, str]]:

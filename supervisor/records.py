@@ -7,7 +7,7 @@
 Volumes shown are what was read from the exchange, never an estimate: ``current_volume``
 is the latest figure the user process (or the supervisor's own check) read, with the wall
 time of that read (``volume_at``); the credit of trades since then (``pending_credit``)
-only feeds the ETA. A strategy's own phase comes from ``PhaseChanged`` events naming it:
+feeds the ETA and is shown apart, as unconfirmed (``unconfirmed_volume``). A strategy's own phase comes from ``PhaseChanged`` events naming it:
 one that has not begun while another strategy of the same process works is QUEUED.
 """
 
@@ -43,7 +43,7 @@ class Row:
     credit_total: Decimal = Decimal(0)
     chosen: m.TokenChosen | None = None  # target_token auto: the latest choice
     volume_at: float | None = None  # wall time of the read that gave current_volume
-    pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read (ETA)
+    pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read
     phase: str | None = None  # this strategy's phase in the current process
     started: bool = False  # the current process began this strategy
     stopped: str | None = None  # the operator stopped this strategy (why)
@@ -113,7 +113,7 @@ def apply_event(
         row.batch, row.trade_index, row.loops = ev.batch, ev.index, ev.loops
         row.cost += ev.cost
         row.credit_total += ev.credit
-        row.pending_credit += ev.credit  # an estimate: the ETA's, never a shown volume
+        row.pending_credit += ev.credit  # an estimate: shown apart, as unconfirmed
         if row.first_trade_at is None:
             row.first_trade_at = now
     elif isinstance(ev, m.ErrorReport):
@@ -154,6 +154,19 @@ def row_state(rec: UserRecord, row: Row) -> str:
 QUEUED = "QUEUED"  # a strategy waiting its turn in its user's running process
 
 
+def row_reason(rec: UserRecord, row: Row) -> str | None:
+    """Why this strategy of this user is where it is: its own reason when it has one (the
+    operator stopped it, it was at target at the check, it reached its target), else its
+    user process's."""
+    if row.stopped:
+        return row.stopped
+    if row.skipped:
+        return "already at target"
+    if row.reached and row_state(rec, row) == State.DONE.value:
+        return "target reached"
+    return rec.sm.reason
+
+
 def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
     state_s = row_state(rec, row)
     working = state_s in (State.RUNNING.value, State.STARTING.value)
@@ -176,11 +189,12 @@ def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
         trades=row.trades,
         cost_today=row.cost,
         last_error=row.last_error or rec.last_error,
-        reason=row.stopped if row.stopped else rec.sm.reason,
+        reason=row_reason(rec, row),
         eta_seconds=row.eta(now) if working else None,
         leftovers=list(rec.summary.leftovers) if rec.summary else [],
         token=row.chosen.token if row.chosen else None,
         mul_point=row.chosen.mul_point if row.chosen else None,
         cost_per_credit=row.chosen.cost_per_credit if row.chosen else None,
         volume_at=row.volume_at,
+        unconfirmed_volume=row.pending_credit if row.pending_credit > 0 else None,
     )

@@ -20,10 +20,10 @@ RUNNING_STATES = {"STARTING", "RUNNING", "STOPPING", "BACKOFF", "PENDING"}
 ETA_STATES = {"STARTING", "RUNNING", "BACKOFF", "PENDING"}
 
 
-def _ts(ts: float | None) -> str | None:
+def _ts(ts: float | None, form: str = "%Y-%m-%d %H:%M:%S") -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime(f"{form} UTC")
 
 
 def money(d: Decimal | str) -> str:
@@ -62,11 +62,19 @@ def age(at: float | None, now: float | None = None) -> str:
     return f"{sec // 60}m" if sec < 3600 else f"{sec // 3600}h"
 
 
-def volume_ages(users: list[m.UserStatus], now: float | None = None) -> str:
-    """``  volume read: user 1 3s ago, user 22 1m ago``: every volume shown is the
-    exchange's figure as last read, never an estimate; this says how old it is."""
-    parts = [f"user {u.user_id} {age(u.volume_at, now)} ago" for u in users if u.volume_at]
-    return f"  volume read: {', '.join(parts)}" if parts else ""
+def unconfirmed(u: m.UserStatus) -> str:
+    """``+27.3``: what the trades since the last read should add (not yet the exchange's
+    figure); empty when nothing was traded since."""
+    if not u.unconfirmed_volume:
+        return ""
+    return f"+{u.unconfirmed_volume.quantize(Decimal('0.1')):,f}"
+
+
+def with_unconfirmed(u: m.UserStatus) -> Decimal | None:
+    """The volume read plus what was traded since: what progress is measured with."""
+    if u.current_volume is None:
+        return None
+    return u.current_volume + (u.unconfirmed_volume or Decimal(0))
 
 
 def shows_eta(u: m.UserStatus) -> bool:
@@ -81,15 +89,20 @@ def batch(u: m.UserStatus) -> str:
 
 
 def strategy_totals(st: m.StrategyStatus) -> dict[str, Any]:
+    """The seed's fields: ``total_volume`` is the exchange's figure as last read;
+    ``unconfirmed_volume`` what the trades since should add; ``progress`` counts both."""
     total = sum((u.current_volume or Decimal(0) for u in st.users), Decimal(0))
+    extra = sum((u.unconfirmed_volume or Decimal(0) for u in st.users), Decimal(0))
     target = sum((u.target_volume for u in st.users), Decimal(0))
+    done = total + extra
     return {
         "strategy_id": st.strategy_id,
         "strategy_name": st.strategy_name,
         "is_running": any(u.state in RUNNING_STATES for u in st.users),
         "target_volume": str(target),
         "total_volume": str(total),
-        "progress": float(min(Decimal(1), total / target)) * 100 if target > 0 else 0.0,
+        "unconfirmed_volume": str(extra),
+        "progress": float(min(Decimal(1), done / target)) * 100 if target > 0 else 0.0,
         "user_volumes": {u.user_id: str(u.current_volume or 0) for u in st.users},
         "cost_today": str(sum((u.cost_today for u in st.users), Decimal(0))),
     }
@@ -130,21 +143,33 @@ def _user_json(u: m.UserStatus) -> dict[str, Any]:
 
 
 def headline(reply: m.StatusReply) -> str:
-    return f"supervisor pid {reply.pid}, day {reply.day}, {reply.phase}" + (
-        f"; next run {_ts(reply.next_run_at)}" if reply.next_run_at else ""
+    """``supervisor pid 25158, 2026-12-06 waiting_next_day; next run 2026-12-07 00:05 UTC``:
+    within 80 columns."""
+    return f"supervisor pid {reply.pid}, {reply.day} {reply.phase}" + (
+        f"; next run {_ts(reply.next_run_at, '%Y-%m-%d %H:%M')}" if reply.next_run_at else ""
     )
 
 
 def strategy_line(st: m.StrategyStatus) -> str:
+    """One line per strategy: its name, token and the day's cost; a strategy that is not
+    traded says so here and gets no table."""
     t = strategy_totals(st)
     name = "" if st.strategy_name == st.strategy_id else f" ({st.strategy_name})"
     if not st.selected:
         return f"{st.strategy_id}{name} {st.token}: not selected (run --strategy), not traded"
+    if not st.enabled and not is_traded(st):
+        return f"{st.strategy_id}{name} {st.token}: disabled, not traded"
+    users = f"{len(st.users)} user{'s' if len(st.users) != 1 else ''}"
     return (
         f"{st.strategy_id}{name} {st.token}{'' if st.enabled else ' [disabled]'}:"
-        f" {volume(Decimal(t['total_volume']))} / {target(Decimal(t['target_volume']))},"
-        f" cost {money(t['cost_today'])} USDT"
+        f" {users}, cost {money(t['cost_today'])} USDT today"
     )
+
+
+def is_traded(st: m.StrategyStatus) -> bool:
+    """Has a table: selected, and enabled or still worked on by a user process."""
+    alive = {"STARTING", "RUNNING", "STOPPING"}
+    return st.selected and (st.enabled or any(u.state in alive for u in st.users))
 
 
 def user_notes(u: m.UserStatus) -> list[str]:

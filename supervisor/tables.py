@@ -22,7 +22,7 @@ from supervisor import render
 
 allow_rich()
 from rich import box  # noqa: E402
-from rich.console import Console, Group, RenderableType  # noqa: E402
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult  # noqa: E402
 from rich.progress_bar import ProgressBar  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
@@ -51,93 +51,115 @@ def _table(*columns: tuple[str, str] | tuple[str, str, int]) -> Table:
     return table
 
 
-def progress(current: Decimal | None, target: Decimal) -> RenderableType:
-    """A rich bar and the percentage, e.g. ``━━━━━━ 45%``."""
+def progress(current: Decimal | None, target: Decimal, *, bar: bool = True) -> RenderableType:
+    """A rich bar and the percentage, e.g. ``━━━━━━ 45%`` (``bar=False``: ``45%``)."""
     if current is None or target <= 0:
         return Text("?")
     frac = min(Decimal(1), max(Decimal(0), current / target))
+    pct = Text(f"{int(frac * 100):>3d}%")
+    if not bar:
+        return pct
     cell = Table.grid(padding=(0, 1))
-    cell.add_row(
-        ProgressBar(total=100, completed=float(frac * 100), width=BAR_WIDTH),
-        Text(f"{int(frac * 100):>3d}%"),
-    )
+    cell.add_row(ProgressBar(total=100, completed=float(frac * 100), width=BAR_WIDTH), pct)
     return cell
 
 
+WIDE = 110  # from this many columns on, the table also shows pids, bars and costs
+
+
 def status_view(reply: m.StatusReply) -> RenderableType:
-    parts: list[RenderableType] = [Text(render.headline(reply))]
-    for st in reply.strategies:
-        parts.append(Text(""))
-        parts.append(Text(render.strategy_line(st), style="bold"))
-        if not st.selected and not st.users:
-            continue
-        table = _table(
-            ("user", "left", 4),
-            ("state", "left", 8),
-            ("pid", "right", 7),
-            ("volume", "right", 10),
-            ("target", "right", 7),
-            ("progress", "left", 8),
-            ("batch", "right", 6),
-            ("trades", "right", 6),
-            ("cost", "right", 6),
-            ("ETA", "right", 5),
-        )
-        notes: list[str] = []
-        for u in st.users:
-            table.add_row(
-                u.user_id,
-                Text(u.state, style=STATE_STYLE.get(u.state, "")),
-                str(u.pid or "-"),
-                render.volume(u.current_volume),
-                render.target(u.target_volume),
-                progress(u.current_volume, u.target_volume),
-                render.batch(u),
-                str(u.trades),
-                render.money(u.cost_today),
-                render.eta(u.eta_seconds) if render.shows_eta(u) else "-",
-            )
-            notes.extend(f"  user {u.user_id}: {note}" for note in render.user_notes(u))
-        parts.append(table)
-        ages = render.volume_ages(st.users)
-        if ages:
-            parts.append(Text(ages, overflow="fold"))
-        # exchange text, redacted before rich may fold it over two lines (the output
-        # stream redacts again, line by line)
-        parts.extend(Text(redact(n), overflow="fold") for n in notes)
-    points = points_table(reply)
-    if points is not None:
-        parts.extend([Text(""), points])
-    return Group(*parts)
+    """The status as tables that fit the console they are printed on: at 80x24, the
+    headline, each user's day (round trips, cost, points, USDT per point), then one line
+    per strategy and a table of its users (a strategy not traded: its line only)."""
+    return StatusView(reply)
 
 
-def points_table(reply: m.StatusReply) -> RenderableType | None:
-    """Per user (all strategies): today's points so far, cost, cost per point, and how old
-    its stored session is (the exchange logs one out after about 5 days)."""
-    users: dict[str, list[m.UserStatus]] = {}
+class StatusView:
+    def __init__(self, reply: m.StatusReply) -> None:
+        self.reply = reply
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        reply, wide = self.reply, options.max_width >= WIDE
+        yield one_line(render.headline(reply))
+        today = today_table(reply)
+        if today is not None:
+            yield Text("")
+            yield today
+        for st in reply.strategies:
+            yield Text("")
+            yield one_line(render.strategy_line(st), style="bold")
+            if render.is_traded(st):
+                yield from strategy_table(st, wide=wide)
+
+
+def one_line(text: str, style: str = "") -> Text:
+    """A line that never wraps (cut with an ellipsis instead)."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def strategy_table(st: m.StrategyStatus, *, wide: bool) -> Iterable[RenderableType]:
+    """Narrow (80 columns): no pid, the percentage without a bar, and no cost column (the
+    user's cost is in the table of the day, the strategy's on its line)."""
+    table = _table(
+        ("user", "left", 4),
+        ("state", "left", 8),
+        *((("pid", "right", 7),) if wide else ()),
+        ("volume", "right", 10),
+        ("read", "right", 4),
+        ("+unconf", "right", 7),
+        ("target", "right", 6),
+        ("progress", "left", 8) if wide else ("done", "right", 4),
+        ("batch", "right", 5),
+        ("trades", "right", 6),
+        *((("cost", "right", 6),) if wide else ()),
+        ("ETA", "right", 6),
+    )
+    notes: list[str] = []
+    for u in st.users:
+        table.add_row(
+            u.user_id,
+            Text(u.state, style=STATE_STYLE.get(u.state, "")),
+            *((str(u.pid or "-"),) if wide else ()),
+            render.volume(u.current_volume),
+            render.age(u.volume_at),
+            render.unconfirmed(u),
+            render.target(u.target_volume),
+            progress(render.with_unconfirmed(u), u.target_volume, bar=wide),
+            render.batch(u),
+            str(u.trades),
+            *((render.money(u.cost_today),) if wide else ()),
+            render.eta(u.eta_seconds) if render.shows_eta(u) else "-",
+        )
+        notes.extend(f"  user {u.user_id}: {note}" for note in render.user_notes(u))
+    yield table
+    # exchange text, redacted before rich may fold it over two lines (the output
+    # stream redacts again, line by line)
+    yield from (Text(redact(n), overflow="fold") for n in notes)
+
+
+def today_table(reply: m.StatusReply) -> RenderableType | None:
+    """Per user (all strategies), today as ``alphavol history`` shows it: round trips,
+    cost, points and USDT per point (from the books)."""
+    users: dict[str, m.UserStatus] = {}
     for st in reply.strategies:
         for u in st.users:
-            users.setdefault(u.user_id, []).append(u)
-    rows = []
-    for uid, us in users.items():
-        stored = us[0].session_stored_at
-        if us[0].points_today is None and stored is None:
-            continue
-        cost = sum((u.cost_today for u in us), Decimal(0))
-        cpp = us[0].cost_per_point
-        rows.append(
-            [
-                uid,
-                "-" if us[0].points_today is None else str(us[0].points_today),
-                render.money(cost),
-                "-" if cpp is None else render.money(cpp),
-                "-" if stored is None else age_text(time.time() - stored),
-            ]
-        )
-    if not rows:
+            if u.user_round_trips is not None:
+                users.setdefault(u.user_id, u)
+    if not users:
         return None
-    headers = ["user", "points today", "cost today", "USDT/point", "session age"]
-    return summary_table(headers, "lrrrr", rows)
+    rows = [
+        [
+            uid,
+            str(u.user_round_trips),
+            render.money(u.user_cost_today or Decimal(0)),
+            "?" if u.points_today is None else str(u.points_today),
+            "-" if u.cost_per_point is None else render.money(u.cost_per_point),
+            "-" if u.session_stored_at is None else age_text(time.time() - u.session_stored_at),
+        ]
+        for uid, u in users.items()
+    ]
+    headers = ["user", "round trips", "cost today", "points", "USDT/point", "session"]
+    return summary_table(headers, "lrrrrr", rows)
 
 
 def volumes_table(results: Iterable[Any]) -> RenderableType:

@@ -333,36 +333,38 @@ class Journal:
 # ----------------------------------------------------------------- read-only, for the books
 @dataclass(frozen=True)
 class DayTotals:
-    """One UTC day and token of a journal (``alphavol history``, the daily summary)."""
+    """One UTC day and token of a journal (``alphavol history``, the daily summary, and
+    the supervisor's figures of today); ``strategy_id`` only when asked ``by_strategy``."""
 
     day: str
     token: str
     round_trips: int  # OTOs the exchange accepted (placed), filled or not
     bought_usdt: Decimal  # USDT their buys paid
     cost_usdt: Decimal  # what the account lost: round trips, their leftover sells, dust sweeps
+    strategy_id: str | None = None
 
 
-def day_totals(path: str | Path, *, since: str = "") -> list[DayTotals]:
-    """Per UTC day (from ``since``, YYYY-MM-DD) and token, from the journal at ``path``,
-    opened read-only (never created, locked or written; a running process may be
-    writing it). Empty when the file does not exist."""
+def day_totals(path: str | Path, *, since: str = "", by_strategy: bool = False) -> list[DayTotals]:
+    """Per UTC day (from ``since``, YYYY-MM-DD) and token (and strategy, ``by_strategy``),
+    from the journal at ``path``, opened read-only (never created, locked or written; a
+    running process may be writing it). Empty when the file does not exist."""
     p = Path(path)
     if not p.exists():
         return []
     db = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         rows = db.execute(
-            "SELECT day, token, kind, placed, buy_quote, cost FROM trades"
+            "SELECT day, token, strategy_id, kind, placed, buy_quote, cost FROM trades"
             " WHERE day >= ? AND kind IN ('oto', 'sweep') ORDER BY day, token",
             (since,),
         ).fetchall()
     finally:
         db.close()
-    acc: dict[tuple[str, str], list] = {}
-    for day, token, kind, placed, buy_quote, cost in rows:
-        t = acc.setdefault((day, token), [0, Decimal(0), Decimal(0)])
+    acc: dict[tuple[str, str, str | None], list] = {}
+    for day, token, sid, kind, placed, buy_quote, cost in rows:
+        t = acc.setdefault((day, token, sid if by_strategy else None), [0, Decimal(0), Decimal(0)])
         if kind == "oto" and placed == 1:
             t[0] += 1
             t[1] += Decimal(buy_quote or 0)
         t[2] += Decimal(cost or 0)
-    return [DayTotals(d, tok, n, b, c) for (d, tok), (n, b, c) in acc.items()]
+    return [DayTotals(d, tok, n, b, c, sid) for (d, tok, sid), (n, b, c) in acc.items()]

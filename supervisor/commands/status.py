@@ -3,7 +3,8 @@
 The supervisor's pid, start time, the UTC day being worked, its phase (starting, running,
 waiting_next_day, stopping), the next daily run, and per strategy (in config order) one
 ``UserStatus`` per user: state, pid, restarts, volumes, batch i/N, cost, last error, ETA.
-Built from memory only.
+Built from memory only (the day's figures: what
+``supervisor.books_today`` last read from the books).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from decimal import Decimal
 
 from protocol import messages as m
 from supervisor.commands.base import Command
-from supervisor.records import row_status
 
 
 class Status(Command):
@@ -48,8 +48,7 @@ class Status(Command):
                     )
                 if not st.target_volume:
                     st.target_volume = s.target_volume
-                u = row_status(rec, row, now=now)
-                u.points_today, u.cost_per_point = arbiter.observer.points_today(rec)
+                u = arbiter.observer.today.status(rec, row, now=now)
                 u.session_stored_at = arbiter.sessions.stored_at.get(rec.user_id)
                 st.users.append(u)
         return m.StatusReply(

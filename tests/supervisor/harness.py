@@ -105,19 +105,28 @@ class Deployment:
         )
 
     def start_on_terminal(
-        self, *, once: bool = True, child: str | None = STANDIN, **env: str
+        self,
+        *,
+        once: bool = True,
+        child: str | None = STANDIN,
+        size: tuple[int, int] = (80, 24),
+        **env: str,
     ) -> Terminal:
         """``alphavol run`` as an operator starts it in a terminal: a new session whose
-        controlling terminal is an 80x24 pseudo-terminal (stdin, stdout and stderr on it);
-        the returned ``Terminal`` types into it, reads what it shows, and can close it."""
-        term = Terminal()
+        controlling terminal is a pseudo-terminal of ``size`` (columns, rows; stdin, stdout
+        and stderr on it); the returned ``Terminal`` types into it, reads what it shows,
+        and can close it."""
+        term = Terminal(*size)
+        full = self._env(child, env)
+        for name in ("COLUMNS", "LINES"):  # set by pytest-xdist; the terminal has its size
+            full.pop(name, None)
         self.proc = subprocess.Popen(
             self._run_args(once),
             stdin=term.slave,
             stdout=term.slave,
             stderr=term.slave,
             cwd=self.dir,
-            env=self._env(child, env),
+            env=full,
             start_new_session=True,
             preexec_fn=term.make_controlling,
         )
@@ -339,9 +348,9 @@ class Terminal:
     controlling terminal (``make_controlling`` runs in the child); what the process
     writes is read off the master in a thread, so it never blocks on a full terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, columns: int = 80, rows: int = 24) -> None:
         self.master, self.slave = pty.openpty()
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.output = bytearray()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self.closed = False

@@ -61,8 +61,10 @@ async def running(d: Deployment, sim, sections: dict) -> None:
     )
     d.start(once=False, child=None, ALPHAVOL_TUNING=FAST)
     await d.wait_ready()
-    await d.wait_users(
-        lambda us: all(u.state == "DONE" for u in us.values()), 60, "every user DONE"
+    await d.wait_users(  # the day's figures: read from the books just after the trades
+        lambda us: all(u.state == "DONE" and u.points_today for u in us.values()),
+        60,
+        "every user DONE, with its points",
     )
 
 

@@ -1,0 +1,111 @@
+"""Today's figures from the books, for everything the supervisor shows.
+
+``status`` (and ``status --watch``, the live view of ``run``), the exit summary and the
+metrics show each user's round trips, cost, points and USDT per point of the day being
+worked as ``alphavol history`` shows them: ``ledger.user_days`` over the users' journals
+and ``books.sqlite``, never counted from the events of the current processes (which start
+from zero after a restart of the supervisor, miss what a killed process did and leave dust
+sweeps out).
+
+The books are read from a worker thread (the event loop never waits for the disk): every
+user's at start, on a new day and after ``IDLE_SECONDS`` without news; a user's as soon as
+its process reports a trade, a volume or its exit, or the supervisor reads its volume (at
+most one reading per ``SETTLE_SECONDS``). What was read is kept in memory,
+which is all a status request reads. A user whose journal cannot be read yet keeps the
+figures of its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import structlog
+
+from protocol import messages as m
+from supervisor import ledger
+from supervisor.records import row_status
+
+if TYPE_CHECKING:
+    from supervisor.arbiter import Arbiter
+    from supervisor.records import Row
+    from supervisor.user_record import UserRecord
+
+log = structlog.get_logger(__name__)
+
+SETTLE_SECONDS = 0.5  # a burst of events is one reading of the books
+IDLE_SECONDS = 30.0
+NOTHING = (0, Decimal(0))
+
+
+class BooksToday:
+    def __init__(self, arb: Arbiter) -> None:
+        self.arb = arb
+        self.day: str | None = None  # the day the figures are of
+        self.users: dict[str, ledger.UserDay] = {}
+        self._changed = asyncio.Event()
+        self._stale: set[str] = set()  # users whose books changed since the last reading
+
+    def changed(self, user_id: str) -> None:
+        """This user traded, read a volume or ended: read its books again soon."""
+        self._stale.add(user_id)
+        self._changed.set()
+
+    async def serve(self) -> None:
+        every = True  # at start, and when nothing happened for IDLE_SECONDS
+        while True:
+            self._changed.clear()
+            await self.last_reading(every=every)
+            await asyncio.sleep(SETTLE_SECONDS)  # at most one reading per SETTLE_SECONDS
+            try:
+                async with asyncio.timeout(IDLE_SECONDS):
+                    await self._changed.wait()
+                every = False
+            except TimeoutError:
+                every = True
+
+    async def refresh(self, *, every: bool = True) -> None:
+        """Read the books now (the volume readings written first): every user's, or
+        (``every=False``) those that changed since the last reading; every user's when
+        the day being worked changed."""
+        arb = self.arb
+        day = arb.day
+        every = every or day != self.day
+        users = list(arb.records) if every else [u for u in self._stale if u in arb.records]
+        self._stale.difference_update(users)
+        await arb.observer.flush()
+        found = await asyncio.to_thread(
+            ledger.user_days,
+            arb.config.paths.data_dir,
+            day=date.fromisoformat(day),
+            users=users,
+        )
+        kept = {} if every else {u: v for u, v in self.users.items() if u not in users}
+        self.day, self.users = day, {**kept, **found}
+
+    async def last_reading(self, *, every: bool = True) -> None:
+        """``refresh`` that never raises: a failure (a full disk, a damaged file) is
+        logged and the last reading stays (the exit summary reads the books this way too)."""
+        try:
+            await self.refresh(every=every)
+        except Exception as exc:
+            log.warning("books_unreadable", error=f"{type(exc).__name__}: {exc}")
+
+    def of(self, user_id: str) -> ledger.UserDay | None:
+        if self.day != self.arb.day:  # a new day: read every user's books at once
+            self._changed.set()
+            return None
+        return self.users.get(user_id)
+
+    def status(self, rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
+        """``records.row_status`` with the day's figures from the books."""
+        u = row_status(rec, row, now=now)
+        day = self.of(rec.user_id)
+        if day is not None:
+            u.trades, u.cost_today = day.by_strategy.get(u.strategy_id, NOTHING)
+            total = day.total
+            u.points_today, u.cost_per_point = total.points, total.cost_per_point
+            u.user_round_trips, u.user_cost_today = total.round_trips, total.cost_usdt
+        return u
