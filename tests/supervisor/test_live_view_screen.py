@@ -32,12 +32,14 @@ def screen(term: Terminal, columns: int, rows: int, *, scrolled: bool = False) -
 
 
 def today_rows(lines: list[str]) -> dict[str, list[str]]:
-    """The rows of the user table under ``user round trips cost today points USDT/point``."""
+    """The rows of the user table under ``user round trips cost today points USDT/point
+    session`` (the last: the stored session's age)."""
     head = next(
         (
             i
             for i, x in enumerate(lines)
-            if x.split() == [*"user round trips cost today".split(), "points", "USDT/point"]
+            if x.split()
+            == [*"user round trips cost today".split(), "points", "USDT/point", "session"]
         ),
         None,
     )
@@ -46,7 +48,7 @@ def today_rows(lines: list[str]) -> dict[str, list[str]]:
     out = {}
     for line in lines[head + 2 :]:
         cells = line.split()
-        if len(cells) != 5:
+        if len(cells) != 6:
             break
         out[cells[0]] = cells
     return out
@@ -96,7 +98,7 @@ async def test_the_live_view_fits_the_terminal_and_leaves_the_summary(deploy, si
         head = lines.index(next(x for x in lines if x.startswith("supervisor pid")))
         assert lines[head + 1] == "", "\n".join(lines)  # the headline did not wrap
         for cells in today_rows(lines).values():
-            _, trips, cost, points, per_point = cells
+            _, trips, cost, points, per_point, _session = cells
             assert int(trips) >= 2 and float(cost) > 0, cells
             if int(points):  # points of the volume last read (0 before the first read)
                 assert float(per_point) == pytest.approx(float(cost) / int(points), abs=1e-4)
