@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from config.errors import ConfigIssue, format_path
+from config.errors import ConfigError, ConfigIssue, format_path
 from config.loader import AppConfig
 from config.settings import EffectiveSettings, ExchangeSettings
+from config.source import read_source
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
 from exchange.auth import Credentials
 
@@ -30,8 +30,8 @@ class Located:
     def __init__(self, cfg: AppConfig, shown: str) -> None:
         self.shown = shown
         try:
-            data, self.positions, _ = parse_yaml(Path(cfg.source).read_text(encoding="utf-8"))
-        except (OSError, YamlSyntaxError):  # cannot happen after load_config; be lenient
+            data, self.positions, _ = parse_yaml(read_source(cfg.source))
+        except (ConfigError, YamlSyntaxError):  # cannot happen after load_config; be lenient
             data, self.positions = {}, Positions()
         self.data = data if isinstance(data, dict) else {}
 

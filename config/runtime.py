@@ -22,9 +22,17 @@ from pathlib import Path
 
 import yaml
 
+from config.errors import ConfigError
 from config.loader import DEFAULT_RUNTIME_DIR
+from config.source import MAX_CONFIG_BYTES, read_source
 
 RUNTIME_DIR_ENV = "ALPHAVOL_RUNTIME_DIR"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _TooLarge(Exception):
+    pass
+
 
 # `runtime_dir: /run/alphavol` in block style, or inside a flow mapping `{runtime_dir: x}`
 _LINE_RE = re.compile(
@@ -46,21 +54,30 @@ def find_runtime_dir(config_path: str | Path, explicit: str | Path | None = None
     if explicit:
         return RuntimeDir(Path(os.path.expanduser(str(explicit))).resolve())
     path = Path(os.path.expanduser(str(config_path)))
-    text = path.read_text(encoding="utf-8", errors="replace")
+    if not path.exists():
+        raise FileNotFoundError(str(config_path))
+    base = path.resolve().parent
+    try:  # never an open that waits (a FIFO), never more than 1 MiB parsed
+        text = read_source(path, str(config_path), lenient=True)
+    except ConfigError as exc:
+        default = (base / DEFAULT_RUNTIME_DIR).resolve()
+        return RuntimeDir(default, f"{exc}; using the default runtime directory {default}")
     note = None
     try:
-        data = yaml.safe_load(text)
+        if path.stat().st_size > MAX_CONFIG_BYTES:  # its first MiB: not worth parsing
+            raise _TooLarge
+        data = yaml.load(text, Loader=_LOADER)
         paths = data.get("paths") if isinstance(data, dict) else None
         raw = paths.get("runtime_dir") if isinstance(paths, dict) else None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, _TooLarge) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{config_path}:{mark.line + 1}" if mark is not None else str(config_path)
         match = _LINE_RE.search(text)
         raw = match.group("v").strip() if match else None
         found = f"paths.runtime_dir read from its line ({raw})" if raw else "the default"
-        note = f"{where}: the config has a YAML syntax error; using {found}"
+        why = "is too large" if isinstance(exc, _TooLarge) else "has a YAML syntax error"
+        note = f"{where}: the config {why}; using {found}"
     if not isinstance(raw, str) or not raw.strip():
         raw = DEFAULT_RUNTIME_DIR
     p = Path(os.path.expanduser(raw.strip()))
-    base = path.resolve().parent
     return RuntimeDir((p if p.is_absolute() else base / p).resolve(), note)

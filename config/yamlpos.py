@@ -22,6 +22,9 @@ _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _MAX_DEPTH = 64
 _MAX_NODES = 200_000
+# libyaml's parser when PyYAML was built with it: ten times faster than the pure-Python
+# one on a large file (same nodes, same marks)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Positions:
@@ -57,7 +60,7 @@ class YamlSyntaxError(Exception):
 def parse_yaml(text: str) -> tuple[Any, Positions, list[tuple[Path, int | None, str]]]:
     """Parse ``text``; returns (value, positions, problems found while building values)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"

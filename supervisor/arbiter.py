@@ -81,7 +81,6 @@ class Arbiter:
         heartbeat: float = m.HEARTBEAT_INTERVAL,
         stop_margin: float | None = None,
         kill_after: float | None = None,
-        config_loader: Any = None,
         out=None,
     ) -> None:
         self.config = config
@@ -94,7 +93,7 @@ class Arbiter:
         self.heartbeat = heartbeat
         self.stop_margin = _env_float("ALPHAVOL_STOP_MARGIN", 10.0, stop_margin)
         self.kill_after = _env_float("ALPHAVOL_KILL_AFTER", 15.0, kill_after)
-        self.config_loader = config_loader
+        self.reload_lock = asyncio.Lock()  # one reread of the config at a time
         self.sessions = Sessions(credentials)
         self.credentials_for = self.sessions.get
         self.redact = self.sessions.redact
@@ -237,7 +236,7 @@ class Arbiter:
         while self._commands:
             cmd, source = self._commands.popleft()
             if cmd is Cmd.HANGUP and not self.terminal.hung_up():
-                self.reload()
+                self.tasks.start(self.reload(), "reload")  # read off the loop
                 continue
             if cmd is Cmd.HANGUP:  # writes to a hung-up terminal fail with EIO
                 detach_stdio()
@@ -258,9 +257,9 @@ class Arbiter:
         self.failed = self.failed or name
         self._enqueue(Cmd.STOP_NOW if again else Cmd.DRAIN, f"{name} failed")
 
-    def reload(self) -> list[str] | None:
+    async def reload(self) -> list[str] | None:
         """Reread the config (``supervisor.reconfigure``); returns why it was refused."""
-        errors = reconfigure.reload(self)
+        errors = await reconfigure.reload(self)
         self.observer.reloaded(errors)
         return errors
 

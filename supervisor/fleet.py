@@ -254,9 +254,15 @@ class Fleet:
         one is re-sent; a repeated Drain is the same drain); systemd's watchdog and status."""
         arb = self.arb
         last_status = last_dog = 0.0
+        last_ping: float | None = None
         while True:
             arb.faults.hit("heartbeat")
             now = self.at()
+            mono = time.monotonic()
+            if last_ping is not None and mono - last_ping > 2 * arb.heartbeat:
+                # the loop was held (users take us for lost after HEARTBEAT_TIMEOUT)
+                log.warning("heartbeat_late", seconds=round(mono - last_ping, 2))
+            last_ping = mono
             for rec in self.children():
                 try:  # a child that misses Pings stops trading: never skip the others
                     arb.runtime.send(rec.user_id, m.Ping(at=now))
@@ -266,7 +272,6 @@ class Fleet:
                         arb.runtime.send(rec.user_id, cmd)
                 except Exception:
                     log.exception("heartbeat_send_failed", user_id=rec.user_id)
-            mono = time.monotonic()
             wd = arb.notifier.watchdog_interval
             if wd is not None and mono - last_dog >= wd:
                 arb.notifier.watchdog()
