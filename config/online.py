@@ -90,10 +90,26 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Located) -> list[str]:
     """One line per config location whose token or chain the exchange does not list."""
+    found: dict[str, str] = {}  # rendered location -> line (one per place in the file)
+    for _pair, loc, line in pair_problems(pairs, tokens, where):
+        found.setdefault(loc, line)
+    return list(found.values())
+
+
+def pair_problems(
+    pairs: list[EffectiveSettings], tokens: list[Any], where: Located
+) -> list[tuple[EffectiveSettings, str, str]]:
+    """(pair, its location, the line to show) for every (strategy, user) pair whose token
+    or chain the exchange does not list; ``run`` stops exactly these pairs."""
     by_symbol = {t.symbol.upper(): t for t in tokens}
     by_symbol.update({t.alpha_id.upper(): t for t in tokens if t.alpha_id})
     chains = {(t.chain_name or "").upper(): t.chain_name for t in tokens if t.chain_name}
-    found: dict[str, str] = {}  # rendered location -> line (one per place in the file)
+    out: list[tuple[EffectiveSettings, str, str]] = []
+
+    def add(s: EffectiveSettings, key: str, msg: str) -> None:
+        loc = where.setting(s.strategy_id, s.user_id, key)
+        out.append((s, str(loc), where.issue(loc, msg)))
+
     for s in pairs:
         if s.auto:  # the token is chosen at run time: its candidates and chains must exist
             for key, names, known in (
@@ -102,34 +118,29 @@ def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Loc
             ):
                 missing = [n for n in names if n.upper() not in known]
                 if missing:
-                    loc = where.setting(s.strategy_id, s.user_id, key)
                     what = "token" if key == "candidates" else "chain"
                     pool = (t.symbol for t in tokens) if key == "candidates" else chains
                     msg = f"{missing[0]} is not a {what} of the exchange's token list"
-                    found.setdefault(
-                        str(loc), where.issue(loc, msg + _did_you_mean(missing[0], pool))
-                    )
+                    add(s, key, msg + _did_you_mean(missing[0], pool))
             continue
         token = by_symbol.get(s.target_token.upper())
         if token is None:
-            loc = where.setting(s.strategy_id, s.user_id, "target_token")
             msg = f"{s.target_token} is not in the exchange's token list" + _did_you_mean(
                 s.target_token, (t.symbol for t in tokens)
             )
-            found.setdefault(str(loc), where.issue(loc, msg))
+            add(s, "target_token", msg)
             continue
         chain = s.target_chain.upper()
         if chain == (token.chain_name or "").upper():
             continue
-        loc = where.setting(s.strategy_id, s.user_id, "target_chain")
         if chain in chains:
             msg = f"{token.symbol} is listed on {token.chain_name}, not on {s.target_chain}"
         else:
             msg = f"{s.target_chain} is not a chain of the exchange's token list" + _did_you_mean(
                 s.target_chain, chains.values()
             )
-        found.setdefault(str(loc), where.issue(loc, msg))
-    return list(found.values())
+        add(s, "target_chain", msg)
+    return out
 
 
 async def fetch_tokens(exchange: ExchangeSettings) -> list[Any]:

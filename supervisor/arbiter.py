@@ -82,6 +82,7 @@ class Arbiter:
         stop_margin: float | None = None,
         kill_after: float | None = None,
         out=None,
+        token_check: Any = None,  # config.online.Located: `run` could not check tokens
     ) -> None:
         self.config = config
         self.once = once
@@ -94,6 +95,7 @@ class Arbiter:
         self.stop_margin = _env_float("ALPHAVOL_STOP_MARGIN", 10.0, stop_margin)
         self.kill_after = _env_float("ALPHAVOL_KILL_AFTER", 15.0, kill_after)
         self.reload_lock = asyncio.Lock()  # one reread of the config at a time
+        self.token_check = token_check
         self.sessions = Sessions(credentials)
         self.credentials_for = self.sessions.get
         self.redact = self.sessions.redact
@@ -160,6 +162,10 @@ class Arbiter:
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
         self.observer.start()  # books, notifications, metrics: off the trading path
+        if self.token_check is not None:  # the exchange did not answer `run`'s check
+            from supervisor.tokencheck import watch_tokens
+
+            self.tasks.start(watch_tokens(self, self.token_check), "token check")
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
         code: int = SupervisorExit.INTERNAL
         try:

@@ -93,7 +93,14 @@ def _fork_server_first() -> None:
     start_fork_server()
 
 
-def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = False) -> int:
+def supervise(
+    config: Any,
+    *,
+    once: bool,
+    verbose: bool = False,
+    plain: bool = False,
+    token_check: Any = None,
+) -> int:
     """Run the supervisor in this process after checking what an operator can get wrong
     (the credentials store and its key, writable directories): those exit 2 here, with
     one line, instead of a traceback and a restart loop under systemd."""
@@ -102,7 +109,7 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
 
     def prepare() -> dict[str, Any]:
         require_writable_dirs(config.paths)
-        return {"credentials": open_store(config)}
+        return {"credentials": open_store(config), "token_check": token_check}
 
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view
@@ -143,7 +150,10 @@ def run(
     config = load_or_exit(config_path)
     if strategy_ids:
         config = select_strategies(config, strategy_ids)
-    sys.exit(supervise(config, once=once, verbose=verbose, plain=plain))
+    from supervisor.tokencheck import check_at_start
+
+    later = check_at_start(config, config_path)  # exit 2 on a token or chain not listed
+    sys.exit(supervise(config, once=once, verbose=verbose, plain=plain, token_check=later))
 
 
 def select_strategies(config: Any, strategy_ids: tuple[str, ...]) -> Any:
