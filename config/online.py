@@ -162,7 +162,7 @@ async def probe_sessions(
     from exchange.errors import ProxyFailed, RiskChallenge, SessionExpired
     from exchange.proxy import shown
 
-    async def one(creds: Credentials) -> tuple[bool, str]:
+    async def one(uid: str, creds: Credentials) -> tuple[bool, str]:
         try:
             async with AlphaClient(
                 base_url=exchange.base_url,
@@ -172,7 +172,10 @@ async def probe_sessions(
             ) as client:
                 await client.user_volume()
         except SessionExpired:
-            return False, "expired: log in again in the browser and run `alphavol users add`"
+            return False, (
+                "expired: log in again in the browser, copy a request as cURL and run"
+                f" `alphavol users add {uid} --curl FILE`"
+            )
         except RiskChallenge:
             return False, "blocked by a risk challenge: verify the account in the browser"
         except ProxyFailed as exc:  # names the proxy, password masked
@@ -181,7 +184,7 @@ async def probe_sessions(
             return False, f"unknown: {type(exc).__name__}: {exc}"
         return True, f"alive (via {shown(creds.proxy)})" if creds.proxy else "alive"
 
-    results = await asyncio.gather(*(one(c) for c in users.values()))
+    results = await asyncio.gather(*(one(u, c) for u, c in users.items()))
     return dict(zip(users, results, strict=True))
 
 
