@@ -95,6 +95,7 @@ class Arbiter:
         self.stop_margin = _env_float("ALPHAVOL_STOP_MARGIN", 10.0, stop_margin)
         self.kill_after = _env_float("ALPHAVOL_KILL_AFTER", 15.0, kill_after)
         self.reload_lock = asyncio.Lock()  # one reread of the config at a time
+        self.reload_next: asyncio.Future | None = None  # the one waiting its turn, shared
         self.token_check = token_check
         self.sessions = Sessions(credentials)
         self.credentials_for = self.sessions.get
@@ -265,9 +266,7 @@ class Arbiter:
 
     async def reload(self) -> list[str] | None:
         """Reread the config (``supervisor.reconfigure``); returns why it was refused."""
-        errors = await reconfigure.reload(self)
-        self.observer.reloaded(errors)
-        return errors
+        return await reconfigure.reload(self)
 
     # ---------------------------------------------------------------- stopping
     async def _shutdown(self) -> int:

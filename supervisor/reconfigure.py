@@ -12,6 +12,7 @@ A refusal is logged at error level with its reasons.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
@@ -28,16 +29,38 @@ log = structlog.get_logger(__name__)
 
 
 async def reload(arb: Arbiter) -> list[str] | None:
-    """Returns why the new config was refused (the old one keeps running), or None. One
-    reload at a time: a second one waits for the first, then rereads the file."""
-    async with arb.reload_lock:
-        arb.notifier.reloading()
-        try:
-            errors = await _reload(arb)
-        finally:
-            arb.notifier.ready(arb.status_line())
+    """Returns why the new config was refused (the old one keeps running), or None.
+
+    One reload at a time. Requests that come while one runs share the next one (it
+    rereads the file once the running one is done), so however often a client asks, at
+    most two readers run one after the other."""
+    waiting = arb.reload_next
+    if waiting is not None:  # the next reload has not begun: its answer is ours too
+        return await asyncio.shield(waiting)
+    mine: asyncio.Future[list[str] | None] = asyncio.get_running_loop().create_future()
+    arb.reload_next = mine
+    try:
+        async with arb.reload_lock:
+            arb.reload_next = None  # begun: a request from now on rereads after this one
+            errors = await _reload_now(arb)
+        mine.set_result(errors)
+    finally:
+        if arb.reload_next is mine:
+            arb.reload_next = None
+        if not mine.done():
+            mine.cancel()  # the supervisor is closing: those sharing it end too
+    return errors
+
+
+async def _reload_now(arb: Arbiter) -> list[str] | None:
+    arb.notifier.reloading()
+    try:
+        errors = await _reload(arb)
+    finally:
+        arb.notifier.ready(arb.status_line())
     if errors:
         log.error("reload_refused", errors=errors)
+    arb.observer.reloaded(errors)
     return errors
 
 

@@ -11,7 +11,10 @@ import json
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from protocol import messages as m
+from supervisor.client import ControlClient
 from tests.cli.conftest import alphavol
 from tests.supervisor.harness import ALPHAVOL, strategy
 from tests.supervisor.test_real_users import FAST, acct
@@ -66,8 +69,15 @@ async def test_a_huge_config_or_a_fifo_is_refused_while_three_users_trade_on(dep
         env=d.env,
     )
     answered = asyncio.ensure_future(reload.communicate())
+    # a client asking twenty times more meanwhile (threads of its own: the loop's default
+    # pool would make our status requests queue behind them): they share the next reread
+    loop, pool = asyncio.get_running_loop(), ThreadPoolExecutor(20)
+    ask = ControlClient(d.runtime).request
+    flood = asyncio.gather(
+        *(loop.run_in_executor(pool, ask, m.ReloadRequest(), 40) for _ in range(20))
+    )
     slowest, asked = 0.0, 0
-    while not answered.done():
+    while not (answered.done() and flood.done()):
         t0 = time.monotonic()
         await d.status()
         slowest, asked = max(slowest, time.monotonic() - t0), asked + 1
@@ -75,6 +85,10 @@ async def test_a_huge_config_or_a_fifo_is_refused_while_three_users_trade_on(dep
     assert reload.returncode == 2, err
     assert "too many values" in err or "reading it took more than 10 s" in err, err
     assert asked > 5 and slowest < 0.5, (asked, slowest)
+    replies = await flood
+    pool.shutdown()
+    assert all(isinstance(r, m.ErrorReply) and "old one kept" in r.message for r in replies)
+    assert 3 <= len(d.events("reload_refused")) <= 4  # the CLI's reload, then one for all 20
 
     # a FIFO in place of the config: refused at once, never opened for a blocking read
     d.config_path.unlink()
