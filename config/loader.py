@@ -52,6 +52,7 @@ from config.settings import (
     PathSettings,
     ScheduleSettings,
 )
+from config.source import read_source
 from config.yamlpos import Path as KeyPath
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
 from exchange.proxy import ProxyUrlError, parse_proxy
@@ -138,16 +139,11 @@ def example_config_path() -> Path:
 
 
 def load_config(path: str | Path) -> AppConfig:
-    """Read and validate a YAML config; raises ConfigError listing every problem."""
+    """Read and validate a YAML config (``config.source`` reads it, bounded); raises
+    ConfigError listing every problem."""
     shown = str(path)
     p = Path(os.path.expanduser(str(path)))
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigError(
-            [ConfigIssue(file=shown, path="", line=None, message=f"cannot read: {reason}")]
-        ) from None
+    text = read_source(p, shown)  # a regular file of at most 1 MiB, or refused unread
     try:
         data, positions, problems = parse_yaml(text)
     except YamlSyntaxError as exc:

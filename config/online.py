@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from config.errors import ConfigIssue, format_path
+from config.errors import ConfigError, ConfigIssue, format_path
 from config.loader import AppConfig
 from config.settings import EffectiveSettings, ExchangeSettings
+from config.source import read_source
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
 from exchange.auth import Credentials
 
@@ -30,8 +30,8 @@ class Located:
     def __init__(self, cfg: AppConfig, shown: str) -> None:
         self.shown = shown
         try:
-            data, self.positions, _ = parse_yaml(Path(cfg.source).read_text(encoding="utf-8"))
-        except (OSError, YamlSyntaxError):  # cannot happen after load_config; be lenient
+            data, self.positions, _ = parse_yaml(read_source(cfg.source))
+        except (ConfigError, YamlSyntaxError):  # cannot happen after load_config; be lenient
             data, self.positions = {}, Positions()
         self.data = data if isinstance(data, dict) else {}
 
@@ -90,10 +90,26 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Located) -> list[str]:
     """One line per config location whose token or chain the exchange does not list."""
+    found: dict[str, str] = {}  # rendered location -> line (one per place in the file)
+    for _pair, loc, line in pair_problems(pairs, tokens, where):
+        found.setdefault(loc, line)
+    return list(found.values())
+
+
+def pair_problems(
+    pairs: list[EffectiveSettings], tokens: list[Any], where: Located
+) -> list[tuple[EffectiveSettings, str, str]]:
+    """(pair, its location, the line to show) for every (strategy, user) pair whose token
+    or chain the exchange does not list; ``run`` stops exactly these pairs."""
     by_symbol = {t.symbol.upper(): t for t in tokens}
     by_symbol.update({t.alpha_id.upper(): t for t in tokens if t.alpha_id})
     chains = {(t.chain_name or "").upper(): t.chain_name for t in tokens if t.chain_name}
-    found: dict[str, str] = {}  # rendered location -> line (one per place in the file)
+    out: list[tuple[EffectiveSettings, str, str]] = []
+
+    def add(s: EffectiveSettings, key: str, msg: str) -> None:
+        loc = where.setting(s.strategy_id, s.user_id, key)
+        out.append((s, str(loc), where.issue(loc, msg)))
+
     for s in pairs:
         if s.auto:  # the token is chosen at run time: its candidates and chains must exist
             for key, names, known in (
@@ -102,34 +118,29 @@ def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Loc
             ):
                 missing = [n for n in names if n.upper() not in known]
                 if missing:
-                    loc = where.setting(s.strategy_id, s.user_id, key)
                     what = "token" if key == "candidates" else "chain"
                     pool = (t.symbol for t in tokens) if key == "candidates" else chains
                     msg = f"{missing[0]} is not a {what} of the exchange's token list"
-                    found.setdefault(
-                        str(loc), where.issue(loc, msg + _did_you_mean(missing[0], pool))
-                    )
+                    add(s, key, msg + _did_you_mean(missing[0], pool))
             continue
         token = by_symbol.get(s.target_token.upper())
         if token is None:
-            loc = where.setting(s.strategy_id, s.user_id, "target_token")
             msg = f"{s.target_token} is not in the exchange's token list" + _did_you_mean(
                 s.target_token, (t.symbol for t in tokens)
             )
-            found.setdefault(str(loc), where.issue(loc, msg))
+            add(s, "target_token", msg)
             continue
         chain = s.target_chain.upper()
         if chain == (token.chain_name or "").upper():
             continue
-        loc = where.setting(s.strategy_id, s.user_id, "target_chain")
         if chain in chains:
             msg = f"{token.symbol} is listed on {token.chain_name}, not on {s.target_chain}"
         else:
             msg = f"{s.target_chain} is not a chain of the exchange's token list" + _did_you_mean(
                 s.target_chain, chains.values()
             )
-        found.setdefault(str(loc), where.issue(loc, msg))
-    return list(found.values())
+        add(s, "target_chain", msg)
+    return out
 
 
 async def fetch_tokens(exchange: ExchangeSettings) -> list[Any]:
@@ -151,7 +162,7 @@ async def probe_sessions(
     from exchange.errors import ProxyFailed, RiskChallenge, SessionExpired
     from exchange.proxy import shown
 
-    async def one(creds: Credentials) -> tuple[bool, str]:
+    async def one(uid: str, creds: Credentials) -> tuple[bool, str]:
         try:
             async with AlphaClient(
                 base_url=exchange.base_url,
@@ -161,7 +172,10 @@ async def probe_sessions(
             ) as client:
                 await client.user_volume()
         except SessionExpired:
-            return False, "expired: log in again in the browser and run `alphavol users add`"
+            return False, (
+                "expired: log in again in the browser, copy a request as cURL and run"
+                f" `alphavol users add {uid} --curl FILE`"
+            )
         except RiskChallenge:
             return False, "blocked by a risk challenge: verify the account in the browser"
         except ProxyFailed as exc:  # names the proxy, password masked
@@ -170,7 +184,7 @@ async def probe_sessions(
             return False, f"unknown: {type(exc).__name__}: {exc}"
         return True, f"alive (via {shown(creds.proxy)})" if creds.proxy else "alive"
 
-    results = await asyncio.gather(*(one(c) for c in users.values()))
+    results = await asyncio.gather(*(one(u, c) for u, c in users.items()))
     return dict(zip(users, results, strict=True))
 
 

@@ -25,11 +25,19 @@ from pathlib import Path
 
 import yaml
 
+from config.errors import ConfigError
 from config.loader import DEFAULT_RUNTIME_DIR
 from config.serving import Serving, serving_for
+from config.source import MAX_CONFIG_BYTES, read_source
 from protocol.addresses import CONTROL_SOCKET
 
 RUNTIME_DIR_ENV = "ALPHAVOL_RUNTIME_DIR"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _TooLarge(Exception):
+    pass
+
 
 # `runtime_dir: /run/alphavol` in block style, or inside a flow mapping `{runtime_dir: x}`
 _LINE_RE = re.compile(
@@ -52,26 +60,34 @@ def find_runtime_dir(config_path: str | Path, explicit: str | Path | None = None
     if explicit:
         return RuntimeDir(Path(os.path.expanduser(str(explicit))).resolve())
     path = Path(os.path.expanduser(str(config_path)))
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
+    base = path.resolve().parent
+    try:  # never an open that waits (a FIFO), never more than 1 MiB parsed
+        if not path.exists():
+            raise FileNotFoundError(str(config_path))
+        text = read_source(path, str(config_path), lenient=True)
+    except (FileNotFoundError, ConfigError) as exc:
         serving = serving_for(path)
-        if serving is None:
+        if serving is not None:
+            why = f"{config_path} does not exist" if isinstance(exc, OSError) else str(exc)
+            return _recorded(serving, why)
+        if isinstance(exc, OSError):
             raise
-        why = "does not exist" if isinstance(exc, FileNotFoundError) else "cannot be read"
-        return _recorded(serving, f"{config_path} {why}")
-    broken = None  # where a YAML syntax error is
+        default = (base / DEFAULT_RUNTIME_DIR).resolve()
+        return RuntimeDir(default, f"{exc}; using the default runtime directory {default}")
+    syntax = None  # where a YAML syntax error is, or that the file is too large
     try:
-        data = yaml.safe_load(text)
+        if path.stat().st_size > MAX_CONFIG_BYTES:  # its first MiB: not worth parsing
+            raise _TooLarge
+        data = yaml.load(text, Loader=_LOADER)
         paths = data.get("paths") if isinstance(data, dict) else None
         raw = paths.get("runtime_dir") if isinstance(paths, dict) else None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, _TooLarge) as exc:
         mark = getattr(exc, "problem_mark", None)
         broken = f"{config_path}:{mark.line + 1}" if mark is not None else str(config_path)
+        why = "is too large" if isinstance(exc, _TooLarge) else "has a YAML syntax error"
+        syntax = f"{broken}: the config {why}"
         match = _LINE_RE.search(text)
         raw = match.group("v").strip() if match else None
-    syntax = f"{broken}: the config has a YAML syntax error" if broken else None
-    base = path.resolve().parent
     named = raw.strip() if isinstance(raw, str) else ""
     p = Path(os.path.expanduser(named or DEFAULT_RUNTIME_DIR))
     where = (p if p.is_absolute() else base / p).resolve()

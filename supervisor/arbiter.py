@@ -83,8 +83,8 @@ class Arbiter:
         heartbeat: float = m.HEARTBEAT_INTERVAL,
         stop_margin: float | None = None,
         kill_after: float | None = None,
-        config_loader: Any = None,
         out=None,
+        token_check: Any = None,  # config.online.Located: `run` could not check tokens
     ) -> None:
         self.config = config
         self.once = once
@@ -96,7 +96,9 @@ class Arbiter:
         self.heartbeat = heartbeat
         self.stop_margin = _env_float("ALPHAVOL_STOP_MARGIN", 10.0, stop_margin)
         self.kill_after = _env_float("ALPHAVOL_KILL_AFTER", 15.0, kill_after)
-        self.config_loader = config_loader
+        self.reload_lock = asyncio.Lock()  # one reread of the config at a time
+        self.reload_next: asyncio.Future | None = None  # the one waiting its turn, shared
+        self.token_check = token_check
         self.sessions = Sessions(credentials)
         self.credentials_for = self.sessions.get
         self.redact = self.sessions.redact
@@ -174,6 +176,10 @@ class Arbiter:
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
         self.observer.start()  # books, notifications, metrics: off the trading path
+        if self.token_check is not None:  # the exchange did not answer `run`'s check
+            from supervisor.tokencheck import watch_tokens
+
+            self.tasks.start(watch_tokens(self, self.token_check), "token check")
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
         code: int = SupervisorExit.INTERNAL
         try:
@@ -251,7 +257,7 @@ class Arbiter:
         while self._commands:
             cmd, source = self._commands.popleft()
             if cmd is Cmd.HANGUP and not self.terminal.hung_up():
-                self.reload()
+                self.tasks.start(self.reload(), "reload")  # read off the loop
                 continue
             if cmd is Cmd.HANGUP:  # writes to a hung-up terminal fail with EIO
                 detach_stdio()
@@ -272,11 +278,9 @@ class Arbiter:
         self.failed = self.failed or name
         self._enqueue(Cmd.STOP_NOW if again else Cmd.DRAIN, f"{name} failed")
 
-    def reload(self) -> list[str] | None:
+    async def reload(self) -> list[str] | None:
         """Reread the config (``supervisor.reconfigure``); returns why it was refused."""
-        errors = reconfigure.reload(self)
-        self.observer.reloaded(errors)
-        return errors
+        return await reconfigure.reload(self)
 
     # ---------------------------------------------------------------- stopping
     async def _shutdown(self) -> int:

@@ -94,10 +94,18 @@ def _fork_server_first() -> None:
     start_fork_server()
 
 
-def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = False) -> int:
+def supervise(
+    config: Any,
+    *,
+    once: bool,
+    verbose: bool = False,
+    plain: bool = False,
+    config_path: str | None = None,
+) -> int:
     """Run the supervisor in this process after checking what an operator can get wrong
-    (the credentials store and its key, writable directories): those exit 2 here, with
-    one line, instead of a traceback and a restart loop under systemd."""
+    (the credentials store and its key, writable directories, and with ``config_path``
+    every token and chain against the exchange's list): those exit 2 here, with one line
+    each, instead of a traceback and a restart loop under systemd."""
     from config.preflight import require_writable_dirs
     from supervisor.service import run_supervisor
 
@@ -105,7 +113,12 @@ def supervise(config: Any, *, once: bool, verbose: bool = False, plain: bool = F
         require_writable_dirs(config.paths)
         store = open_store(config)
         store.warn_if_plain()  # once, at start (the commands that only read it are quiet)
-        return {"credentials": store}
+        if config_path is None:  # `quick`: its strategy comes from flags
+            return {"credentials": store}
+        from supervisor.tokencheck import check_at_start
+
+        # exit 2 on a token or chain the exchange does not list; None once checked
+        return {"credentials": store, "token_check": check_at_start(config, config_path)}
 
     if sys.stdout.isatty() and not plain:
         from supervisor.liveview import run_with_view
@@ -146,7 +159,7 @@ def run(
     config = load_or_exit(config_path)
     if strategy_ids:
         config = select_strategies(config, strategy_ids)
-    sys.exit(supervise(config, once=once, verbose=verbose, plain=plain))
+    sys.exit(supervise(config, once=once, verbose=verbose, plain=plain, config_path=config_path))
 
 
 def select_strategies(config: Any, strategy_ids: tuple[str, ...]) -> Any:

@@ -3,11 +3,16 @@
 One request frame in, one reply frame out (msgpack ``protocol`` messages). Each request
 type is handled by one small class in ``supervisor.commands``. Handlers are plain
 functions over the arbiter's memory: they never wait for a child, so a reply leaves within
-milliseconds whatever the user processes are doing. A ROUTER (not REP) so one client that
+milliseconds whatever the user processes are doing. One that must wait (``reload`` reads
+the config in a process of its own) returns a coroutine: its reply is sent by a task of
+its own when ready, and the socket answers other requests meanwhile. A ROUTER (not REP) so one client that
 never reads its reply cannot block the others.
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable
 
 import structlog
 
@@ -18,15 +23,31 @@ from supervisor.commands import COMMANDS
 log = structlog.get_logger(__name__)
 
 
-def handle(arbiter, req: m.Msg) -> m.Reply:
+def handle(arbiter, req: m.Msg) -> m.Reply | Awaitable[m.Reply]:
     command = COMMANDS.get(type(req))
     if command is None:
         return m.ErrorReply(message=f"not a request: {type(req).__name__}")
     try:
-        return command().execute(arbiter, req)
+        reply = command().execute(arbiter, req)
     except Exception as exc:  # a bug in one command must not take the supervisor down
-        log.exception("control_command_failed", command=command.name)
-        return m.ErrorReply(message=arbiter.redact(f"{command.name} failed: {exc}"))
+        return _failed(arbiter, command.name, exc)
+    return _later(arbiter, command.name, reply) if inspect.isawaitable(reply) else reply
+
+
+def _failed(arbiter, name: str, exc: Exception) -> m.Reply:
+    log.error("control_command_failed", command=name, exc_info=exc)
+    return m.ErrorReply(message=arbiter.redact(f"{name} failed: {exc}"))
+
+
+async def _later(arbiter, name: str, reply: Awaitable[m.Reply]) -> m.Reply:
+    try:
+        return await reply
+    except Exception as exc:
+        return _failed(arbiter, name, exc)
+
+
+async def _send_when_ready(sock, envelope: list[bytes], reply: Awaitable[m.Reply]) -> None:
+    await sock.send_multipart([*envelope, codec.encode(await reply)])
 
 
 async def serve_control(arbiter) -> None:
@@ -42,5 +63,9 @@ async def serve_control(arbiter) -> None:
         except codec.ProtocolError as exc:
             reply: m.Reply = m.ErrorReply(message=str(exc))
         else:
-            reply = handle(arbiter, req)
+            answer = handle(arbiter, req)
+            if not isinstance(answer, m.Reply):
+                arbiter.tasks.start(_send_when_ready(sock, envelope, answer), "control reply")
+                continue
+            reply = answer
         await sock.send_multipart([*envelope, codec.encode(reply)])

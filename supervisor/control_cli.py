@@ -114,7 +114,9 @@ def start(runtime: Path, strategy: str | None, user_id: str | None) -> None:
 @runtime_option
 def reload(runtime: Path) -> None:
     """Reread the config file (a broken one is refused, exit 2, and the old one kept)."""
-    _done(ask(runtime, m.ReloadRequest(), timeout=5.0, refused=EXIT_OPERATOR))
+    from config.reader import READ_DEADLINE  # the supervisor answers within it
+
+    _done(ask(runtime, m.ReloadRequest(), timeout=READ_DEADLINE + 5, refused=EXIT_OPERATOR))
 
 
 @click.command("shutdown")

@@ -262,9 +262,15 @@ class Fleet:
         one is re-sent; a repeated Drain is the same drain); systemd's watchdog and status."""
         arb = self.arb
         last_status = last_dog = 0.0
+        last_ping: float | None = None
         while True:
             arb.faults.hit("heartbeat")
             now = self.at()
+            mono = time.monotonic()
+            if last_ping is not None and mono - last_ping > 2 * arb.heartbeat:
+                # the loop was held (users take us for lost after HEARTBEAT_TIMEOUT)
+                log.warning("heartbeat_late", seconds=round(mono - last_ping, 2))
+            last_ping = mono
             for rec in self.children():
                 try:  # a child that misses Pings stops trading: never skip the others
                     arb.runtime.send(rec.user_id, m.Ping(at=now))
@@ -274,7 +280,6 @@ class Fleet:
                         arb.runtime.send(rec.user_id, cmd)
                 except Exception:
                     log.exception("heartbeat_send_failed", user_id=rec.user_id)
-            mono = time.monotonic()
             wd = arb.notifier.watchdog_interval
             if wd is not None and mono - last_dog >= wd:
                 arb.notifier.watchdog()
@@ -325,6 +330,24 @@ class Fleet:
         self.arb.wake()
         return stopped
 
+    def config_fatal(self, user_id: str, strategy_id: str, text: str) -> None:
+        """This strategy of this user cannot work as configured (``text`` names the config
+        line): FATAL; its user's other strategies go on. A reload changing it revives it."""
+        rec = self.records.get(user_id)
+        row = rec.rows.get(strategy_id) if rec is not None else None
+        if rec is None or row is None or not row.to_run:
+            return
+        if rec.others_to_run(strategy_id):
+            if rec.can_stop:
+                for cmd in rec.stop_strategy(strategy_id, now=False, reason=text):
+                    self.arb.runtime.send(user_id, cmd)
+        elif rec.state == State.PENDING:
+            rec.fail(text, at=self.at())
+        elif rec.can_stop:
+            self.stop(rec, now=False, reason=text)
+        row.fatal = row.last_error = text
+        self.arb.wake()
+
     def stop_all(self, *, now: bool, reason: str) -> None:
         for rec in list(self.records.values()):
             if rec.can_stop:
@@ -354,9 +377,12 @@ class Fleet:
             to_check.append(self.add(uid, settings))
         for uid, settings in plan.changed.items():
             rec = self.records[uid]
+            before = {sid: row.settings for sid, row in rec.rows.items()}
             update = rec.reconfigure(settings)
             if rec.child is not None:
                 self.arb.runtime.send(uid, update)
+            if rec.revive(before, at=self.at()):  # FATAL for its config, now changed
+                to_check.append(rec)
         for uid in plan.new_strategies:
             rec = self.records[uid]
             if rec.state in (State.DONE, State.SKIPPED):

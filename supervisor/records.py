@@ -47,6 +47,9 @@ class Row:
     phase: str | None = None  # this strategy's phase in the current process
     started: bool = False  # the current process began this strategy
     stopped: str | None = None  # the operator stopped this strategy (why)
+    # its config cannot work (a token or chain the exchange does not list): the line
+    # saying so; FATAL until a reload changes this strategy
+    fatal: str | None = None
 
     @property
     def target(self) -> Decimal:
@@ -60,7 +63,7 @@ class Row:
     @property
     def to_run(self) -> bool:
         """Still has work today (not reached, skipped or stopped)."""
-        return not (self.reached or self.skipped or self.stopped)
+        return not (self.reached or self.skipped or self.stopped or self.fatal)
 
     def read(self, volume: Decimal, at: float | None) -> None:
         """A volume read from the exchange (``at``: wall time of the read)."""
@@ -139,6 +142,8 @@ def apply_event(
 def row_state(rec: UserRecord, row: Row) -> str:
     """What ``status`` calls this strategy of this user (the user's state, refined)."""
     state = rec.state
+    if row.fatal:
+        return State.FATAL.value
     if row.skipped:
         return State.SKIPPED.value
     if row.reached and state in (State.RUNNING, State.STARTING, State.DONE, State.STOPPING):

@@ -19,6 +19,7 @@ import structlog
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
+from protocol.exitcodes import Exit
 from supervisor.records import Row, rows_for
 from supervisor.restart import Action, CrashHistory, Decision, RestartPolicy
 from supervisor.spawn import Child
@@ -56,6 +57,9 @@ class UserRecord:
     sent_ids: list[str] = field(default_factory=list)
     # per-strategy Drain/StopNow in force in the current process (re-sent with Pings)
     strategy_stops: dict[str, m.Command] = field(default_factory=dict)
+    # FATAL because of its settings (its process exited BAD_CONFIG): a reload that
+    # changes them starts it again
+    config_fault: bool = False
 
     def __post_init__(self) -> None:
         self.sm = StateMachine(self.user_id)
@@ -289,6 +293,7 @@ class UserRecord:
                     row.reached = row.reached or not (row.skipped or row.stopped)
             self.sm.to(State.DONE, at=at, reason=reason)
         elif d.action in (Action.STOPPED, Action.FATAL):
+            self.config_fault = d.action == Action.FATAL and code == Exit.BAD_CONFIG
             self.sm.to(
                 State.STOPPED if d.action == Action.STOPPED else State.FATAL, at=at, reason=reason
             )
@@ -313,6 +318,27 @@ class UserRecord:
                 row.stopped = None
         self.checked = False
         self.sm.to(State.PENDING, at=at, reason=reason)
+
+    def revive(self, before: dict[str, EffectiveSettings], *, at: float) -> bool:
+        """After a reload (``reconfigure``): a user that ended because of its settings
+        (FATAL for a config reason, or a strategy the exchange does not list) and whose
+        settings the reload changed is queued again (PENDING, to be checked; True). A
+        running process is left alone: the fixed strategy runs in its next one."""
+        changed = [sid for sid, row in self.rows.items() if before.get(sid) != row.settings]
+        if not changed or not self.can_requeue:
+            return False
+        fixed = self.state == State.FATAL and self.config_fault
+        for sid in changed:
+            row = self.rows[sid]
+            if row.fatal:
+                row.fatal = row.stopped = row.last_error = None
+                fixed = True
+        if not fixed:
+            return False
+        self.config_fault = False
+        self.last_error = None
+        self.requeue("its config changed on reload", at=at)
+        return True
 
     def new_day(self, settings: list[EffectiveSettings], *, at: float) -> None:
         """A new UTC day: everything about the old one is forgotten but the history."""

@@ -113,7 +113,11 @@ async def check_volumes(
                 ) as client:
                     vol = await client.user_volume()
             except SessionExpired:
-                msg = "session expired: log in again and store a fresh session"
+                msg = (
+                    "session expired: log in again in the browser, then"
+                    f" `alphavol users add {user_id} --curl FILE`"
+                    f" and `alphavol start --user {user_id}`"
+                )
                 return [_result(user_id, s, error=msg, session_expired=True) for s in items]
             except (ExchangeError, KeyError, LookupError, OSError) as exc:
                 # BadResponse included: its message names the endpoint and the field

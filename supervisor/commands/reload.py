@@ -2,7 +2,10 @@
 
 Rereads the config file (as SIGHUP does). New users and strategies are checked and queued,
 removed users drain, changed settings go to running processes as ``UpdateSettings``
-(applied from their next batch). A broken config changes nothing.
+(applied from their next batch). A broken config changes nothing. The file is read in
+a process of its own (``config.reader``), so the reply comes when it is read: at once
+for a file refused unread (a FIFO, over 1 MiB), within the reader's deadline otherwise;
+the control socket answers other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ class Reload(Command):
     name = "reload"
     request = m.ReloadRequest
 
-    def execute(self, arbiter, req: m.ReloadRequest) -> m.Reply:
-        errors = arbiter.reload()
+    async def execute(self, arbiter, req: m.ReloadRequest) -> m.Reply:  # type: ignore[override]
+        errors = await arbiter.reload()
         if errors:
             return m.ErrorReply(message="config refused, old one kept:\n" + "\n".join(errors))
         return m.OkReply(message="config reloaded")

@@ -85,6 +85,7 @@ async def test_check_online_names_every_problem_with_its_line(sim):
             f"{cfg}:{line_of(text, 'user_ids: [1, 2]')}: strategies[1].user_ids[1]: user 2:"
             " session expired" in err
         ), err
+        assert "run `alphavol users add 2 --curl FILE`" in err, err  # a command that works
         assert (
             f"{cfg}:{line_of(text, 'user_ids: [2, 3]')}: strategies[2].user_ids[1]: user 3 (good)"
             " has no stored session" in err

@@ -195,7 +195,7 @@ BROKEN = [
             target_token: [KOGE
             user_ids: [1]
         """,
-        [(4, "", "YAML syntax error")],
+        [(3, "", "YAML syntax error: the [ opened here is never closed")],
     ),
 ]
 

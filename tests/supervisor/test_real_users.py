@@ -228,6 +228,7 @@ async def test_an_expired_session_is_fatal_at_the_check_and_the_others_still_run
     out = d.stdout
     assert "user 1 koge: DONE" in out
     assert "user 2 koge: FATAL" in out and "session expired" in out
+    assert "`alphavol users add 2 --curl FILE` and `alphavol start --user 2`" in out, out
     assert not [e for e in d.events("user_process_started") if e["user_id"] == "2"]
     assert (await sim.admin.account(acct("2")))["oto_count"] == 0
     for secret in creds["2"].secret_values() + creds["1"].secret_values():

@@ -14,7 +14,9 @@ from tests.supervisor.harness import strategy
 
 
 class FakeSystemd:
-    """A Unix datagram socket standing in for systemd's $NOTIFY_SOCKET."""
+    """A Unix datagram socket standing in for systemd's $NOTIFY_SOCKET. Like systemd, it
+    reads every datagram as it arrives: a queue left unread fills (10 datagrams) and the
+    supervisor's next ones are dropped."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -22,13 +24,23 @@ class FakeSystemd:
         self.sock.bind(path)
         self.sock.setblocking(False)
         self.lines: list[str] = []
+        self._arrived = asyncio.Event()
+        asyncio.get_running_loop().add_reader(self.sock, self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return
+            self.lines.extend(data.decode().split("\n"))
+            self._arrived.set()
 
     async def wait_for(self, line: str, within: float = 15) -> list[str]:
-        loop = asyncio.get_running_loop()
         async with asyncio.timeout(within):
             while line not in self.lines:
-                data = await loop.sock_recv(self.sock, 4096)
-                self.lines.extend(data.decode().split("\n"))
+                self._arrived.clear()
+                await self._arrived.wait()
         return self.lines
 
 
