@@ -114,9 +114,11 @@ def start(runtime: Path, strategy: str | None, user_id: str | None) -> None:
 @runtime_option
 def reload(runtime: Path) -> None:
     """Reread the config file (a broken one is refused, exit 2, and the old one kept)."""
-    from config.reader import READ_DEADLINE  # the supervisor answers within it
+    # the supervisor answers within two rereads: a request that arrives while one is under
+    # way waits for it and then shares the next (the file may have changed since)
+    from config.reader import READ_DEADLINE
 
-    _done(ask(runtime, m.ReloadRequest(), timeout=READ_DEADLINE + 5, refused=EXIT_OPERATOR))
+    _done(ask(runtime, m.ReloadRequest(), timeout=2 * READ_DEADLINE + 5, refused=EXIT_OPERATOR))
 
 
 @click.command("shutdown")
