@@ -50,6 +50,7 @@ from config.settings import (
     PathSettings,
     ScheduleSettings,
 )
+from config.store_section import StoreSettings, store_section
 from config.yamlpos import Path as KeyPath
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
 from exchange.proxy import ProxyUrlError, parse_proxy
@@ -100,6 +101,7 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     parallel_users: list[str] = []  # users whose strategies run side by side
     notify: NotifySettings = NotifySettings()
     metrics: MetricsSettings = MetricsSettings()
+    store: StoreSettings | None = None  # a pool of hosts on one PostgreSQL (issue 22)
 
     def parallel_for(self, user_id: str | int) -> bool:
         return str(user_id) in self.parallel_users
@@ -286,6 +288,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     logging_ = LoggingSettings(**ctx.section(data.get("logging"), ("logging",), LOGGING_RULES))
     notify = notify_section(ctx, data.get("notify"))
     metrics = metrics_section(ctx, data.get("metrics"))
+    store = store_section(ctx, data.get("store"), base_dir)
 
     strategies = _strategies(ctx, data.get("strategies"))
     proxies: dict[str, str] = {}
@@ -324,6 +327,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         ],
         notify=notify,
         metrics=metrics,
+        store=store,
     )
 
 

@@ -124,6 +124,7 @@ TOP_LEVEL_KEYS = (
     "logging",
     "notify",  # config/service_sections.py
     "metrics",
+    "store",  # config/store_section.py
 )
 
 
