@@ -31,6 +31,7 @@ from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
 from supervisor import reconfigure
 from supervisor.days import fmt_utc, next_run_time
+from supervisor.errors import SupervisorError
 from supervisor.faults import Faults
 from supervisor.fleet import Fleet
 from supervisor.observer import Observer
@@ -102,6 +103,7 @@ class Arbiter:
         self.fleet = Fleet(self)
         self.observer = Observer(self)  # books, notifications, metrics (issue 13)
         self.metrics: Any = None
+        self.pool: Any = None  # supervisor.pool.node.Pool with `store:` (issue 22)
         self.tasks = TaskWatch(self._task_failed)
         self.faults = Faults.from_env()
         self.pid = os.getpid()
@@ -132,7 +134,8 @@ class Arbiter:
             log.warning("output_failed", error=str(exc))
 
     def status_line(self) -> str:
-        return self.fleet.status_line(self.phase, self.day)
+        line = self.fleet.status_line(self.phase, self.day)
+        return line if self.pool is None else f"{line} {self.pool.status_text()}"
 
     async def wait(self, limit: float | None) -> None:
         """Until woken (a command, an exit, a check done) or ``limit`` seconds passed."""
@@ -146,9 +149,16 @@ class Arbiter:
     async def run(self) -> int:
         self.runtime = Runtime(self.config.paths.runtime_dir)
         self.runtime.check()
-        self.sessions.check(self.config)
-        for uid, settings in settings_by_user(self.config).items():
-            self.fleet.add(uid, settings)
+        if self.config.store is not None:  # users come as this node claims them
+            from supervisor.pool.node import Pool
+
+            if self.once:
+                raise SupervisorError("run --once does not apply to a node of a pool (store:)")
+            self.pool = Pool(self)
+        else:
+            self.sessions.check(self.config)
+            for uid, settings in settings_by_user(self.config).items():
+                self.fleet.add(uid, settings)
         self.runtime.bind()
         self.terminal = Terminal()  # before our SIGHUP handler: it reads the inherited one
         loop = asyncio.get_running_loop()
@@ -160,6 +170,9 @@ class Arbiter:
         self.tasks.service("events", self.fleet.serve_events)
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
+        if self.pool is not None:
+            self.tasks.service("pool", self.pool.serve)
+            self.tasks.service("pool fence", self.pool.serve_fence)
         self.observer.start()  # books, notifications, metrics: off the trading path
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
         code: int = SupervisorExit.INTERNAL
@@ -184,6 +197,8 @@ class Arbiter:
             await self.tasks.close()
             self.runtime.close()
             self.notifier.close()
+        if self.pool is not None and self.pool.refused:
+            raise SupervisorError(self.pool.refused)
         for line in self.fleet.summary_lines(self.day):
             self.say(line)
         log.info("supervisor_exited", code=int(code))
@@ -197,6 +212,8 @@ class Arbiter:
             await self.fleet.check([r for r in self.records.values() if not r.checked])
             self.phase = "running"
             while self._going_on() and not self.fleet.all_finished():
+                if self.pool is not None:  # users claimed since
+                    await self.fleet.check([r for r in self.records.values() if not r.checked])
                 limit = max(1, self.config.max_concurrent_users)
                 await self.fleet.schedule(limit, lambda: bool(self._commands or self.stopping))
                 await self.wait(self.fleet.next_due(self.mono()))
@@ -217,7 +234,10 @@ class Arbiter:
                 if left <= 0:
                     self.day = self.clock.utc_day().isoformat()
                     log.info("new_day", day=self.day)
-                    self.fleet.new_day(settings_by_user(self.config))
+                    if self.pool is not None:
+                        self.pool.new_day()
+                    else:
+                        self.fleet.new_day(settings_by_user(self.config))
                     break
                 await self.wait(min(left, 60.0))
             if self.stopping:

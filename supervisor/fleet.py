@@ -135,6 +135,8 @@ class Fleet:
             if interrupted() or alive >= limit:
                 return
             if self.records.get(rec.user_id) is rec and rec.due(self.arb.mono()):
+                if self.arb.pool is not None and not self.arb.pool.may_start(rec.user_id):
+                    continue  # no lease valid beyond the next renewal (issue 22)
                 await self.spawn(rec)
                 alive = self.alive()  # others may have exited or stopped meanwhile
 
