@@ -263,6 +263,7 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     # and today's cost per point (issue 13)
     points_today: int | None = None
     cost_per_point: Decimal | None = None
+    node: str | None = None  # a pool (store:): the node that runs or ran it (issue 22)
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -275,6 +276,15 @@ class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     users: list[UserStatus] = []
 
 
+class NodeStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A node of the pool (issue 22) as the store last saw it."""
+
+    node: str
+    alive: bool  # heartbeat within a lease
+    heartbeat_age_seconds: float
+    users: int = 0  # users it runs
+
+
 class StatusReply(Reply, kw_only=True):
     pid: int
     started_at: float
@@ -282,6 +292,10 @@ class StatusReply(Reply, kw_only=True):
     phase: str  # starting | running | waiting_next_day | stopping
     next_run_at: float | None = None
     strategies: list[StrategyStatus] = []
+    # a pool (store:): this node, what it knows of the store, every node seen
+    node: str | None = None
+    store: str | None = None
+    nodes: list[NodeStatus] = []
 
 
 Message = (

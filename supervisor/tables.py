@@ -84,7 +84,7 @@ def status_view(reply: m.StatusReply) -> RenderableType:
         notes: list[str] = []
         for u in st.users:
             table.add_row(
-                u.user_id,
+                u.user_id if u.node is None else f"{u.user_id} @{u.node}",
                 Text(u.state, style=STATE_STYLE.get(u.state, "")),
                 str(u.pid or "-"),
                 render.volume(u.current_volume),
@@ -106,6 +106,7 @@ def status_view(reply: m.StatusReply) -> RenderableType:
     points = points_table(reply)
     if points is not None:
         parts.extend([Text(""), points])
+    parts.extend(Text(line) for line in render.pool_lines(reply))
     return Group(*parts)
 
 

@@ -51,6 +51,12 @@ class Status(Command):
                 u = row_status(rec, row, now=now)
                 u.points_today, u.cost_per_point = arbiter.observer.points_today(rec)
                 st.users.append(u)
+        if arbiter.pool is not None:  # every user of the pool, from any node (issue 22)
+            return arbiter.pool.status_reply(self._reply(arbiter, strategies))
+        return self._reply(arbiter, strategies)
+
+    @staticmethod
+    def _reply(arbiter, strategies: dict[str, m.StrategyStatus]) -> m.StatusReply:
         return m.StatusReply(
             pid=arbiter.pid,
             started_at=arbiter.started_at,

@@ -31,9 +31,11 @@ import structlog
 
 from config.credentials import CredentialsError
 from config.logsetup import add_secrets
+from protocol import messages as m
 from supervisor.pool import balance
 from supervisor.pool.leases import Leases
 from supervisor.pool.store import PoolStore
+from supervisor.pool.view import pool_view
 from supervisor.reload_plan import settings_by_user
 from supervisor.states import ALIVE, TERMINAL
 
@@ -79,6 +81,7 @@ class Pool:
         self.live_nodes = 0
         self.active_users = 0
         self._first_tick = True
+        self.seen: list[tuple[str, float, bool, list[Any]]] = []  # every node, last tick
 
     # ------------------------------------------------------------ asked by the arbiter
     def may_start(self, user_id: str) -> bool:
@@ -192,6 +195,7 @@ class Pool:
             await self._adopt(uid)
         await self._commands()
         self._balance()
+        self.seen = await self.store.nodes()
 
     @property
     def capacity(self) -> int:
@@ -300,13 +304,64 @@ class Pool:
             elif cmd.action == "start":
                 self.arb.fleet.start_users(cmd.strategy_id, cmd.user_id)
 
-    def _status(self) -> dict[str, Any]:
-        """Our users as the pool view shows them: state and trades per user."""
-        out: dict[str, Any] = {}
-        for uid, rec in self.arb.fleet.records.items():
-            out[uid] = {
-                "state": rec.state.value,
-                "trades": sum(r.trades for r in rec.rows.values()),
-                "held": uid in self.leases.held,
-            }
-        return out
+    def _status(self) -> list[Any]:
+        """Our users' status rows, as every node's ``status`` shows them."""
+        from supervisor.records import row_status
+
+        mono = self.arb.mono()
+        return [
+            msgspec.to_builtins(row_status(rec, row, now=mono))
+            for rec in self.arb.fleet.records.values()
+            for row in rec.rows.values()
+        ]
+
+    # ------------------------------------------------------------ the pool view
+    def status_reply(self, reply: m.StatusReply) -> m.StatusReply:
+        """This node's reply with every user of the pool (the row of the node running it,
+        else the latest known) and every node the store has seen (issue 22)."""
+        return pool_view(self, reply)
+
+    def stop_elsewhere(self, req: m.StopRequest) -> m.Reply:
+        uid = req.user_id
+        assert uid is not None
+        if self.store.conn is None:
+            return m.ErrorReply(message=f"the store is unreachable: user {uid} not stopped")
+
+        async def send() -> None:
+            try:
+                node = await self.store.stop_user(uid, req.strategy_id, req.now, self.arb.day)
+                log.info("pool_stop_sent", user_id=uid, to=node or "nobody: marked stopped")
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                from config.pgstore import describe_error
+
+                log.warning(
+                    "pool_stop_failed", user_id=uid, error=describe_error(self.settings, exc)
+                )
+
+        self.arb.tasks.start(send(), f"stop of user {uid} through the store")
+        return m.OkReply(message=f"stop of user {uid} sent through the store to its node")
+
+    def start_anywhere(self, req: m.StartRequest) -> m.Reply:
+        uid = req.user_id
+        assert uid is not None
+        rec = self.arb.fleet.records.get(uid)
+        if rec is not None and rec.state not in TERMINAL:
+            return m.ErrorReply(message=f"user {uid} is not stopped or finished")
+        if self.store.conn is None:
+            return m.ErrorReply(message=f"the store is unreachable: user {uid} not started")
+        if rec is not None:
+            del self.arb.fleet.records[uid]
+
+        async def send() -> None:
+            try:
+                await self.store.start_user(uid)
+                log.info("pool_start_sent", user_id=uid)
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                from config.pgstore import describe_error
+
+                log.warning(
+                    "pool_start_failed", user_id=uid, error=describe_error(self.settings, exc)
+                )
+
+        self.arb.tasks.start(send(), f"start of user {uid} through the store")
+        return m.OkReply(message=f"queued in the pool: a node with room will run user {uid}")

@@ -179,6 +179,60 @@ class PoolStore:
             )
         )
 
+    async def nodes(self) -> list[tuple[str, float, bool, list[Any]]]:
+        """Every node: (name, seconds since its heartbeat, alive, its users' status rows)."""
+        return await self._bounded(self._nodes)
+
+    async def _nodes(self) -> list[tuple[str, float, bool, list[Any]]]:
+        cur = await self._c().execute(
+            "SELECT node, extract(epoch FROM now() - heartbeat_at)::float8,"
+            " heartbeat_at > now() - make_interval(secs => %s), status FROM nodes ORDER BY node",
+            (self.lease,),
+        )
+        return [(r[0], float(r[1]), bool(r[2]), r[3] or []) for r in await cur.fetchall()]
+
+    async def stop_user(
+        self, user_id: str, strategy_id: str | None, now: bool, day: str
+    ) -> str | None:
+        """Stop a user from any node: a command to the node holding its lease (returned),
+        or, when none holds it, marked stopped for the day so that none claims it."""
+        return await self._bounded(lambda: self._stop_user(user_id, strategy_id, now, day))
+
+    async def _stop_user(
+        self, user_id: str, strategy_id: str | None, now: bool, day: str
+    ) -> str | None:
+        conn = self._c()
+        async with conn.transaction():
+            cur = await conn.execute(
+                "SELECT node FROM leases WHERE user_id = %s AND node IS NOT NULL"
+                " AND expires_at > now() FOR UPDATE",
+                (user_id,),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await conn.execute(
+                    "INSERT INTO commands (user_id, action, strategy_id, now_flag)"
+                    " VALUES (%s, 'stop', %s, %s)",
+                    (user_id, strategy_id, now),
+                )
+                return str(row[0])
+            if strategy_id is None:
+                await conn.execute(
+                    "UPDATE leases SET finished_day = %s, finished_why = 'STOPPED'"
+                    " WHERE user_id = %s",
+                    (day, user_id),
+                )
+            return None
+
+    async def start_user(self, user_id: str) -> None:
+        """Any node may claim the user again today (it is checked first)."""
+        await self._bounded(
+            lambda: self._c().execute(
+                "UPDATE leases SET finished_day = NULL, finished_why = NULL WHERE user_id = %s",
+                (user_id,),
+            )
+        )
+
     async def commands(self, users: list[str]) -> list[Command]:
         """Commands addressed to the users we hold, marked done as they are taken."""
         return await self._bounded(lambda: self._commands(users))

@@ -42,12 +42,16 @@ def acct(u: str) -> str:
 
 
 class Pool:
-    def __init__(self, sim: Any, url: str, users: list[str], target: int) -> None:
+    def __init__(
+        self, sim: Any, url: str, users: list[str], target: int, stored: list[str] | None = None
+    ) -> None:
+        """``users`` in the config; ``stored``: those with a session in the store (all)."""
         self.sim, self.url, self.users, self.target = sim, url, users, target
         self.key = new_key()
         self.nodes: dict[str, Deployment] = {}
         store = StoreCredentials(StoreSettings(url=url), key=self.key)
-        for u in users:
+        self.stored = list(users if stored is None else stored)
+        for u in self.stored:
             store.put(u, sim.credentials(acct(u)))
 
     def start(self, name: str, url: str | None = None) -> Deployment:
@@ -85,8 +89,8 @@ class Pool:
             except SupervisorNotRunning:  # still starting
                 assert d.proc is not None and d.proc.poll() is None, d.diagnose()
                 continue
-            for (_sid, uid), st in users.items():
-                if st.state in ALIVE and st.pid:
+            for (_sid, uid), st in users.items():  # the pool view: its own rows only
+                if st.state in ALIVE and st.pid and st.node == name:
                     out[uid].append(name)
         return out
 
@@ -107,7 +111,7 @@ class Pool:
         """Until every user runs on exactly one of ``names``, ``per_node`` on each."""
 
         async def check():
-            on = await self.running(names)
+            on = {u: ns for u, ns in (await self.running(names)).items() if u in self.stored}
             counts = {n: sum(1 for ns in on.values() if ns == [n]) for n in names}
             ok = all(len(ns) == 1 for ns in on.values()) and all(
                 c == per_node for c in counts.values()
