@@ -80,6 +80,7 @@ class Pool:
         self.problem: str | None = "connecting to the store"  # None: reachable
         self.live_nodes = 0
         self.active_users = 0
+        self.held_by: dict[str, int] = {}
         self._first_tick = True
         self.seen: list[tuple[str, float, bool, list[Any]]] = []  # every node, last tick
 
@@ -187,6 +188,7 @@ class Pool:
         self._first_tick = False
         leases.renewed_at = begun
         self.active_users, self.live_nodes = view.active_users, view.live_nodes
+        self.held_by = view.held_by
         for uid in [u for u in leases.held if u not in view.renewed]:
             del leases.held[uid]
             self._drop(uid, "lease taken by another node")
@@ -268,22 +270,20 @@ class Pool:
                 del leases.fenced[uid]
 
     def _balance(self) -> None:
-        """Hand the users above our share over: drained at the end of their round trip,
-        then released (``_release_finished``) for a node below its share to claim."""
+        """Hand users over (``supervisor.pool.balance``): drained at the end of their round
+        trip, then released (``_release_finished``) for a node below its share to claim.
+        One at a time: the counts do not show a drain under way."""
         fleet, leases = self.arb.fleet, self.leases
         if self.arb.stopping or self.problem:
             return
-        draining = sum(
-            1 for u in leases.held if (r := fleet.records.get(u)) and r.remove_after_exit
-        )
-        excess = balance.to_hand_over(
-            len(leases.held) - draining, self.active_users, self.live_nodes, self.capacity
-        )
+        if any((r := fleet.records.get(u)) and r.remove_after_exit for u in leases.held):
+            return
+        excess = balance.to_hand_over(self.node, self.held_by, self.active_users, self.capacity)
         for uid in reversed(list(leases.held)):
             if excess <= 0:
                 break
             rec = fleet.records.get(uid)
-            if rec is None or rec.remove_after_exit or rec.state in TERMINAL:
+            if rec is None or rec.state in TERMINAL:
                 continue
             log.info("user_handed_over", user_id=uid, node=self.node)
             if rec.state in ALIVE:  # STARTING too: its fork may be under way

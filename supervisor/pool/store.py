@@ -42,6 +42,7 @@ class PoolView:
     live_nodes: int  # nodes (this one included) that heartbeat within a lease
     renewed: frozenset[str]  # our leases the database renewed
     claimed: dict[str, int]  # user_id -> epoch of the leases just claimed
+    held_by: dict[str, int]  # every live node (this one included) -> leases it holds
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,16 @@ class PoolStore:
                 (users, day, lease),
             )
             active, live = await cur.fetchone()  # type: ignore[misc]
+            cur = await conn.execute(
+                "SELECT n.node, count(l.user_id) FROM nodes n LEFT JOIN leases l"
+                " ON l.node = n.node AND l.expires_at > now()"
+                " WHERE n.heartbeat_at > now() - make_interval(secs => %s) GROUP BY n.node",
+                (lease,),
+            )
+            held_by = {r[0]: int(r[1]) for r in await cur.fetchall()}
             claimed: dict[str, int] = {}
-            claim = balance.to_claim(len(renewed), int(active), int(live), capacity)
+            held_by[self.node] = len(renewed)
+            claim = balance.to_claim(self.node, held_by, int(active), capacity)
             if claiming and claim > 0:
                 cur = await conn.execute(
                     "UPDATE leases l SET node = %s, epoch = l.epoch + 1,"
@@ -166,7 +175,8 @@ class PoolStore:
                     (self.node, lease, users, day, claim),
                 )
                 claimed = {r[0]: int(r[1]) for r in await cur.fetchall()}
-        return PoolView(int(active), int(live), renewed, claimed)
+        held_by[self.node] = len(renewed) + len(claimed)
+        return PoolView(int(active), int(live), renewed, claimed, held_by)
 
     async def release(self, user_id: str, epoch: int, *, day: str | None, why: str | None) -> None:
         """Give a lease up (only if still ours at that epoch); ``day``: done for that day."""

@@ -94,6 +94,11 @@ class Pool:
                     out[uid].append(name)
         return out
 
+    async def pids(self, name: str) -> list[int]:
+        """The user processes of node ``name`` (its status shows the whole pool's)."""
+        users = await self.nodes[name].users()
+        return [st.pid for st in users.values() if st.pid and st.node == name]
+
     async def until(self, check, within: float, what: str) -> Any:
         deadline = time.monotonic() + within
         last = None
