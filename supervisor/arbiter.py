@@ -173,6 +173,7 @@ class Arbiter:
         if self.pool is not None:
             self.tasks.service("pool", self.pool.serve)
             self.tasks.service("pool fence", self.pool.serve_fence)
+            self.tasks.service("pool books", self.pool.serve_books)
         self.observer.start()  # books, notifications, metrics: off the trading path
         self.notifier.ready(f"checking volumes of {len(self.records)} users")
         code: int = SupervisorExit.INTERNAL

@@ -134,8 +134,10 @@ def build(
     days: int = SCORE_WINDOW_DAYS,
     users: Iterable[str] | None = None,
     exchange: ExchangeView | None = None,
+    totals: dict[str, list[Any]] | None = None,
 ) -> list[LedgerRow]:
-    """The rows of the last ``days`` UTC days up to ``today``, per user, day and token."""
+    """The rows of the last ``days`` UTC days up to ``today``, per user, day and token;
+    ``totals``: each user's ``DayTotals`` from a pool's shared books (else its journal)."""
     from userproc.journal import day_totals
 
     since = window_start(today, days)
@@ -145,7 +147,7 @@ def build(
     for uid in users if users is not None else journal_users(data_dir):
         path = Path(data_dir, "journals", f"user-{uid}.sqlite")
         scores = exchange.scores.get(uid, {})
-        for t in day_totals(path, since=since):
+        for t in totals.get(uid, []) if totals is not None else day_totals(path, since=since):
             if t.day > today.isoformat():
                 continue
             now = exchange.today.get(uid) if t.day == today.isoformat() else None

@@ -23,6 +23,7 @@ import hashlib
 import os
 import socket
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 NODE_ENV = "ALPHAVOL_NODE"
+BOOKS_EVERY = 5.0  # seconds between copies of the journals into the shared books
 
 
 def node_name() -> str:
@@ -82,6 +84,8 @@ class Pool:
         self.active_users = 0
         self.held_by: dict[str, int] = {}
         self._first_tick = True
+        self.books = PoolStore(self.settings, self.node)  # its own link: never in the way
+        self._copied: set[str] = set()  # order ids this node copied into the books
         self.seen: list[tuple[str, float, bool, list[Any]]] = []  # every node, last tick
 
     # ------------------------------------------------------------ asked by the arbiter
@@ -102,6 +106,22 @@ class Pool:
                 del fleet.records[uid]
 
     # ------------------------------------------------------------ the loop
+    async def serve_books(self) -> None:
+        """Every few seconds: the journals' finished round trips into the shared books
+        (``supervisor.pool.books``), on a connection of its own."""
+        while True:
+            await asyncio.sleep(BOOKS_EVERY)
+            since = (self.arb.clock.utc_day() - timedelta(days=1)).isoformat()
+            try:
+                if self.books.conn is None:
+                    await self.books.open()
+                await self.books.copy_books(self.arb.config.paths.data_dir, since, self._copied)
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                from config.pgstore import describe_error
+
+                self.books.close()
+                log.info("books_not_copied", error=describe_error(self.settings, exc))
+
     async def serve_fence(self) -> None:
         """Fencing on its own clock: never behind a store call that hangs."""
         while True:

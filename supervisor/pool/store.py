@@ -60,7 +60,7 @@ class PoolStore:
         self.node = node
         self.lease = settings.lease_seconds
         self.conn: psycopg.AsyncConnection | None = None
-        self.deadline = self.lease / 5
+        self.deadline = self.lease / 5  # the books copy sets its own
 
     async def _bounded(self, make: Callable[[], Awaitable[T]]) -> T:
         task = asyncio.ensure_future(make())
@@ -241,6 +241,14 @@ class PoolStore:
                 "UPDATE leases SET finished_day = NULL, finished_why = NULL WHERE user_id = %s",
                 (user_id,),
             )
+        )
+
+    async def copy_books(self, data_dir: str, since: str, copied: set[str]) -> int:
+        """This node's journals' finished round trips into the shared books."""
+        from supervisor.pool.books import copy_journals
+
+        return await self._bounded(
+            lambda: copy_journals(self._c(), self.node, data_dir, since, copied)
         )
 
     async def commands(self, users: list[str]) -> list[Command]:

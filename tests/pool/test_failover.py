@@ -8,6 +8,7 @@ Throughout, from the sim's own record: no account ever has two round trips open 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -110,6 +111,17 @@ async def test_a_node_cut_from_the_store_stops_first_and_does_not_take_back(
             lambda: asyncio.sleep(0, c.events("store_reachable")), 30, "node c reaching the store"
         )
         await pool.all_done(120)
+
+        async def books_whole():  # every node's round trips in the shared books
+            res = await asyncio.to_thread(pool.nodes["a"].cli, "history", "--json", "--offline")
+            assert res.returncode == 0, res.stderr
+            trips = {u: 0 for u in USERS}
+            for row in json.loads(res.stdout):
+                trips[row["user_id"]] += row["round_trips"]
+            otos = {u: (await sim.admin.account(acct(u)))["oto_count"] for u in USERS}
+            return trips == otos or None
+
+        await pool.until(books_whole, 15, "history on node a counting every node's round trips")
     await pool.check_accounts()
     for name in ("a", "b"):  # nobody took a lease that another node held
         assert not [
