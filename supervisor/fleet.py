@@ -337,6 +337,8 @@ class Fleet:
         """Apply a reload's plan; returns the users whose volume must be checked."""
         to_check: list[UserRecord] = []
         for uid in plan.removed:
+            if uid not in self.records:
+                continue
             rec = self.records[uid]
             if rec.state in ALIVE:
                 rec.remove_after_exit = True
@@ -344,13 +346,18 @@ class Fleet:
             else:
                 del self.records[uid]
         for uid, settings in plan.added.items():
-            to_check.append(self.add(uid, settings))
+            if self.arb.pool is None:  # a pool node gets new users by claiming them
+                to_check.append(self.add(uid, settings))
         for uid, settings in plan.changed.items():
+            if uid not in self.records:  # a pool's user that another node runs
+                continue
             rec = self.records[uid]
             update = rec.reconfigure(settings)
             if rec.child is not None:
                 self.arb.runtime.send(uid, update)
         for uid in plan.new_strategies:
+            if uid not in self.records:
+                continue
             rec = self.records[uid]
             if rec.state in (State.DONE, State.SKIPPED):
                 rec.requeue("new strategy on reload", at=self.at())

@@ -110,6 +110,9 @@ async def test_a_node_with_other_strategies_is_refused_and_an_unreachable_store_
     try:
         pool.start("a")
         await pool.until(lambda: _runs(pool, "1"), 30, "node a running user 1")
+        res = await asyncio.to_thread(pool.nodes["a"].cli, "reload")  # a pool node reloads
+        assert res.returncode == 0, res.stderr
+        assert (await pool.running())["1"] == ["a"]
         other = pool.start("other")
         other.write_config(
             [strategy("koge", ["1", "2"], target=5000, amount=10)],
