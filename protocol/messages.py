@@ -167,6 +167,9 @@ class Command(Msg, kw_only=True):
 
 class Ping(Command, kw_only=True):
     at: float = 0.0
+    # a pool (store:, issue 22): place nothing after this CLOCK_MONOTONIC time unless a
+    # later Ping moves it (the node's lease is valid well beyond it); past it, stop now
+    trade_until: float | None = None
 
 
 class Drain(Command, kw_only=True):

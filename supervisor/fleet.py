@@ -240,7 +240,7 @@ class Fleet:
         if isinstance(ev, m.Hello):
             # A Ping at once: the child's heartbeat clock runs from its own start, and the
             # next round of Pings may be up to a heartbeat away.
-            self.arb.runtime.send(rec.user_id, m.Ping(at=self.at()))
+            self.arb.runtime.send(rec.user_id, self.ping(self.at()))
             for cmd in rec.hello(ev.pid, at=self.at()):
                 self.arb.runtime.send(rec.user_id, cmd)
         apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
@@ -250,6 +250,10 @@ class Fleet:
         if isinstance(ev, m.ErrorReport):
             level = "error" if ev.fatal else "warning"
             getattr(log, level)("user_error", user_id=rec.user_id, kind=ev.kind, fatal=ev.fatal)
+
+    def ping(self, now: float) -> m.Ping:
+        pool = self.arb.pool
+        return m.Ping(at=now, trade_until=None if pool is None else pool.trade_until())
 
     async def serve_heartbeat(self) -> None:
         """Every heartbeat: a Ping to every process, with the stop command in force (a lost
@@ -261,7 +265,7 @@ class Fleet:
             now = self.at()
             for rec in self.children():
                 try:  # a child that misses Pings stops trading: never skip the others
-                    arb.runtime.send(rec.user_id, m.Ping(at=now))
+                    arb.runtime.send(rec.user_id, self.ping(now))
                     if rec.stop_command is not None:
                         arb.runtime.send(rec.user_id, rec.stop_command)
                     for cmd in rec.strategy_stops.values():  # idempotent, like the Drain

@@ -5,7 +5,8 @@ least until ``t + lease_seconds`` (the database's ``now()`` was no earlier than 
 so the node can judge its leases without trusting its wall clock. It starts a user only
 while the lease is valid beyond the next renewal, stops its users at once (cancel, sell)
 when it could not renew for half a lease, and kills what is still running shortly before
-the lease can have expired.
+the lease can have expired. Every Ping carries ``trade_until``: a user process whose
+supervisor stalls stops by itself before the lease can expire.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class Leases:
     def must_kill(self, mono: float) -> bool:
         """What still runs must be gone before the lease can have expired."""
         return self.age(mono) >= self.lease * 0.85
+
+    def trade_until(self) -> float:
+        """The monotonic time past which a user process stops by itself: after the node's
+        own stop (half a lease), before its kill (0.85) and the lease's expiry."""
+        return -1.0 if self.renewed_at is None else self.renewed_at + self.lease * 0.75
 
     def fence(self) -> dict[str, int]:
         """Give up (locally) every lease held; they are released once reachable again."""

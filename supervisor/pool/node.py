@@ -92,6 +92,11 @@ class Pool:
     def may_start(self, user_id: str) -> bool:
         return self.leases.may_start(user_id, time.monotonic())
 
+    def trade_until(self) -> float:
+        """For every Ping: the user processes stop by themselves past this (a stalled
+        supervisor sends no StopNow), before the lease can expire."""
+        return self.leases.trade_until()
+
     def status_text(self) -> str:
         where = f"node={self.node} holds={len(self.leases.held)}"
         if self.problem:

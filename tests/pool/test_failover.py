@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 
 import pytest
@@ -129,3 +130,36 @@ async def test_a_node_cut_from_the_store_stops_first_and_does_not_take_back(
             for e in pool.nodes[name].events("user_dropped")
             if "taken by another node" in e.get("reason", "")
         ], name
+
+
+@pytest.mark.timeout(200)
+async def test_users_of_a_stalled_supervisor_stop_by_themselves_before_the_lease_expires(
+    sim, pool_of
+):
+    """The supervisor of node c stops (SIGSTOP): no StopNow can come from it, but every
+    Ping carried how long its lease lets them trade; its users stop by themselves (cancel,
+    sell, exit) before the lease can expire, and the other nodes take them over."""
+    pool = pool_of(target=1500)
+    for name in ("a", "b", "c"):
+        pool.start(name)
+    on = await pool.spread(["a", "b", "c"], per_node=2, within=60)
+    stalled = [u for u, ns in on.items() if ns == ["c"]]
+    pids = await pool.pids("c")
+    assert len(pids) == 2, pids
+    c = pool.nodes["c"]
+    assert c.proc is not None
+    c.proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        assert await wait_gone(pids, LEASE) == [], pool.pool_log()
+        assert time.monotonic() - t0 < LEASE
+
+        async def taken_over():
+            leases = await asyncio.to_thread(pool.leases)
+            return all(leases[u][0] in ("a", "b") or leases[u][2] for u in stalled)
+
+        await pool.until(taken_over, 30, "the stalled node's users claimed by the others")
+    finally:
+        c.proc.send_signal(signal.SIGCONT)
+    await pool.all_done(120)
+    await pool.check_accounts()
