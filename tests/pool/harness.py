@@ -115,13 +115,20 @@ class Pool:
     async def spread(self, names: list[str], per_node: int, within: float) -> dict:
         """Until every user runs on exactly one of ``names``, ``per_node`` on each."""
 
-        async def check():
+        async def once() -> dict | None:
             on = {u: ns for u, ns in (await self.running(names)).items() if u in self.stored}
             counts = {n: sum(1 for ns in on.values() if ns == [n]) for n in names}
             ok = all(len(ns) == 1 for ns in on.values()) and all(
                 c == per_node for c in counts.values()
             )
             return on if ok else None
+
+        async def check():  # the same twice, half a second apart: not a handover's instant
+            first = await once()
+            if first is None:
+                return None
+            await asyncio.sleep(0.5)
+            return first if await once() == first else None
 
         return await self.until(check, within, f"{per_node} users running on each of {names}")
 

@@ -20,6 +20,8 @@ from tests.pool.harness import (
     Pool,
     acct,
     first_order_after,
+    overlapping_round_trips,
+    round_trips,
     sim_ms,
 )
 from tests.supervisor.harness import wait_gone
@@ -139,7 +141,7 @@ async def test_users_of_a_stalled_supervisor_stop_by_themselves_before_the_lease
     """The supervisor of node c stops (SIGSTOP): no StopNow can come from it, but every
     Ping carried how long its lease lets them trade; its users stop by themselves (cancel,
     sell, exit) before the lease can expire, and the other nodes take them over."""
-    pool = pool_of(target=1500)
+    pool = pool_of(target=2000)
     for name in ("a", "b", "c"):
         pool.start(name)
     on = await pool.spread(["a", "b", "c"], per_node=2, within=60)
@@ -159,7 +161,14 @@ async def test_users_of_a_stalled_supervisor_stop_by_themselves_before_the_lease
             return all(leases[u][0] in ("a", "b") or leases[u][2] for u in stalled)
 
         await pool.until(taken_over, 30, "the stalled node's users claimed by the others")
+        before = {u: len(round_trips(await sim.admin.account(acct(u)))) for u in stalled}
     finally:
         c.proc.send_signal(signal.SIGCONT)
-    await pool.all_done(120)
-    await pool.check_accounts()
+
+    async def traded_on():  # round trips by the new owners, then the sim's record
+        accounts = {u: await sim.admin.account(acct(u)) for u in stalled}
+        return all(len(round_trips(a)) >= before[u] + 10 for u, a in accounts.items())
+
+    await pool.until(traded_on, 30, "the stalled node's users trading on their new nodes")
+    for u in stalled:
+        assert not overlapping_round_trips(await sim.admin.account(acct(u))), u
