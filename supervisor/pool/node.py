@@ -33,7 +33,7 @@ import structlog
 from config.credentials import CredentialsError
 from config.logsetup import add_secrets
 from protocol import messages as m
-from supervisor.pool import balance
+from supervisor.pool import balance, requests
 from supervisor.pool.leases import Leases
 from supervisor.pool.store import PoolStore
 from supervisor.pool.view import pool_view
@@ -347,46 +347,7 @@ class Pool:
         return pool_view(self, reply)
 
     def stop_elsewhere(self, req: m.StopRequest) -> m.Reply:
-        uid = req.user_id
-        assert uid is not None
-        if self.store.conn is None:
-            return m.ErrorReply(message=f"the store is unreachable: user {uid} not stopped")
-
-        async def send() -> None:
-            try:
-                node = await self.store.stop_user(uid, req.strategy_id, req.now, self.arb.day)
-                log.info("pool_stop_sent", user_id=uid, to=node or "nobody: marked stopped")
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                from config.pgstore import describe_error
-
-                log.warning(
-                    "pool_stop_failed", user_id=uid, error=describe_error(self.settings, exc)
-                )
-
-        self.arb.tasks.start(send(), f"stop of user {uid} through the store")
-        return m.OkReply(message=f"stop of user {uid} sent through the store to its node")
+        return requests.stop_elsewhere(self, req)
 
     def start_anywhere(self, req: m.StartRequest) -> m.Reply:
-        uid = req.user_id
-        assert uid is not None
-        rec = self.arb.fleet.records.get(uid)
-        if rec is not None and rec.state not in TERMINAL:
-            return m.ErrorReply(message=f"user {uid} is not stopped or finished")
-        if self.store.conn is None:
-            return m.ErrorReply(message=f"the store is unreachable: user {uid} not started")
-        if rec is not None:
-            del self.arb.fleet.records[uid]
-
-        async def send() -> None:
-            try:
-                await self.store.start_user(uid)
-                log.info("pool_start_sent", user_id=uid)
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                from config.pgstore import describe_error
-
-                log.warning(
-                    "pool_start_failed", user_id=uid, error=describe_error(self.settings, exc)
-                )
-
-        self.arb.tasks.start(send(), f"start of user {uid} through the store")
-        return m.OkReply(message=f"queued in the pool: a node with room will run user {uid}")
+        return requests.start_anywhere(self, req)
