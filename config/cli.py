@@ -81,7 +81,12 @@ def _setup(config_path: str) -> AppConfig:
 
 def open_store(cfg: AppConfig) -> CredentialStore:
     try:
-        store = CredentialStore.open(cfg.paths)
+        if cfg.store is not None:  # the pool's PostgreSQL (issue 22)
+            from config.pgstore import StoreCredentials
+
+            store: CredentialStore = StoreCredentials.from_settings(cfg.store)
+        else:
+            store = CredentialStore.open(cfg.paths)
         add_secrets(store.all_secret_values())
         return store
     except CredentialsError as exc:

@@ -280,7 +280,7 @@ class CredentialStore:
             conn.execute(
                 "INSERT INTO sessions (user_id, label, cookie_names, header_names, secret,"
                 " encrypted, stored_at, last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"
-                " ON CONFLICT(user_id) DO UPDATE SET label = COALESCE(excluded.label, label),"
+                " ON CONFLICT(user_id) DO UPDATE SET label = COALESCE(excluded.label, sessions.label),"
                 " cookie_names = excluded.cookie_names, header_names = excluded.header_names,"
                 " secret = excluded.secret, encrypted = excluded.encrypted,"
                 " stored_at = excluded.stored_at, last_ok_at = NULL",

@@ -53,6 +53,7 @@ from config.settings import (
     ScheduleSettings,
 )
 from config.source import read_source
+from config.store_section import StoreSettings, store_section
 from config.yamlpos import Path as KeyPath
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
 from exchange.proxy import ProxyUrlError, parse_proxy
@@ -104,6 +105,7 @@ class AppConfig(msgspec.Struct, frozen=True, kw_only=True):
     notify: NotifySettings = NotifySettings()
     metrics: MetricsSettings = MetricsSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    store: StoreSettings | None = None  # a pool of hosts on one PostgreSQL (issue 22)
 
     def parallel_for(self, user_id: str | int) -> bool:
         return str(user_id) in self.parallel_users
@@ -286,6 +288,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     notify = notify_section(ctx, data.get("notify"))
     metrics = metrics_section(ctx, data.get("metrics"))
     dashboard = dashboard_section(ctx, data.get("dashboard"), base_dir)
+    store = store_section(ctx, data.get("store"), base_dir)
 
     strategies = _strategies(ctx, data.get("strategies"))
     proxies: dict[str, str] = {}
@@ -325,6 +328,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         notify=notify,
         metrics=metrics,
         dashboard=dashboard,
+        store=store,
     )
 
 

@@ -125,6 +125,7 @@ TOP_LEVEL_KEYS = (
     "notify",  # config/service_sections.py
     "metrics",
     "dashboard",  # config/dashboard_section.py
+    "store",  # config/store_section.py
 )
 
 

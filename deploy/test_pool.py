@@ -30,11 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.pgcluster import PASSWORD, PgCluster, pg_bin  # noqa: E402
-
 from config.credentials import new_key  # noqa: E402
 from exchange.sim.testing import SimHarness  # noqa: E402
 from supervisor.demo import SimProcess  # noqa: E402
+from tests.pgcluster import PASSWORD, PgCluster, pg_bin  # noqa: E402
 
 ACCOUNTS = {"1": "pool-ann", "2": "pool-ben", "3": "pool-cat", "4": "pool-dan"}
 TOKEN, TARGET = "KOGE", Decimal(300)

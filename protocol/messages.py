@@ -167,6 +167,9 @@ class Command(Msg, kw_only=True):
 
 class Ping(Command, kw_only=True):
     at: float = 0.0
+    # a pool (store:, issue 22): place nothing after this CLOCK_MONOTONIC time unless a
+    # later Ping moves it (the node's lease is valid well beyond it); past it, stop now
+    trade_until: float | None = None
 
 
 class Drain(Command, kw_only=True):
@@ -270,6 +273,7 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     # volume this strategy's trades should add since the read of ``current_volume`` (the
     # exchange's figure, kept as it was read): the supervisor's estimate, not confirmed
     unconfirmed_volume: Decimal | None = None
+    node: str | None = None  # a pool (store:): the node that runs or ran it (issue 22)
 
 
 class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -282,6 +286,15 @@ class StrategyStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     users: list[UserStatus] = []
 
 
+class NodeStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A node of the pool (issue 22) as the store last saw it."""
+
+    node: str
+    alive: bool  # heartbeat within a lease
+    heartbeat_age_seconds: float
+    users: int = 0  # users it runs
+
+
 class StatusReply(Reply, kw_only=True):
     pid: int
     started_at: float
@@ -289,6 +302,10 @@ class StatusReply(Reply, kw_only=True):
     phase: str  # starting | running | waiting_next_day | stopping
     next_run_at: float | None = None
     strategies: list[StrategyStatus] = []
+    # a pool (store:): this node, what it knows of the store, every node seen
+    node: str | None = None
+    store: str | None = None
+    nodes: list[NodeStatus] = []
 
 
 Message = (

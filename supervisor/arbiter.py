@@ -31,6 +31,7 @@ from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
 from supervisor import reconfigure
 from supervisor.days import fmt_utc, next_run_time
+from supervisor.errors import SupervisorError
 from supervisor.exit_summary import summary_lines
 from supervisor.faults import Faults
 from supervisor.fleet import Fleet
@@ -108,6 +109,7 @@ class Arbiter:
         self.metrics: Any = None
         self.dashboard: Any = None  # its bounded door (listener.Door), when dashboard.listen is set
         self.dashboard_token = ""
+        self.pool: Any = None  # supervisor.pool.node.Pool with `store:` (issue 22)
         self.tasks = TaskWatch(self._task_failed)
         self.faults = Faults.from_env()
         self.pid = os.getpid()
@@ -138,7 +140,8 @@ class Arbiter:
             log.warning("output_failed", error=str(exc))
 
     def status_line(self) -> str:
-        return self.fleet.status_line(self.phase, self.day)
+        line = self.fleet.status_line(self.phase, self.day)
+        return line if self.pool is None else f"{line} {self.pool.status_text()}"
 
     async def wait(self, limit: float | None) -> None:
         """Until woken (a command, an exit, a check done) or ``limit`` seconds passed."""
@@ -157,13 +160,20 @@ class Arbiter:
         check_open_files(  # a reserve for ZeroMQ (listener), and room for each door
             self.config.max_concurrent_users, doors=1 + bool(self.config.dashboard.listen)
         )
-        self.sessions.check(self.config)
         if self.config.dashboard.listen:  # an unreadable token file: exit 2 before anything
             from supervisor.dashboard.token import read_token
 
             self.dashboard_token = read_token(self.config.dashboard.token_file)
-        for uid, settings in settings_by_user(self.config).items():
-            self.fleet.add(uid, settings)
+        if self.config.store is not None:  # users come as this node claims them
+            from supervisor.pool.node import Pool
+
+            if self.once:
+                raise SupervisorError("run --once does not apply to a node of a pool (store:)")
+            self.pool = Pool(self)
+        else:
+            self.sessions.check(self.config)
+            for uid, settings in settings_by_user(self.config).items():
+                self.fleet.add(uid, settings)
         self.runtime.bind()
         self.terminal = Terminal()  # before our SIGHUP handler: it reads the inherited one
         loop = asyncio.get_running_loop()
@@ -175,6 +185,10 @@ class Arbiter:
         self.tasks.service("events", self.fleet.serve_events)
         self.tasks.service("control", lambda: serve_control(self))
         self.tasks.service("heartbeat", self.fleet.serve_heartbeat)
+        if self.pool is not None:
+            self.tasks.service("pool", self.pool.serve)
+            self.tasks.service("pool fence", self.pool.serve_fence)
+            self.tasks.service("pool books", self.pool.serve_books)
         self.observer.start()  # books, notifications, metrics: off the trading path
         if self.token_check is not None:  # the exchange did not answer `run`'s check
             from supervisor.tokencheck import watch_tokens
@@ -203,6 +217,8 @@ class Arbiter:
             await self.tasks.close()
             self.runtime.close()
             self.notifier.close()
+        if self.pool is not None and self.pool.refused:
+            raise SupervisorError(self.pool.refused)
         await self.observer.today.last_reading()
         for line in summary_lines(self):
             self.say(line)
@@ -217,6 +233,8 @@ class Arbiter:
             await self.fleet.check([r for r in self.records.values() if not r.checked])
             self.phase = "running"
             while self._going_on() and not self.fleet.all_finished():
+                if self.pool is not None:  # users claimed since
+                    await self.fleet.check([r for r in self.records.values() if not r.checked])
                 limit = max(1, self.config.max_concurrent_users)
                 await self.fleet.schedule(limit, lambda: bool(self._commands or self.stopping))
                 await self.wait(self.fleet.next_due(self.mono()))
@@ -237,7 +255,10 @@ class Arbiter:
                 if left <= 0:
                     self.day = self.clock.utc_day().isoformat()
                     log.info("new_day", day=self.day)
-                    self.fleet.new_day(settings_by_user(self.config))
+                    if self.pool is not None:
+                        self.pool.new_day()
+                    else:
+                        self.fleet.new_day(settings_by_user(self.config))
                     break
                 await self.wait(min(left, 60.0))
             if self.stopping:

@@ -38,14 +38,19 @@ def history(config_path: str, days: int, user_id: str | None, as_json: bool, off
 
     config = _load(config_path)
     data_dir = config.paths.data_dir
-    users = ledger.journal_users(data_dir)
+    today = SYSTEM_CLOCK.utc_day()
+    totals = None
+    if config.store is not None:  # a pool: the shared books, whichever nodes traded
+        from supervisor.pool.books import day_totals_from_store
+
+        totals = day_totals_from_store(config.store, ledger.window_start(today, days))
+    users = ledger.journal_users(data_dir) if totals is None else sorted(totals)
     if user_id is not None:
         if user_id not in users:
             fail(f"user {user_id} has no journal in {data_dir}/journals", EXIT_FAILED)
         users = [user_id]
-    today = SYSTEM_CLOCK.utc_day()
     view = None if offline else _ask(config, users)
-    rows = ledger.build(data_dir, today=today, days=days, users=users, exchange=view)
+    rows = ledger.build(data_dir, today=today, days=days, users=users, exchange=view, totals=totals)
     for note in view.notes if view else []:
         say(f"alphavol: note: {note}", err=True)
     if as_json:

@@ -16,6 +16,7 @@ refuse_foreign_packages()  # before importing the rest: it may not be ours
 
 import asyncio  # noqa: E402
 import importlib  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -111,6 +112,12 @@ def supervise(
 
     def prepare() -> dict[str, Any]:
         require_writable_dirs(config.paths)
+        if config.store is not None:  # a pool node reads the store once it reaches it
+            if config_path is not None:  # a wrong token or chain: exit 2 (unchecked when the
+                from supervisor.tokencheck import check_at_start  # exchange is silent: the
+
+                check_at_start(config, config_path)  # users it claims check their own)
+            return {}
         store = open_store(config)
         store.warn_if_plain()  # once, at start (the commands that only read it are quiet)
         if config_path is None:  # `quick`: its strategy comes from flags
@@ -147,15 +154,28 @@ def _view_options(fn):
     metavar="ID",
     help="Run only this strategy (repeatable); the others are not checked or traded.",
 )
+@click.option(
+    "--node",
+    metavar="NAME",
+    default=None,
+    help="This host's name in a pool (store:); default $ALPHAVOL_NODE, else the hostname.",
+)
 @_view_options
 def run(
-    config_path: str, once: bool, strategy_ids: tuple[str, ...], verbose: bool, plain: bool
+    config_path: str,
+    once: bool,
+    strategy_ids: tuple[str, ...],
+    node: str | None,
+    verbose: bool,
+    plain: bool,
 ) -> None:
     """Run the supervisor in the foreground (what the systemd service runs).
 
     On a terminal it shows the live progress view (warnings and errors above it); without
     one (systemd, a pipe) it writes JSON log lines, as configured."""
     _fork_server_first()
+    if node:
+        os.environ["ALPHAVOL_NODE"] = node.strip()  # supervisor.pool.node.node_name
     config = load_or_exit(config_path)
     if strategy_ids:
         config = select_strategies(config, strategy_ids)

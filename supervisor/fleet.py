@@ -143,6 +143,8 @@ class Fleet:
             if interrupted() or alive >= limit:
                 return
             if self.records.get(rec.user_id) is rec and rec.due(self.arb.mono()):
+                if self.arb.pool is not None and not self.arb.pool.may_start(rec.user_id):
+                    continue  # no lease valid beyond the next renewal (issue 22)
                 await self.spawn(rec)
                 alive = self.alive()  # others may have exited or stopped meanwhile
 
@@ -246,7 +248,7 @@ class Fleet:
         if isinstance(ev, m.Hello):
             # A Ping at once: the child's heartbeat clock runs from its own start, and the
             # next round of Pings may be up to a heartbeat away.
-            self.arb.runtime.send(rec.user_id, m.Ping(at=self.at()))
+            self.arb.runtime.send(rec.user_id, self.ping(self.at()))
             for cmd in rec.hello(ev.pid, at=self.at()):
                 self.arb.runtime.send(rec.user_id, cmd)
         apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
@@ -256,6 +258,10 @@ class Fleet:
         if isinstance(ev, m.ErrorReport):
             level = "error" if ev.fatal else "warning"
             getattr(log, level)("user_error", user_id=rec.user_id, kind=ev.kind, fatal=ev.fatal)
+
+    def ping(self, now: float) -> m.Ping:
+        pool = self.arb.pool
+        return m.Ping(at=now, trade_until=None if pool is None else pool.trade_until())
 
     async def serve_heartbeat(self) -> None:
         """Every heartbeat: a Ping to every process, with the stop command in force (a lost
@@ -273,7 +279,7 @@ class Fleet:
             last_ping = mono
             for rec in self.children():
                 try:  # a child that misses Pings stops trading: never skip the others
-                    arb.runtime.send(rec.user_id, m.Ping(at=now))
+                    arb.runtime.send(rec.user_id, self.ping(now))
                     if rec.stop_command is not None:
                         arb.runtime.send(rec.user_id, rec.stop_command)
                     for cmd in rec.strategy_stops.values():  # idempotent, like the Drain
@@ -367,6 +373,8 @@ class Fleet:
         """Apply a reload's plan; returns the users whose volume must be checked."""
         to_check: list[UserRecord] = []
         for uid in plan.removed:
+            if uid not in self.records:
+                continue
             rec = self.records[uid]
             if rec.state in ALIVE:
                 rec.remove_after_exit = True
@@ -374,8 +382,11 @@ class Fleet:
             else:
                 del self.records[uid]
         for uid, settings in plan.added.items():
-            to_check.append(self.add(uid, settings))
+            if self.arb.pool is None:  # a pool node gets new users by claiming them
+                to_check.append(self.add(uid, settings))
         for uid, settings in plan.changed.items():
+            if uid not in self.records:  # a pool's user that another node runs
+                continue
             rec = self.records[uid]
             before = {sid: row.settings for sid, row in rec.rows.items()}
             update = rec.reconfigure(settings)
@@ -384,6 +395,8 @@ class Fleet:
             if rec.revive(before, at=self.at()):  # FATAL for its config, now changed
                 to_check.append(rec)
         for uid in plan.new_strategies:
+            if uid not in self.records:
+                continue
             rec = self.records[uid]
             if rec.state in (State.DONE, State.SKIPPED):
                 rec.requeue("new strategy on reload", at=self.at())

@@ -136,9 +136,11 @@ def build(
     users: Iterable[str] | None = None,
     exchange: ExchangeView | None = None,
     recorded: dict[tuple[str, str, str], Decimal] | None = None,
+    totals: dict[str, list[Any]] | None = None,
 ) -> list[LedgerRow]:
     """The rows of the last ``days`` UTC days up to ``today``, per user, day and token
-    (``recorded``: the volume readings of books.sqlite, when already read)."""
+    (``recorded``: the volume readings of books.sqlite, when already read; ``totals``: each
+    user's ``DayTotals`` from a pool's shared books, else its journal)."""
     from userproc.journal import day_totals
 
     since = window_start(today, days)
@@ -149,7 +151,7 @@ def build(
     for uid in users if users is not None else journal_users(data_dir):
         path = journal_path(data_dir, uid)
         scores = exchange.scores.get(uid, {})
-        for t in day_totals(path, since=since):
+        for t in totals.get(uid, []) if totals is not None else day_totals(path, since=since):
             if t.day > today.isoformat():
                 continue
             now = exchange.today.get(uid) if t.day == today.isoformat() else None

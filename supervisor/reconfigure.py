@@ -83,7 +83,8 @@ async def _reload(arb: Arbiter) -> list[str] | None:
     if only:
         new = new.selecting(only)
     try:
-        arb.sessions.check(new)
+        if arb.pool is None:  # a pool node reads a session when it claims the user
+            arb.sessions.check(new)
     except SupervisorError as exc:
         return [str(exc)]
     plan = plan_reload(arb.fleet.settings_now(), settings_by_user(new))

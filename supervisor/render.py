@@ -128,7 +128,15 @@ def to_json(reply: m.StatusReply) -> dict[str, Any]:
             }
             for st in reply.strategies
         ],
+        **_pool_json(reply),
     }
+
+
+def _pool_json(reply: m.StatusReply) -> dict[str, Any]:
+    if reply.node is None:
+        return {}
+    nodes = [msgspec.to_builtins(n) for n in reply.nodes]
+    return {"pool": {"node": reply.node, "store": reply.store, "nodes": nodes}}
 
 
 def _user_json(u: m.UserStatus) -> dict[str, Any]:
@@ -140,6 +148,21 @@ def _user_json(u: m.UserStatus) -> dict[str, Any]:
     if u.session_stored_at is not None:  # the exchange's "stay signed in" lasts ~5 days
         doc["session_age_seconds"] = round(max(0.0, time.time() - u.session_stored_at), 1)
     return doc
+
+
+def pool_lines(reply: m.StatusReply) -> list[str]:
+    """A pool's nodes (issue 22): which run, which stopped heartbeating."""
+    if reply.node is None:
+        return []
+    lines = ["", f"pool: this node {reply.node}, store {reply.store}"]
+    for n in reply.nodes:
+        how = (
+            f"{n.users} users running"
+            if n.alive
+            else f"NO HEARTBEAT for {n.heartbeat_age_seconds:g} s"
+        )
+        lines.append(f"  node {n.node}: {how}")
+    return lines
 
 
 def headline(reply: m.StatusReply) -> str:

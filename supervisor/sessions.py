@@ -26,6 +26,7 @@ class Sessions:
         self.store = store
         self.proxies: dict[str, str] = {}
         self.stored_at: dict[str, float] = {}
+        self.cached: dict[str, Any] = {}  # a pool node's sessions, read as it claims users
 
     def check(self, config: Any) -> None:
         if self.store is None:
@@ -56,8 +57,11 @@ class Sessions:
         self.stored_at[user_id] = at
 
     def get(self, user_id: str):
-        assert self.store is not None, "Sessions.check() first"
-        return self.store.get(user_id).routed(self.proxies.get(user_id))
+        creds = self.cached.get(user_id)
+        if creds is None:
+            assert self.store is not None, "Sessions.check() first"
+            creds = self.store.get(user_id)
+        return creds.routed(self.proxies.get(user_id))
 
     @staticmethod
     def redact(text: str) -> str:

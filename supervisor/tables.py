@@ -90,6 +90,8 @@ class StatusView:
             yield one_line(render.strategy_line(st), style="bold")
             if render.is_traded(st):
                 yield from strategy_table(st, wide=wide)
+        for line in render.pool_lines(reply):  # a pool (store:): its nodes
+            yield one_line(line)
 
 
 def one_line(text: str, style: str = "") -> Text:
@@ -117,7 +119,7 @@ def strategy_table(st: m.StrategyStatus, *, wide: bool) -> Iterable[RenderableTy
     notes: list[str] = []
     for u in st.users:
         table.add_row(
-            u.user_id,
+            u.user_id if u.node is None else f"{u.user_id} @{u.node}",
             Text(u.state, style=STATE_STYLE.get(u.state, "")),
             *((str(u.pid or "-"),) if wide else ()),
             render.volume(u.current_volume),

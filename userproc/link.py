@@ -78,6 +78,8 @@ class SupervisorLink:
         self._drained = asyncio.Event()
         self._last_ping = clock.monotonic()
         self._ping_event = asyncio.Event()
+        self.trade_until: float | None = None  # a pool's lease limit (Ping.trade_until)
+        self._lease_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._sock = ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.ROUTING_ID, user_id.encode())
@@ -169,6 +171,12 @@ class SupervisorLink:
             self._last_ping = self.clock.monotonic()  # any message proves the supervisor lives
             if isinstance(msg, m.Ping):
                 self._ping_event.set()
+                if msg.trade_until is not None:
+                    if self.trade_until is None:  # a node of a pool: guard its lease
+                        loop = asyncio.get_running_loop()
+                        self._tasks.append(loop.create_task(self._lease_guard()))
+                    self.trade_until = msg.trade_until
+                    self._lease_event.set()
             elif isinstance(msg, m.Drain):
                 self.life.drain("supervisor asked to drain", strategy=msg.strategy_id)
             elif isinstance(msg, m.StopNow):
@@ -219,6 +227,22 @@ class SupervisorLink:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await self._ping_event.wait()
+
+    async def _lease_guard(self) -> None:
+        """Past ``trade_until`` with no Ping moving it (the supervisor stalled, or its
+        lease on this user can no longer be renewed in time): stop now (cancel, sell),
+        before another node may take the user over."""
+        while True:
+            assert self.trade_until is not None
+            left = self.trade_until - self.clock.monotonic()
+            if left <= 0:
+                log.warning("lease_limit_reached", action="stopping now")
+                self.life.now("its node could not renew the lease on this user in time")
+                return
+            self._lease_event.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._lease_event.wait()
 
     def _readable(self) -> bool:
         """Messages wait on the socket (``_recv_loop`` has not run yet)."""

@@ -20,6 +20,7 @@ is always read back from the exchange, no volume counted twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -249,6 +250,12 @@ async def adopt_orphans(s: Session, strategies: dict[str, str]) -> int:
             if p is None and w.executed_qty:
                 log.warning("orphan_sell_leg_unknown", working_order_id=w.order_id)
                 continue  # never sell tokens that an unknown live sell may hold locked
+            if not _leg_open(w, p) and await _sold_since(s, t, w, p):
+                # its legs are over and the wallet holds less than it left unsold: a
+                # leftover sell of the process (or host) that ran it sold them (selling
+                # them again would be refused; the day's dust sweep takes what is left)
+                log.info("orphan_already_sold", working_order_id=w.order_id)
+                continue
             kind, buy_price, pending = "oto", w.price, p
         elif not w.contingency_position and w.side == "SELL" and w.status in _OPEN:
             kind, buy_price, pending = "sell", None, None
@@ -282,6 +289,20 @@ async def adopt_orphans(s: Session, strategies: dict[str, str]) -> int:
 
 
 _OPEN = ("NEW", "PARTIALLY_FILLED", "PENDING")
+
+
+def _leg_open(w: Any, p: Any) -> bool:
+    return w.status in _OPEN or (p is not None and p.status in _OPEN)
+
+
+async def _sold_since(s: Session, token: Any, w: Any, p: Any) -> bool:
+    """The wallet holds less of ``token``, free, than the round trip left unsold."""
+    unsold = (w.executed_qty or Decimal(0)) - ((p.executed_qty or Decimal(0)) if p else 0)
+    held = Decimal(0)
+    for b in await s.call("wallet", s.client.wallet):
+        if b.asset == token.alpha_id or b.symbol == token.symbol:
+            held += b.free or Decimal(0)
+    return held < unsold
 
 
 def _unfinished(w: Any, p: Any) -> bool:

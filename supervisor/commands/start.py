@@ -18,6 +18,8 @@ class Start(Command):
     def execute(self, arbiter, req: m.StartRequest) -> m.Reply:
         if arbiter.stopping:
             return m.ErrorReply(message="the supervisor is stopping")
+        if arbiter.pool is not None and req.user_id:  # any node of the pool may run it
+            return arbiter.pool.start_anywhere(req)
         users = arbiter.fleet.start_users(req.strategy_id, req.user_id)
         if not users:
             return m.ErrorReply(message="no stopped or finished user matches")

@@ -51,6 +51,12 @@ class Status(Command):
                 u = arbiter.observer.today.status(rec, row, now=now)
                 u.session_stored_at = arbiter.sessions.stored_at.get(rec.user_id)
                 st.users.append(u)
+        if arbiter.pool is not None:  # every user of the pool, from any node (issue 22)
+            return arbiter.pool.status_reply(self._reply(arbiter, strategies))
+        return self._reply(arbiter, strategies)
+
+    @staticmethod
+    def _reply(arbiter, strategies: dict[str, m.StrategyStatus]) -> m.StatusReply:
         return m.StatusReply(
             pid=arbiter.pid,
             started_at=arbiter.started_at,

@@ -21,6 +21,8 @@ class Stop(Command):
 
     def execute(self, arbiter, req: m.StopRequest) -> m.Reply:
         users = arbiter.fleet.stop_users(req.strategy_id, req.user_id, now=req.now)
+        if not users and arbiter.pool is not None and req.user_id:  # run by another node
+            return arbiter.pool.stop_elsewhere(req)
         if not users:
             return m.ErrorReply(message="no running or queued user matches")
         how = "stopping now" if req.now else "draining"

@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from protocol import messages as m
 from userproc.journal import Journal
 
 from .conftest import make_settings, make_spec
@@ -371,3 +372,46 @@ async def test_a_corrupt_journal_is_fatal_naming_the_file(sim_factory, superviso
         summary = await supervisor.summary()
         assert str(jpath) in summary.reason and "move it aside" in summary.reason
         assert (await sim.admin.account("u1"))["oto_count"] == 0
+
+
+async def test_a_round_trip_another_process_stopped_and_sold_is_not_sold_again(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """Issue 22: a node of a pool stops its user at once (StopNow: the OTO's sell is
+    cancelled, its tokens sold by a plain sell) and another host, whose journal knows
+    nothing of it, takes the user over. The new process must not adopt that OTO and sell
+    its tokens again (refused: they are gone; the user ended FATAL with a "leftover")."""
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    log_path = tmp_path / "c.log"
+    async with sim_factory() as sim:
+        engine = sim.sim
+        stuck = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            order_timeout_seconds=30.0,
+            target_volume=Decimal(1000),
+        )
+        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [stuck]), log_path)
+        await _until(
+            lambda: (
+                any(
+                    o.position == "OTO_PENDING" and o.status == "NEW"
+                    for o in engine.accounts["u1"].orders
+                )
+                if "u1" in engine.accounts
+                else False
+            ),
+            20,
+        )
+        await supervisor.send(m.StopNow())
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0 and acc["oto_count"] == 1
+        for suffix in ("", "-wal", "-shm"):  # the new owner's host has no journal
+            Path(f"{jpath}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
+        fresh = make_settings(target_volume=Decimal(20), order_timeout_seconds=0.5)
+        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [fresh]), log_path)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, log_path.read_text()[-3000:]
+        text = log_path.read_text()
+        assert '"orphan_already_sold"' in text and '"order_rejected"' not in text
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0

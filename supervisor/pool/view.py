@@ -1,0 +1,82 @@
+"""``alphavol status`` from any node of a pool (issue 22): every user of the pool with the
+node that runs it, and every node with how long ago it last heartbeat.
+
+Each node writes its users' status rows into the store with every heartbeat; a node's
+reply merges its own rows (fresh) with the others' (as of their last heartbeat). A user
+shown by several nodes (one ran it earlier today) is shown once: by the node whose
+process is alive, else by this node, else by the one that heartbeat last. A user no node
+shows is PENDING with no node: waiting for a node with room.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from protocol import messages as m
+from supervisor.reload_plan import settings_by_user
+
+if TYPE_CHECKING:
+    from supervisor.pool.node import Pool
+
+ALIVE = {"STARTING", "RUNNING", "STOPPING"}
+
+
+def pool_view(pool: Pool, reply: m.StatusReply) -> m.StatusReply:
+    reply.node = pool.node
+    reply.store = f"unreachable ({pool.problem})" if pool.problem else "reachable"
+    best: dict[tuple[str, str], tuple[int, m.UserStatus]] = {}
+    for st in reply.strategies:
+        for u in st.users:
+            u.node = pool.node
+            best[(u.strategy_id, u.user_id)] = (_rank(u, local=True), u)
+    nodes = []
+    for name, age, alive, rows in sorted(pool.seen, key=lambda n: n[1]):
+        running = 0
+        for doc in rows if name != pool.node else []:
+            other = _decode(doc)
+            if other is None:
+                continue
+            other.node = name
+            u = other
+            running += u.state in ALIVE and alive
+            key = (u.strategy_id, u.user_id)
+            rank = _rank(u, local=False) if alive else 0
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, u)
+        if name == pool.node:
+            running = sum(1 for _, u in best.values() if u.node == name and u.state in ALIVE)
+        nodes.append(
+            m.NodeStatus(node=name, alive=alive, heartbeat_age_seconds=round(age, 1), users=running)
+        )
+    for uid, settings in settings_by_user(pool.arb.config).items():
+        for s in settings:
+            if (s.strategy_id, uid) not in best:
+                waiting = m.UserStatus(
+                    user_id=uid, strategy_id=s.strategy_id, state="PENDING",
+                    target_volume=s.target_volume,
+                )  # fmt: skip
+                best[(s.strategy_id, uid)] = (0, waiting)
+    by_strategy = {st.strategy_id: st for st in reply.strategies}
+    for st in reply.strategies:
+        st.users = []
+    for (sid, _uid), (_, u) in best.items():
+        if sid in by_strategy:
+            by_strategy[sid].users.append(u)
+    for st in reply.strategies:
+        st.users.sort(key=lambda u: (not u.user_id.isdigit(), u.user_id.zfill(20)))
+    reply.nodes = sorted(nodes, key=lambda n: n.node)
+    return reply
+
+
+def _rank(u: m.UserStatus, *, local: bool) -> int:
+    """Which row of a user to show: a live process's, then ours, then another's."""
+    return 3 if u.state in ALIVE else (2 if local else 1)
+
+
+def _decode(doc: Any) -> m.UserStatus | None:
+    try:
+        return msgspec.convert(doc, m.UserStatus)
+    except msgspec.ValidationError:
+        return None
