@@ -273,8 +273,8 @@ def pids_alive(pids: list[int]) -> list[int]:
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().split(") ")[1].split()[0] != "Z":
                     alive.append(pid)
-        except (FileNotFoundError, IndexError):
-            pass
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass  # gone (ESRCH: reaped between the open and the read)
     return alive
 
 
