@@ -88,7 +88,9 @@ async def test_a_huge_config_or_a_fifo_is_refused_while_three_users_trade_on(dep
     replies = await flood
     pool.shutdown()
     assert all(isinstance(r, m.ErrorReply) and "old one kept" in r.message for r in replies)
-    assert 3 <= len(d.events("reload_refused")) <= 4  # the CLI's reload, then one for all 20
+    # 21 requests coalesce: each one waits for the reread under way, if any, and shares the
+    # next; requests spread over a loaded machine's seconds may need one reread more
+    assert 3 <= len(d.events("reload_refused")) <= 5
 
     # a FIFO in place of the config: refused at once, never opened for a blocking read
     d.config_path.unlink()
