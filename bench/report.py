@@ -650,7 +650,7 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         "bench/RESULTS.md and bench/results.json), `--quick` (fewer cells, 10 users, under "
         "2 minutes; writes RESULTS-quick.md / results-quick.json), `--only "
         "matrix,latency,scale,cost,failover` for some parts (their figures replace theirs "
-        "in the JSON file, the others stay; `--only failover`: about 3 minutes; `python -m "
+        "in the JSON file, the others stay; `--only failover`: 1 to 2 minutes; `python -m "
         "bench.cost` runs section 4 alone and renders it in here). Loopback only; every process it starts is "
         "stopped by pid and checked for.",
         "",
