@@ -1,6 +1,7 @@
-"""``python -m bench [--quick] [--only matrix,latency,scale,cost]``: run the benchmarks against
-the simulated exchange and write bench/RESULTS.md and bench/results.json (``--quick``:
-bench/RESULTS-quick.md and bench/results-quick.json, fewer cells and 10 users).
+"""``python -m bench [--quick] [--only matrix,latency,scale,cost,failover]``: run the benchmarks
+against the simulated exchange and write bench/RESULTS.md and bench/results.json (``--quick``:
+bench/RESULTS-quick.md and bench/results-quick.json, fewer cells and 10 users). With
+``--only`` the parts run replace theirs in the JSON file and the others stay as they were.
 
 Loopback only; every run is bounded in time and cleans up the processes it started.
 """
@@ -21,7 +22,7 @@ from bench.notes import missed_notes
 from bench.report import history_entry, render
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("footprint", "latency", "matrix", "cost", "parallel", "soak", "scale")
+PARTS = ("footprint", "latency", "matrix", "cost", "parallel", "soak", "failover", "scale")
 
 
 def log(*a: Any) -> None:
@@ -30,6 +31,7 @@ def log(*a: Any) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.cost import run_cost
+    from bench.failover import run_failover
     from bench.footprint import run_footprint
     from bench.latency import run_latency
     from bench.matrix import run_matrix
@@ -70,6 +72,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load = loadavg()
         res["soak"] = await run_soak(kills, log=lambda *a: None)
         res["soak"]["loadavg_before"] = load
+    if "failover" in only:
+        users = 6 if args.quick else 30
+        log(f"8. failover: 3 nodes x {users} users on one PostgreSQL, one node killed ...")
+        load = loadavg()
+        res["failover"] = await run_failover(users, log)
+        res["failover"]["loadavg_before"] = load
     if "scale" in only:
         res["scale"] = []
         plan = [(10, 10.0)] if args.quick else [(10, 20.0), (100, 20.0), (300, 25.0), (1000, 30.0)]
@@ -113,19 +121,41 @@ def main(argv: list[str] | None = None) -> int:
         if (sys.argv[1:] if argv is None else argv)
         else ""
     )
-    res["seconds"] = round(time.monotonic() - t0, 1)
+    res["seconds"] = seconds = round(time.monotonic() - t0, 1)
     suffix = "-quick" if args.quick else ""
     out = Path(args.out)
+    if args.only:
+        res = merge_parts(out / f"results{suffix}.json", res)
     (out / f"results{suffix}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     hist: list[dict[str, Any]] = []
+    hpath = out / "history.jsonl"
     if not args.quick and not args.only:  # full runs only: one line each
-        hpath = out / "history.jsonl"
         with hpath.open("a") as fh:
             fh.write(json.dumps(history_entry(res), default=str) + "\n")
+    if not args.quick and hpath.exists():  # an --only run keeps the full runs' table
         hist = [json.loads(line) for line in hpath.read_text().splitlines() if line.strip()]
     (out / f"RESULTS{suffix}.md").write_text(render(res, missed_notes(res), hist))
-    log(f"done in {res['seconds']} s: {out / f'RESULTS{suffix}.md'}")
+    log(f"done in {seconds} s: {out / f'RESULTS{suffix}.md'}")
     return 0
+
+
+def merge_parts(path: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an ``--only`` run in place of theirs in the last results (the others'
+    figures, machine and command stay); each part run alone listed with its own run."""
+    if not path.exists():
+        return run
+    res = json.loads(path.read_text())
+    alone = res.setdefault("parts_run_alone", {})
+    for part in PARTS:
+        if part in run:
+            res[part] = run[part]
+            alone[part] = {
+                "date_utc": run["machine"]["date_utc"],
+                "command": run["command"],
+                "tree": run["tree"],
+                "seconds": run["seconds"],
+            }
+    return res
 
 
 def render_again(out: Path, suffix: str) -> int:

@@ -331,8 +331,41 @@ def _cost(c: dict[str, Any]) -> list[str]:
     return out
 
 
+def _failover(fo: dict[str, Any]) -> list[str]:
+    if (fo.get("bar_le_60s") or {}).get("met") and fo.get("invariant_held"):
+        return []
+    if "bar_le_60s" not in fo:
+        return [f"- **Failover**: not measured: {fo.get('error', 'no figures')}."]
+    out: list[str] = []
+    w, lease = fo["kill_to_next_order_seconds"], fo["lease_seconds"]
+    if not fo["bar_le_60s"]["met"]:
+        short = fo["orphaned_users"] - fo["with_next_order"]
+        out.append(
+            f"- **Failover**: kill -> next order max {w['max']} s against a bar of 60 s "
+            f"({fo['with_next_order']}/{fo['orphaned_users']} users ordered again, {short} "
+            f"not within the bench's bound; every one a new owner: "
+            f"{fo['every_user_new_owner']}). Why: the lease accounts for at most "
+            f"{lease * 1.2:g} s (expiry a lease after the last renewal, the claim at the "
+            "survivors' next tick, every fifth of a lease); the rest is the new owner "
+            "starting the user process and its reconciliation with the exchange "
+            "(userproc/recovery.py) on a loaded machine. Fix: look at the new owners' "
+            "user_claimed -> first order in their logs; a shorter lease_seconds trades "
+            "renewals for a faster failover."
+        )
+    if not fo["invariant_held"]:
+        out.append(
+            f"- **Two round trips open at once**: {fo['overlapping_round_trips']} in the "
+            f"sim's record, accounts {fo['accounts_with_overlap']}: a new owner placed an "
+            "order while the killed node's round trip was still open (adoption in "
+            "userproc/recovery.py, or a lease taken before expiry in supervisor/pool/store.py)."
+        )
+    return out
+
+
 def missed_notes(r: dict[str, Any]) -> list[str]:
     out: list[str] = []
+    if r.get("failover"):
+        out += _failover(r["failover"])
     if r.get("cost"):
         out += _cost(r["cost"])
     if r.get("matrix"):

@@ -52,6 +52,23 @@ def _tree(r: dict[str, Any]) -> str:
     return txt + "."
 
 
+def _alone(r: dict[str, Any]) -> str:
+    """Parts run since (``--only``): their figures replaced those of the run above."""
+    alone = r.get("parts_run_alone") or {}
+    if not alone:
+        return ""
+    return (
+        "Parts run on their own since, their figures in place of that run's: "
+        + "; ".join(
+            f"{part} (`{a['command']}`, {a['date_utc']}, commit {a['tree']['start']['head']}"
+            + (", the tree changed during it" if a["tree"]["start"] != a["tree"]["end"] else "")
+            + f", {a['seconds']} s)"
+            for part, a in alone.items()
+        )
+        + "."
+    )
+
+
 def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     out: list[tuple[str, str, bool | None]] = []
     mx = r.get("matrix")
@@ -90,6 +107,7 @@ def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         )
     out += footprint_bars(r.get("footprint"))
     out += cost_bars(r.get("cost"))
+    out += failover_bars(r.get("failover"))
     sk = r.get("soak")
     if sk:
         out.append(
@@ -136,6 +154,81 @@ def bars(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 )
             )
     return out
+
+
+def failover_bars(fo: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
+    if not fo:
+        return []
+    who = f"{fo['nodes']} nodes x {fo['users']} users"
+    if "bar_le_60s" not in fo:
+        return [(f"a host killed outright ({who})", fo.get("error", "not measured"), False)]
+    w = fo["kill_to_next_order_seconds"]
+    return [
+        (
+            f"a host killed outright costs its users at most a minute ({who}, lease "
+            f"{fo['lease_seconds']:g} s)",
+            f"kill -> next order: max {_f(w['max'], 1)} s, median {_f(w['median'], 1)} s for "
+            f"{fo['with_next_order']}/{fo['orphaned_users']} users; every one a new owner: "
+            f"{_f(fo['every_user_new_owner'])}",
+            fo["bar_le_60s"]["met"],
+        ),
+        (
+            "through the kill, no account with two round trips open at once (sim's record)",
+            f"{fo['overlapping_round_trips']} overlaps in {fo['round_trips']} round trips",
+            fo["invariant_held"],
+        ),
+    ]
+
+
+def failover_md(fo: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 8. Failover: a node of a pool killed outright (`--only failover`)",
+        "",
+        f"A throw-away PostgreSQL, the sim as a process (fill delay 0.05 s), {fo['nodes']} "
+        f"`alphavol run --node` supervisors (own paths, capacity {fo['users']}, lease_seconds "
+        f"{fo['lease_seconds']:g} (the default), production tuning of the user processes, one round trip a second) "
+        f"sharing {fo['users']} users; the sessions stored once every node heartbeats. Once "
+        f"every user traded, `kill -9` of node {fo['killed']}'s whole process group. Per user "
+        "it ran: kill -> its next order, from the sim's own order stamps (only orders stamped "
+        "after every process of the killed node was gone count). A lease renewed a fifth of "
+        "a lease before the kill expires 4/5 to 1 lease after it; the survivors claim at "
+        f"their next tick (every fifth of a lease). {fo.get('seconds')} s in all; load "
+        f"average before: {_load(fo)}.",
+        "",
+    ]
+    if "error" in fo:
+        lines += [f"**The run failed**: {fo['error']}", ""]
+    w = fo.get("kill_to_next_order_seconds")
+    if w:
+        lines += [
+            "| figure | value |",
+            "|---|---|",
+            f"| every user trading, from the sessions stored | {_f(fo['all_trading_seconds'], 1)} s |",
+            f"| users of the killed node | {fo['orphaned_users']} ({fo['with_next_order']} "
+            "ordered again) |",
+            f"| kill -> next order, min / median / p95 / max | {_f(w['min'], 1)} / "
+            f"{_f(w['median'], 1)} / {_f(w['p95'], 1)} / {_f(w['max'], 1)} s |",
+            f"| every one of them a new owner (the store's leases) | "
+            f"{_f(fo['every_user_new_owner'])} ({', '.join(sorted(set(map(str, fo['new_owners'].values()))))}) |",
+            f"| every user on exactly one surviving node (their status) | "
+            f"{_f(fo.get('every_user_on_one_node'))} |",
+            f"| user processes of the killed node alive 5 s after the kill | "
+            f"{fo['user_processes_left_after_kill']} |",
+        ]
+    if "invariant_held" in fo:
+        lines += [
+            f"| round trips, all accounts; two open at once | {fo['round_trips']}; "
+            f"{fo['overlapping_round_trips']} {fo['accounts_with_overlap'] or ''} |",
+            f"| orders open after the survivors stopped (SIGTERM) | "
+            f"{fo['open_orders_after_stop']} |",
+        ]
+    if w:
+        lines.append(f"| processes left after the run | {_f(fo.get('stray_processes'))} |")
+        lines += [
+            "",
+            "Each user, kill -> next order (s): " + ", ".join(f"{x:g}" for x in w["each"]),
+        ]
+    return lines
 
 
 def footprint_bars(fp: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
@@ -552,11 +645,13 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         "",
         _tree(r),
         "",
+        *([_alone(r), ""] if r.get("parts_run_alone") else []),
         "Run it: `.venv/bin/python -m bench` (everything, about 25 minutes; writes "
         "bench/RESULTS.md and bench/results.json), `--quick` (fewer cells, 10 users, under "
         "2 minutes; writes RESULTS-quick.md / results-quick.json), `--only "
-        "matrix,latency,scale,cost` for a part (`python -m bench.cost` runs section 4 alone "
-        "and renders it in here). Loopback only; every process it starts is "
+        "matrix,latency,scale,cost,failover` for some parts (their figures replace theirs "
+        "in the JSON file, the others stay; `--only failover`: 1 to 2 minutes; `python -m "
+        "bench.cost` runs section 4 alone and renders it in here). Loopback only; every process it starts is "
         "stopped by pid and checked for.",
         "",
         "## Bars",
@@ -583,6 +678,8 @@ def render(r: dict[str, Any], notes: list[str], hist: list[dict[str, Any]] | Non
         lines += ["", *parallel_md(r["parallel"])]
     if r.get("soak"):
         lines += ["", *soak_md(r["soak"])]
+    if r.get("failover"):
+        lines += ["", *failover_md(r["failover"])]
     if hist:
         lines += ["", *history_md(hist)]
     lines.append("")

@@ -43,31 +43,52 @@ def acct(u: str) -> str:
 
 class Pool:
     def __init__(
-        self, sim: Any, url: str, users: list[str], target: int, stored: list[str] | None = None
+        self,
+        sim: Any,
+        url: str,
+        users: list[str],
+        target: int,
+        stored: list[str] | None = None,
+        *,
+        lease: float | None = LEASE,
+        tuning: str | None = FAST,
+        **strategy_kw: Any,
     ) -> None:
-        """``users`` in the config; ``stored``: those with a session in the store (all)."""
+        """``users`` in the config; ``stored``: those with a session in the store (all).
+        ``lease`` None: the config leaves lease_seconds at its default; ``tuning`` None:
+        the user processes' production knobs; ``strategy_kw``: more strategy settings."""
         self.sim, self.url, self.users, self.target = sim, url, users, target
+        self.lease, self.tuning, self.strategy_kw = lease, tuning, strategy_kw
         self.key = new_key()
         self.nodes: dict[str, Deployment] = {}
-        store = StoreCredentials(StoreSettings(url=url), key=self.key)
-        self.stored = list(users if stored is None else stored)
-        for u in self.stored:
-            store.put(u, sim.credentials(acct(u)))
+        self.stored: list[str] = []
+        self.store_sessions(users if stored is None else stored)
+
+    def store_sessions(self, users: list[str]) -> None:
+        """A session for each of ``users`` in the store: nodes claim them at their next tick."""
+        store = StoreCredentials(StoreSettings(url=self.url), key=self.key)
+        for u in users:
+            store.put(u, self.sim.credentials(acct(u)))
+            self.stored.append(u)
 
     def start(self, name: str, url: str | None = None) -> Deployment:
         d = Deployment(base_url=self.sim.base_url, ws_url=self.sim.ws_url)
         d.key = self.key
+        store: dict[str, Any] = {"url": url or self.url}
+        if self.lease is not None:
+            store["lease_seconds"] = self.lease
         d.write_config(
-            [strategy("koge", self.users, target=self.target, amount=10)],
-            sections={"store": {"url": url or self.url, "lease_seconds": LEASE}},
+            [strategy("koge", self.users, target=self.target, amount=10, **self.strategy_kw)],
+            sections={"store": store},
             max_concurrent_users=len(self.users),
         )
+        tuning = {"ALPHAVOL_TUNING": self.tuning} if self.tuning else {}
         d.start(
             once=False,
             child=None,
             args=("--node", name),
-            ALPHAVOL_TUNING=FAST,
             ALPHAVOL_STORE_PASSWORD=PASSWORD,
+            **tuning,
         )
         self.nodes[name] = d
         return d
