@@ -101,10 +101,14 @@ def read_volumes(path: str | Path, *, since: str = "", user_id: str | None = Non
         if user_id is not None:
             q += " AND user_id = ?"
             args = (since, user_id)
-        try:
-            rows = db.execute(q, args).fetchall()
-        except sqlite3.OperationalError:  # created but never written
-            return {}
+        if (
+            db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='volumes'"
+            ).fetchone()
+            is None
+        ):
+            return {}  # created but never written (a locked or broken file raises, named)
+        rows = db.execute(q, args).fetchall()
     finally:
         db.close()
     return {(u, d, t): Decimal(v) for u, d, t, v in rows}
