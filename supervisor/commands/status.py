@@ -20,48 +20,53 @@ class Status(Command):
     request = m.StatusRequest
 
     def execute(self, arbiter, req: m.StatusRequest) -> m.Reply:
-        now = arbiter.mono()
-        strategies: dict[str, m.StrategyStatus] = {}
-        for info in arbiter.config.strategies:
-            strategies[info.strategy_id] = m.StrategyStatus(
-                strategy_id=info.strategy_id,
-                strategy_name=info.strategy_name,
-                token=info.target_token,
-                enabled=info.enabled,
-                selected=arbiter.config.selected(info.strategy_id)
-                if hasattr(arbiter.config, "selected")
-                else True,
-                target_volume=getattr(info, "target_volume", None) or Decimal(0),
-                users=[],
-            )
-        for rec in arbiter.records.values():
-            for row in rec.rows.values():
-                s = row.settings
-                st = strategies.get(s.strategy_id)
-                if st is None:
-                    st = strategies[s.strategy_id] = m.StrategyStatus(
-                        strategy_id=s.strategy_id,
-                        strategy_name=s.strategy_name,
-                        token=s.target_token,
-                        target_volume=s.target_volume,
-                        users=[],
-                    )
-                if not st.target_volume:
-                    st.target_volume = s.target_volume
-                u = arbiter.observer.today.status(rec, row, now=now)
-                u.session_stored_at = arbiter.sessions.stored_at.get(rec.user_id)
-                st.users.append(u)
-        if arbiter.pool is not None:  # every user of the pool, from any node (issue 22)
-            return arbiter.pool.status_reply(self._reply(arbiter, strategies))
-        return self._reply(arbiter, strategies)
+        return status_reply(arbiter)
 
-    @staticmethod
-    def _reply(arbiter, strategies: dict[str, m.StrategyStatus]) -> m.StatusReply:
-        return m.StatusReply(
-            pid=arbiter.pid,
-            started_at=arbiter.started_at,
-            day=arbiter.day,
-            phase=arbiter.phase,
-            next_run_at=arbiter.next_run_at,
-            strategies=list(strategies.values()),
+
+def status_reply(arbiter) -> m.StatusReply:
+    """What ``status`` shows, from memory only (the metrics read the same rows)."""
+    now = arbiter.mono()
+    strategies: dict[str, m.StrategyStatus] = {}
+    for info in arbiter.config.strategies:
+        strategies[info.strategy_id] = m.StrategyStatus(
+            strategy_id=info.strategy_id,
+            strategy_name=info.strategy_name,
+            token=info.target_token,
+            enabled=info.enabled,
+            selected=arbiter.config.selected(info.strategy_id)
+            if hasattr(arbiter.config, "selected")
+            else True,
+            target_volume=getattr(info, "target_volume", None) or Decimal(0),
+            users=[],
         )
+    for rec in arbiter.records.values():
+        for row in rec.rows.values():
+            s = row.settings
+            st = strategies.get(s.strategy_id)
+            if st is None:
+                st = strategies[s.strategy_id] = m.StrategyStatus(
+                    strategy_id=s.strategy_id,
+                    strategy_name=s.strategy_name,
+                    token=s.target_token,
+                    target_volume=s.target_volume,
+                    users=[],
+                )
+            if not st.target_volume:
+                st.target_volume = s.target_volume
+            u = arbiter.observer.today.status(rec, row, now=now)
+            u.session_stored_at = arbiter.sessions.stored_at.get(rec.user_id)
+            st.users.append(u)
+    if arbiter.pool is not None:  # every user of the pool, from any node (issue 22)
+        return arbiter.pool.status_reply(_reply(arbiter, strategies))
+    return _reply(arbiter, strategies)
+
+
+def _reply(arbiter, strategies: dict[str, m.StrategyStatus]) -> m.StatusReply:
+    return m.StatusReply(
+        pid=arbiter.pid,
+        started_at=arbiter.started_at,
+        day=arbiter.day,
+        phase=arbiter.phase,
+        next_run_at=arbiter.next_run_at,
+        strategies=list(strategies.values()),
+    )

@@ -330,12 +330,11 @@ class Pool:
                 self.arb.fleet.start_users(cmd.strategy_id, cmd.user_id)
 
     def _status(self) -> list[Any]:
-        """Our users' status rows, as every node's ``status`` shows them."""
-        from supervisor.records import row_status
-
-        mono = self.arb.mono()
+        """Our users' status rows, as our own ``status`` shows them (the day's figures from
+        the books included), for every node's status and metrics."""
+        mono, today = self.arb.mono(), self.arb.observer.today
         return [
-            msgspec.to_builtins(row_status(rec, row, now=mono))
+            msgspec.to_builtins(today.status(rec, row, now=mono))
             for rec in self.arb.fleet.records.values()
             for row in rec.rows.values()
         ]

@@ -71,7 +71,10 @@ class Pool:
             store.put(u, self.sim.credentials(acct(u)))
             self.stored.append(u)
 
-    def start(self, name: str, url: str | None = None) -> Deployment:
+    def start(
+        self, name: str, url: str | None = None, sections: dict[str, Any] | None = None
+    ) -> Deployment:
+        """Node ``name``; ``sections``: more config sections (e.g. ``metrics``)."""
         d = Deployment(base_url=self.sim.base_url, ws_url=self.sim.ws_url)
         d.key = self.key
         store: dict[str, Any] = {"url": url or self.url}
@@ -79,7 +82,7 @@ class Pool:
             store["lease_seconds"] = self.lease
         d.write_config(
             [strategy("koge", self.users, target=self.target, amount=10, **self.strategy_kw)],
-            sections={"store": store},
+            sections={**(sections or {}), "store": store},
             max_concurrent_users=len(self.users),
         )
         tuning = {"ALPHAVOL_TUNING": self.tuning} if self.tuning else {}

@@ -1,0 +1,117 @@
+"""Issue 22: ``GET /metrics`` on any node of a pool shows every user of the pool (the rows
+``alphavol status`` shows) with the node that runs it, and every node, up or down."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from exchange.sim.testing import SimHarness
+from tests.pool.harness import LEASE, Pool
+from tests.supervisor.test_metrics import free_port, samples, scrape
+
+pytestmark = pytest.mark.serial  # seconds-scale bounds, real supervisors
+
+USERS = [str(i) for i in range(1, 9)]
+
+
+@pytest.fixture
+async def sim():
+    async with SimHarness(fill_delay=0.05, volume_lag=0) as h:
+        yield h
+
+
+def from_status(doc: dict) -> dict:
+    """(user, strategy) -> (node, state, round trips, cost, volume) as status shows it."""
+    return {
+        (u["user_id"], st["strategy_id"]): (
+            u.get("node", ""),
+            u["state"],
+            float(u["trades"]),
+            float(Decimal(u.get("cost_today", "0"))),
+            float(Decimal(u["current_volume"])) if "current_volume" in u else None,
+        )
+        for st in doc["strategies"]
+        for u in st["users"]
+    }
+
+
+def from_scrape(fam: dict) -> dict:
+    """The same from a scrape (each row's state: the one at 1)."""
+    keys = ("user_id", "strategy_id", "node")
+    trips = samples(fam, "alphavol_round_trips_today", *keys)
+    cost = samples(fam, "alphavol_cost_usdt_today", *keys)
+    volume = samples(fam, "alphavol_volume", *keys)
+    states = samples(fam, "alphavol_state", *keys, "state")
+    out = {}
+    for (uid, sid, node), n in trips.items():
+        (state,) = [
+            s for (u, i, nd, s), v in states.items() if (u, i, nd) == (uid, sid, node) and v
+        ]
+        out[(uid, sid)] = (node, state, n, cost[(uid, sid, node)], volume.get((uid, sid, node)))
+    return out
+
+
+@pytest.mark.timeout(200)
+async def test_a_scrape_of_any_node_shows_the_whole_pool_and_a_dead_node(sim, pg_url):
+    pool = Pool(sim, pg_url, USERS, target=600)
+    port = free_port()
+    try:
+        a = pool.start("a", sections={"metrics": {"listen": f"127.0.0.1:{port}"}})
+        pool.start("b")
+        on = await pool.spread(["a", "b"], per_node=4, within=60)
+        where = {u: ns[0] for u, ns in on.items()}
+
+        async def nodes_in_scrape():  # b's rows: as of its last heartbeat (a tick away)
+            got = from_scrape(await scrape(port))
+            return got if {u: got[(u, "koge")][0] for u in USERS} == where else None
+
+        await pool.until(nodes_in_scrape, 10, f"node a's metrics showing {where}")
+
+        async def status_of_a() -> dict:
+            res = await a.acli("status", "--json")
+            assert res.returncode == 0, res.stderr
+            return json.loads(res.stdout)
+
+        async def settled():  # every user done: the figures stay still, scrape == status
+            doc = await status_of_a()
+            rows = from_status(doc)
+            if not all(r[1] == "DONE" for r in rows.values()):
+                return None
+            got = from_scrape(await scrape(port))
+            again = from_status(await status_of_a())
+            return (got, rows, doc) if got == rows == again else None
+
+        got, rows, doc = await pool.until(settled, 120, "every user DONE, scrape == status")
+        assert {u: got[(u, "koge")][0] for u in USERS} == where
+        assert {k: r for k, r in rows.items() if r[0] == "b"}, rows
+        fam = await scrape(port)
+        points = samples(fam, "alphavol_points_today", "user_id", "node")
+        shown = {(u["user_id"], u.get("node", "")): u.get("points_today") for u in _users(doc)}
+        assert points == {k: float(v) for k, v in shown.items() if v is not None}
+        assert all(v > 0 for v in points.values()), points
+        assert samples(fam, "alphavol_pool_node_up", "node") == {("a",): 1.0, ("b",): 1.0}
+        assert samples(fam, "alphavol_pool_store_up", "node") == {("a",): 1.0}
+        assert samples(fam, "alphavol_supervisor_uptime_seconds", "node")[("a",)] > 0
+
+        # node b killed outright: down in a's metrics, its users still shown as b's
+        pool.kill_tree("b")
+
+        async def b_down():
+            fam = await scrape(port)
+            up = samples(fam, "alphavol_pool_node_up", "node")
+            return fam if up == {("a",): 1.0, ("b",): 0.0} else None
+
+        fam = await pool.until(b_down, 2 * LEASE + 5, "node b down in node a's metrics")
+        assert samples(fam, "alphavol_pool_node_leases", "node")[("b",)] == 0
+        assert samples(fam, "alphavol_pool_node_users", "node")[("b",)] == 0
+        assert samples(fam, "alphavol_pool_node_heartbeat_age_seconds", "node")[("b",)] > LEASE
+        assert from_scrape(fam) == from_status(await status_of_a()) == rows
+    finally:
+        pool.cleanup()
+
+
+def _users(doc: dict) -> list[dict]:
+    return [u for st in doc["strategies"] for u in st["users"]]
