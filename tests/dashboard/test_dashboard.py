@@ -131,21 +131,40 @@ async def same_figures(d, browser: Browser, within: float) -> None:
     assert shown_now == want
 
 
+BARS = """
+const bars = {};
+for (const r of document.querySelectorAll('.row[data-user]'))
+  bars[r.dataset.user + '/' + r.dataset.strategy] = parseFloat(r.querySelector('.bar i').style.width);
+return bars;
+"""
+
+
+def with_unconfirmed(u: dict) -> float:
+    """A row's progress in percent as `status` measures it: the exchange's figure plus
+    what was traded since, against the target."""
+    done = Decimal(u["current_volume"]) + Decimal(u.get("unconfirmed_volume") or 0)
+    return float(min(Decimal(100), done * 100 / Decimal(u["target_volume"])))
+
+
 async def same_unconfirmed(d, browser: Browser, within: float) -> dict[str, str]:
     """A moment when the ``+27.3 unconfirmed`` the page shows beside a trading user's volume
-    is what `alphavol status --json` says now (every round trip moves it, so per user);
-    returns those users' figures."""
+    is what `alphavol status --json` says now (every round trip moves it, so per user), and
+    that user's progress bar counts it; returns those users' figures."""
     deadline = time.monotonic() + within
     seen: list = []
     while time.monotonic() < deadline:
-        want = expected_figures(json.loads((await d.acli("status", "--json")).stdout))["rows"]
-        page = (await browser.js(PAGE_FIGURES))["rows"]
+        doc = json.loads((await d.acli("status", "--json")).stdout)
+        want = expected_figures(doc)["rows"]
+        page, bars = (await browser.js(PAGE_FIGURES))["rows"], await browser.js(BARS)
         same = {
             key: f["unconfirmed_volume"]
             for key, f in page.items()
             if f["unconfirmed_volume"] and f == want.get(key)
         }
         if same:
+            users = {f"{u['user_id']}/{u['strategy_id']}": u for u in doc["strategies"][0]["users"]}
+            for key in same:
+                assert abs(bars[key] - with_unconfirmed(users[key])) < 0.01, (key, bars[key])
             return same
         seen.append((page, want))
         await asyncio.sleep(0.1)
