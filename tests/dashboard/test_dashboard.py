@@ -9,9 +9,11 @@ import json
 import re
 import subprocess
 import time
+from decimal import Decimal
 
 import aiohttp
 
+from supervisor import render
 from tests.dashboard.conftest import Browser, Dash
 from tests.notify_receiver import TOKEN as NOTIFY_TOKEN
 from tests.notify_receiver import Receiver
@@ -35,25 +37,42 @@ const rows = {}, users = {}, strategies = {};
 for (const r of document.querySelectorAll('.row[data-user]')) {
   rows[r.dataset.user + '/' + r.dataset.strategy] = {
     state: f(r, 'state'), current_volume: f(r, 'current_volume'),
+    unconfirmed_volume: f(r, 'unconfirmed_volume'),
     target_volume: f(r, 'target_volume'), trades: f(r, 'trades'), cost_today: f(r, 'cost_today')};
 }
 for (const u of document.querySelectorAll('.user[data-user]')) {
-  users[u.dataset.user] = {points_today: f(u, 'points_today'), cost_per_point: f(u, 'cost_per_point')};
+  users[u.dataset.user] = {round_trips_today: f(u, 'round_trips_today'),
+    user_cost_today: f(u, 'user_cost_today'), points_today: f(u, 'points_today'),
+    cost_per_point: f(u, 'cost_per_point')};
 }
 for (const s of document.querySelectorAll('.strategy[data-strategy]')) {
   strategies[s.dataset.strategy] = {total_volume: f(s, 'total_volume'),
+    unconfirmed_volume: f(s, 'unconfirmed_volume'),
     target_volume: f(s, 'target_volume'), cost_today: f(s, 'cost_today')};
 }
 return {rows, users, strategies};
 """
 
 
-def shown(value) -> str:
-    """A figure as the page shows it: the exact decimal, trailing zeros dropped."""
-    if value is None:
-        return "-"
-    text = str(value)
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def volume(value) -> str:
+    """A volume as `alphavol status` prints it: to the cent, thousands separated."""
+    return render.volume(None if value is None else Decimal(value))
+
+
+def target(value) -> str:
+    return render.target(Decimal(value))
+
+
+def money(value) -> str:
+    """A cost as the CLI prints it: to the hundredth of a cent; ``-`` when unknown."""
+    return "-" if value is None else render.money(value)
+
+
+def unconfirmed(value) -> str:
+    """``+27.3 unconfirmed`` (the CLI's ``+unconf`` rule: tenths); empty when none."""
+    if value is None or not Decimal(value):
+        return ""
+    return f"+{Decimal(value).quantize(Decimal('0.1')):,f} unconfirmed"
 
 
 def expected_figures(doc: dict) -> dict:
@@ -61,26 +80,42 @@ def expected_figures(doc: dict) -> dict:
     rows, users, strategies = {}, {}, {}
     for st in doc["strategies"]:
         strategies[st["strategy_id"]] = {
-            "total_volume": shown(st["total_volume"]),
-            "target_volume": shown(st["target_volume"]),
-            "cost_today": shown(st["cost_today"]),
+            "total_volume": volume(st["total_volume"]),
+            "unconfirmed_volume": unconfirmed(st["unconfirmed_volume"]),
+            "target_volume": target(st["target_volume"]),
+            "cost_today": money(st["cost_today"]),
         }
         for u in st["users"]:
             rows[f"{u['user_id']}/{u['strategy_id']}"] = {
                 "state": u["state"],
-                "current_volume": shown(u.get("current_volume")),
-                "target_volume": shown(u["target_volume"]),
+                "current_volume": volume(u.get("current_volume")),
+                "unconfirmed_volume": unconfirmed(u.get("unconfirmed_volume")),
+                "target_volume": target(u["target_volume"]),
                 "trades": str(u.get("trades", 0)),
-                "cost_today": shown(u.get("cost_today", "0")),
+                "cost_today": money(u.get("cost_today", "0")),
             }
-            users.setdefault(
-                u["user_id"],
-                {
-                    "points_today": shown(u.get("points_today")),
-                    "cost_per_point": shown(u.get("cost_per_point")),
-                },
-            )
+    for uid, day in user_days(doc).items():  # the user's day from the books, as `history`
+        known = day.get("user_round_trips") is not None
+        users[uid] = {
+            "round_trips_today": str(day["user_round_trips"]) if known else "-",
+            "user_cost_today": money(day.get("user_cost_today") or "0") if known else "-",
+            "points_today": "?" if day.get("points_today") is None else str(day["points_today"]),
+            "cost_per_point": money(day.get("cost_per_point")),
+        }
     return {"rows": rows, "users": users, "strategies": strategies}
+
+
+def user_days(doc: dict) -> dict[str, dict]:
+    """Per user, its first row that carries the day from the books (else its first row)."""
+    days: dict[str, dict] = {}
+    for st in doc["strategies"]:
+        for u in st["users"]:
+            if u["user_id"] not in days or (
+                days[u["user_id"]].get("user_round_trips") is None
+                and u.get("user_round_trips") is not None
+            ):
+                days[u["user_id"]] = u
+    return days
 
 
 async def same_figures(d, browser: Browser, within: float) -> None:
@@ -94,6 +129,51 @@ async def same_figures(d, browser: Browser, within: float) -> None:
             break
         await asyncio.sleep(0.2)
     assert shown_now == want
+
+
+BARS = """
+const bars = {};
+for (const r of document.querySelectorAll('.row[data-user]'))
+  bars[r.dataset.user + '/' + r.dataset.strategy] = parseFloat(r.querySelector('.bar i').style.width);
+return bars;
+"""
+
+
+def with_unconfirmed(u: dict) -> float:
+    """A row's progress in percent as `status` measures it: the exchange's figure plus
+    what was traded since, against the target."""
+    done = Decimal(u["current_volume"]) + Decimal(u.get("unconfirmed_volume") or 0)
+    return float(min(Decimal(100), done * 100 / Decimal(u["target_volume"])))
+
+
+async def same_unconfirmed(d, browser: Browser, within: float) -> dict[str, str]:
+    """A moment when the ``+27.3 unconfirmed`` the page shows beside a trading user's volume
+    is what `alphavol status --json` says now (every round trip moves it, so per user), and
+    that user's progress bar counts it; returns those users' figures."""
+    deadline = time.monotonic() + within
+    seen: list = []
+    while time.monotonic() < deadline:
+        doc = json.loads((await d.acli("status", "--json")).stdout)
+        want = expected_figures(doc)["rows"]
+        page, bars = (await browser.js(PAGE_FIGURES))["rows"], await browser.js(BARS)
+        same = {
+            key: f["unconfirmed_volume"]
+            for key, f in page.items()
+            if f["unconfirmed_volume"] and f == want.get(key)
+        }
+        if same:
+            users = {f"{u['user_id']}/{u['strategy_id']}": u for u in doc["strategies"][0]["users"]}
+            for key in same:
+                assert abs(bars[key] - with_unconfirmed(users[key])) < 0.01, (key, bars[key])
+            return same
+        seen.append((page, want))
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no unconfirmed volume on the page as status --json has it: {seen[-3:]}")
+
+
+async def not_wider_than(browser: Browser, width: int) -> None:
+    wide = await browser.js("return document.documentElement.scrollWidth")
+    assert wide <= width, f"the page is {wide} px wide in a {width} px window"
 
 
 async def login(browser: Browser, dash: Dash, token: str) -> None:
@@ -185,6 +265,24 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
             first,
         )
 
+        # while they trade, what was traded since the exchange's last read shows beside its
+        # figure, as `status` has it ("+27.3 unconfirmed"), and the page stays within 360 px
+        # (fills slowed: at full speed every user trades between two polls of the page)
+        await sim.admin.set_config(fill_delay=1.0)
+        await browser.size(360, 800)
+        await browser.until(
+            "return [...document.querySelectorAll('.row [data-field=unconfirmed_volume]')]"
+            ".some(e => /^[+][0-9,.]+ unconfirmed$/.test(e.textContent))",
+            20,
+            "a user's unconfirmed volume",
+        )
+        plus = await same_unconfirmed(d, browser, 20)
+        assert all(re.fullmatch(r"[+][0-9,]+[.][0-9] unconfirmed", v) for v in plus.values())
+        await browser.screenshot(tmp_path / "dashboard-trading-360x800.png")
+        await not_wider_than(browser, 360)
+        await browser.size(1280, 800)
+        await sim.admin.set_config(fill_delay=0.05)
+
         # drain user 1 from the page, user 2 from the CLI: the same states and events
         await click(browser, '.user[data-user="1"] button[data-action="drain"]')
         assert (await d.acli("stop", "--user", "2")).returncode == 0
@@ -263,8 +361,7 @@ async def test_the_page_shows_every_user_live_and_drain_and_start_do_what_the_cl
             await same_figures(d, browser, within=5)  # the page polls every 2 s
             await browser.screenshot(tmp_path / f"dashboard-{width}x800.png")
             await same_figures(d, browser, within=0)
-            wide = await browser.js("return document.documentElement.scrollWidth")
-            assert wide <= width, f"the page is {wide} px wide in a {width} px window"
+            await not_wider_than(browser, width)
 
         assert proxy.connections(), "user 3 did not go through its proxy"
         # no planted secret in the page source or in any API answer

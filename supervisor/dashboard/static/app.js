@@ -26,11 +26,78 @@ function svg(tag, attrs) {
   return node;
 }
 
-// An exact decimal from the API, trailing zeros dropped ("312.40000000" -> "312.4").
-function dec(s) {
+// ---------------------------------------------------------------- figures as the CLI prints them
+// The API's figures are exact decimal strings ("2100.34026351", "1E+3"); they are rounded
+// here on their digits, half to even like Python's Decimal.quantize, with the rules of
+// supervisor/render.py, so the page and `alphavol status` show the same figures.
+
+// "-12.5E+2" -> {neg: true, digits: "1250", scale: 0}: the value is digits / 10^scale.
+function parseDec(s) {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(String(s).trim());
+  if (!m || (m[2] + (m[3] || "")) === "") return null;
+  let digits = m[2] + (m[3] || ""), scale = (m[3] || "").length - Number(m[4] || 0);
+  if (scale < 0) { digits += "0".repeat(-scale); scale = 0; }
+  return { neg: m[1] === "-", digits, scale };
+}
+
+// The value rounded to `places` decimals (half to even), as "-1234.50": the sign is kept
+// on a zero, as Decimal keeps it ("-0.0000").
+function quantize(s, places) {
+  const d = parseDec(s);
+  if (!d) return null;
+  let digits = d.digits, scale = d.scale;
+  if (scale < places) { digits += "0".repeat(places - scale); scale = places; }
+  if (scale > places) {
+    const cut = scale - places;
+    digits = digits.padStart(cut + 1, "0");
+    const kept = digits.slice(0, digits.length - cut) || "0";
+    const rest = digits.slice(digits.length - cut);
+    const half = "5" + "0".repeat(cut - 1);
+    const odd = Number(kept[kept.length - 1]) % 2 === 1;
+    const up = rest > half || (rest === half && odd);
+    digits = up ? (BigInt(kept) + 1n).toString() : kept;
+    scale = places;
+  }
+  digits = digits.padStart(scale + 1, "0");
+  const int = digits.slice(0, digits.length - scale).replace(/^0+(?=\d)/, "");
+  const frac = digits.slice(digits.length - scale);
+  return (d.neg ? "-" : "") + int + (frac ? "." + frac : "");
+}
+
+// "1234567.5" -> "1,234,567.5" (Python's format spec ",").
+function grouped(text) {
+  const [int, frac] = text.split(".");
+  const g = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return frac === undefined ? g : g + "." + frac;
+}
+
+// render.money: a cost to the hundredth of a cent, "1.2329".
+function money(s) {
   if (s === null || s === undefined) return "-";
-  s = String(s);
-  return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+  return quantize(s, 4) ?? String(s);
+}
+
+// render.volume: a volume to the cent with thousands separated, "2,100.34"; "?" when unknown.
+function volume(s) {
+  if (s === null || s === undefined) return "?";
+  const q = quantize(s, 2);
+  return q === null ? String(s) : grouped(q);
+}
+
+// render.target: a target as written, no decimals when it has none: "2,100", "700.5".
+function target(s) {
+  const d = parseDec(s);
+  if (!d) return s === null || s === undefined ? "-" : String(s);
+  const whole = /^0*$/.test(d.digits.slice(d.digits.length - d.scale));
+  return grouped(quantize(s, whole ? 0 : d.scale));
+}
+
+// render.unconfirmed: "+27.3", what the trades since the exchange's last read should add;
+// empty when nothing was traded since.
+function unconfirmed(s) {
+  const d = s === null || s === undefined ? null : parseDec(s);
+  if (!d || /^0*$/.test(d.digits)) return "";
+  return "+" + grouped(quantize(s, 1));
 }
 
 function ago(seconds) {
@@ -42,14 +109,22 @@ function ago(seconds) {
   return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
 }
 
-function progress(cur, target) {
-  const c = Number(cur || 0), t = Number(target || 0);
+// render.with_unconfirmed: progress counts the exchange's figure and what was traded since.
+function progress(cur, extra, goal) {
+  if (cur === null || cur === undefined) return 0;
+  const c = Number(cur) + Number(extra || 0), t = Number(goal || 0);
   return t > 0 ? Math.min(100, (c / t) * 100) : 0;
 }
 
 function setText(root, field, text) {
   const node = root.querySelector(`[data-field="${field}"]`);
   if (node && node.textContent !== text) node.textContent = text;
+}
+
+// "+27.3 unconfirmed" beside the exchange's figure; nothing when nothing was traded since.
+function setUnconfirmed(root, value) {
+  const text = unconfirmed(value);
+  setText(root, "unconfirmed_volume", text && text + " unconfirmed");
 }
 
 function notice(text, bad) {
@@ -106,6 +181,7 @@ function strategyCard(st) {
     el("div", { class: "figures" },
       el("span", {}, "volume ", el("b", { "data-field": "total_volume" }), " / ",
         el("span", { "data-field": "target_volume" })),
+      el("span", { class: "unconf", "data-field": "unconfirmed_volume" }),
       el("span", {}, "cost ", el("b", { "data-field": "cost_today" }), " USDT")),
     el("div", { class: "bar" }, el("i", {})),
     actionButtons({ strategy_id: st.strategy_id }));
@@ -121,10 +197,12 @@ function drawStrategies(strategies) {
     if (!card) box.append(card = strategyCard(st));
     const name = st.strategy_name === st.strategy_id ? "" : st.strategy_name;
     setText(card, "name", `${name} ${st.token}${st.enabled ? "" : " [disabled]"}${st.selected ? "" : " [not selected]"}`);
-    setText(card, "total_volume", dec(st.total_volume));
-    setText(card, "target_volume", dec(st.target_volume));
-    setText(card, "cost_today", dec(st.cost_today));
-    card.querySelector(".bar i").style.width = progress(st.total_volume, st.target_volume) + "%";
+    setText(card, "total_volume", volume(st.total_volume));
+    setText(card, "target_volume", target(st.target_volume));
+    setUnconfirmed(card, st.unconfirmed_volume);
+    setText(card, "cost_today", money(st.cost_today));
+    // the API's progress counts the exchange's figure and what was traded since
+    card.querySelector(".bar i").style.width = Math.min(100, Number(st.progress || 0)) + "%";
   }
   for (const card of [...box.children]) if (!seen.has(card.dataset.strategy)) card.remove();
 }
@@ -146,6 +224,8 @@ function userBlock(uid) {
       el("strong", { textContent: `user ${uid}` }),
       el("span", { class: "muted" }, "session ", el("span", { "data-field": "session_age" }), " old")),
     el("div", { class: "figures" },
+      el("span", {}, "round trips today ", el("b", { "data-field": "round_trips_today" })),
+      el("span", {}, "cost today ", el("b", { "data-field": "user_cost_today" }), " USDT"),
       el("span", {}, "points today ", el("b", { "data-field": "points_today" })),
       el("span", {}, "USDT per point ", el("b", { "data-field": "cost_per_point" }))),
     el("div", { class: "rows" }),
@@ -162,6 +242,7 @@ function rowBlock(u) {
     el("div", { class: "figures" },
       el("span", {}, "volume ", el("b", { "data-field": "current_volume" }), " / ",
         el("span", { "data-field": "target_volume" })),
+      el("span", { class: "unconf", "data-field": "unconfirmed_volume" }),
       el("span", { class: "muted" }, "read ", el("span", { "data-field": "volume_age" }), " ago"),
       el("span", {}, "trades ", el("b", { "data-field": "trades" })),
       el("span", {}, "cost ", el("b", { "data-field": "cost_today" }), " USDT")),
@@ -179,10 +260,13 @@ function drawUsers(strategies) {
   for (const [uid, rows] of byUser) {
     let block = box.querySelector(`.user[data-user="${CSS.escape(uid)}"]`);
     if (!block) box.append(block = userBlock(uid));
-    const first = rows[0];
-    setText(block, "session_age", ago(first.session_age_seconds));
-    setText(block, "points_today", first.points_today === undefined ? "-" : String(first.points_today));
-    setText(block, "cost_per_point", dec(first.cost_per_point));
+    // the user's day from the books, as `history` and `status`'s table of the day show it
+    const day = rows.find((u) => u.user_round_trips !== null && u.user_round_trips !== undefined) || rows[0];
+    setText(block, "session_age", ago(day.session_age_seconds));
+    setText(block, "round_trips_today", day.user_round_trips == null ? "-" : String(day.user_round_trips));
+    setText(block, "user_cost_today", day.user_round_trips == null ? "-" : money(day.user_cost_today || "0"));
+    setText(block, "points_today", day.points_today == null ? "?" : String(day.points_today));
+    setText(block, "cost_per_point", money(day.cost_per_point));
     const list = block.querySelector(".rows");
     const keep = new Set();
     for (const u of rows) {
@@ -192,16 +276,17 @@ function drawUsers(strategies) {
       if (!row) list.append(row = rowBlock(u));
       setText(row, "state", u.state);
       row.querySelector(".state").dataset.state = u.state;
-      setText(row, "current_volume", dec(u.current_volume));
-      setText(row, "target_volume", dec(u.target_volume));
+      setText(row, "current_volume", volume(u.current_volume));
+      setText(row, "target_volume", target(u.target_volume));
+      setUnconfirmed(row, u.unconfirmed_volume);
       setText(row, "volume_age", ago(u.volume_age_seconds));
       setText(row, "trades", String(u.trades || 0));
-      setText(row, "cost_today", dec(u.cost_today || "0"));
+      setText(row, "cost_today", money(u.cost_today || "0"));
       const why = [];
       if (u.reason && ["FATAL", "BACKOFF", "STOPPED", "STOPPING"].includes(u.state)) why.push("why: " + u.reason);
       if (u.last_error && u.last_error !== u.reason) why.push("last error: " + u.last_error);
       setText(row, "why", why.join(" | "));
-      row.querySelector(".bar i").style.width = progress(u.current_volume, u.target_volume) + "%";
+      row.querySelector(".bar i").style.width = progress(u.current_volume, u.unconfirmed_volume, u.target_volume) + "%";
     }
     for (const row of [...list.children]) if (!keep.has(row.dataset.strategy)) row.remove();
   }
