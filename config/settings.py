@@ -125,33 +125,29 @@ class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
     retries: int = 3  # attempts per message and channel
 
 
-class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """``metrics:`` where the supervisor serves Prometheus metrics (None: it does not)."""
+class Listening(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``listen: HOST:PORT`` of the supervisor's (None: it does not serve), split."""
 
-    listen: str | None = None  # "127.0.0.1:9464"
+    listen: str | None = None
+
+    @property
+    def host(self) -> str:
+        return (self.listen or "").rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int((self.listen or "0").rpartition(":")[2])
+
+
+class MetricsSettings(Listening, frozen=True, kw_only=True):
+    """``metrics:`` where the supervisor serves Prometheus metrics ("127.0.0.1:9464")."""
+
     allow_remote: bool = False  # a non-loopback listen address needs this set
 
-    @property
-    def host(self) -> str:
-        return (self.listen or "").rpartition(":")[0].strip("[]")
 
-    @property
-    def port(self) -> int:
-        return int((self.listen or "0").rpartition(":")[2])
-
-
-class DashboardSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """``dashboard:`` where the supervisor serves the web page (None: it does not), the
+class DashboardSettings(Listening, frozen=True, kw_only=True):
+    """``dashboard:`` where the supervisor serves the web page ("127.0.0.1:8780"), the
     file holding its token, and when a stored session is old enough to announce."""
 
-    listen: str | None = None  # "127.0.0.1:8780"
     token_file: str | None = None  # absolute
     session_warn_hours: float = 96.0
-
-    @property
-    def host(self) -> str:
-        return (self.listen or "").rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int((self.listen or "0").rpartition(":")[2])

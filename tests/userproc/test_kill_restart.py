@@ -323,24 +323,7 @@ async def test_a_lost_journal_is_rebuilt_from_what_the_exchange_shows(
     jpath = tmp_path / "journals" / "user-u1.sqlite"
     log_path = tmp_path / "c.log"
     async with sim_factory() as sim:
-        engine = sim.sim
-        stuck = make_settings(
-            sell_profit_percentage=Decimal("-5"),
-            order_timeout_seconds=30.0,
-            target_volume=Decimal(1000),
-        )
-        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [stuck]), log_path)
-        await _until(
-            lambda: (
-                any(
-                    o.position == "OTO_PENDING" and o.status == "NEW"
-                    for o in engine.accounts["u1"].orders
-                )
-                if "u1" in engine.accounts
-                else False
-            ),
-            20,
-        )
+        proc = await _with_a_sell_open(sim, supervisor, tmp_path, log_path)
         proc.kill()
         await proc.wait()
         for suffix in ("", "-wal", "-shm"):
@@ -384,24 +367,7 @@ async def test_a_round_trip_another_process_stopped_and_sold_is_not_sold_again(
     jpath = tmp_path / "journals" / "user-u1.sqlite"
     log_path = tmp_path / "c.log"
     async with sim_factory() as sim:
-        engine = sim.sim
-        stuck = make_settings(
-            sell_profit_percentage=Decimal("-5"),
-            order_timeout_seconds=30.0,
-            target_volume=Decimal(1000),
-        )
-        proc = await _spawn(make_spec(sim, supervisor, tmp_path, [stuck]), log_path)
-        await _until(
-            lambda: (
-                any(
-                    o.position == "OTO_PENDING" and o.status == "NEW"
-                    for o in engine.accounts["u1"].orders
-                )
-                if "u1" in engine.accounts
-                else False
-            ),
-            20,
-        )
+        proc = await _with_a_sell_open(sim, supervisor, tmp_path, log_path)
         await supervisor.send(m.StopNow())
         assert await asyncio.wait_for(proc.wait(), 20) == 0
         acc = await sim.admin.account("u1")
@@ -415,3 +381,27 @@ async def test_a_round_trip_another_process_stopped_and_sold_is_not_sold_again(
         assert '"orphan_already_sold"' in text and '"order_rejected"' not in text
         acc = await sim.admin.account("u1")
         assert acc["open_orders"] == 0
+
+
+async def _with_a_sell_open(sim, supervisor, tmp_path, log_path):
+    """A user process whose OTO's sell is open and will not fill (priced 5 % above the
+    market), once the sim shows that sell waiting."""
+    engine = sim.sim
+    stuck = make_settings(
+        sell_profit_percentage=Decimal("-5"),
+        order_timeout_seconds=30.0,
+        target_volume=Decimal(1000),
+    )
+    proc = await _spawn(make_spec(sim, supervisor, tmp_path, [stuck]), log_path)
+    await _until(
+        lambda: (
+            any(
+                o.position == "OTO_PENDING" and o.status == "NEW"
+                for o in engine.accounts["u1"].orders
+            )
+            if "u1" in engine.accounts
+            else False
+        ),
+        20,
+    )
+    return proc
