@@ -1,7 +1,7 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   - run the whole job against the built-in simulated exchange
 #   make test   - run the full test suite
-# Both install from requirements.lock (exact versions, every platform), so a fresh machine
+# Both install from requirements.txt (exact versions, every platform), so a fresh machine
 # runs what CI ran; `make lock` refreshes it, `make test-latest` tries the newest versions
 # the ranges in pyproject.toml allow.
 PYTHON ?= python3
@@ -11,10 +11,10 @@ LATEST ?= /tmp/alphavol-latest-venv
 
 .PHONY: demo test lint bench install lock test-latest clean
 
-$(BIN)/alphavol: pyproject.toml requirements.lock
+$(BIN)/alphavol: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -42,7 +42,7 @@ bench: install
 # 3.11+ (uv resolves the whole tree in about a second).
 lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
-		-o requirements.lock
+		-o requirements.txt
 
 # The suite against the newest versions pyproject.toml's ranges allow, in a throw-away
 # venv: tells early what the next `make lock` would break. Not part of CI.
