@@ -86,3 +86,21 @@ def write_config(directory: Path, text: str, name: str = "cfg.yaml") -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+def load_minimal(directory: Path, extra: str):
+    """``MINIMAL`` plus ``extra``, loaded (the section tests' config)."""
+    from config.loader import load_config
+
+    return load_config(write_config(directory, MINIMAL + extra))
+
+
+def refused(directory: Path, extra: str) -> list:
+    """The issues of ``MINIMAL`` plus ``extra``, which must be refused."""
+    from config.loader import ConfigError
+
+    try:
+        load_minimal(directory, extra)
+    except ConfigError as exc:
+        return exc.issues
+    raise AssertionError("the config was accepted")

@@ -3,27 +3,16 @@ notify URL's token never shows in a message about it."""
 
 from __future__ import annotations
 
-from config.loader import ConfigError, load_config
 from config.logsetup import redact
 from config.service_sections import channel_label
 from config.settings import DEFAULT_NOTIFY_EVENTS
 
 from .conftest import MINIMAL, write_config
+from .conftest import load_minimal as load
+from .conftest import refused as issues
 
 TG = "tgram://123456789:AAF-TeLeGrAmBoTt0k3nXyZ/4242"
 HOOK = "jsons://hooks.example.com/services/T0KEN-PART-ABCDEF"
-
-
-def load(tmp_path, extra: str):
-    return load_config(write_config(tmp_path, MINIMAL + extra))
-
-
-def issues(tmp_path, extra: str) -> list:
-    try:
-        load(tmp_path, extra)
-    except ConfigError as exc:
-        return exc.issues
-    raise AssertionError("the config was accepted")
 
 
 def test_both_sections_load_and_default_to_off(tmp_path):

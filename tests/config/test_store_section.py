@@ -8,23 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from config.loader import ConfigError, load_config
-
 from .conftest import MINIMAL, write_config
+from .conftest import load_minimal as load
+from .conftest import refused as issues
 
 PASSWORD = "S3cr3t-Db-Pa55word"
-
-
-def load(tmp_path, extra: str):
-    return load_config(write_config(tmp_path, MINIMAL + extra))
-
-
-def issues(tmp_path, extra: str) -> list:
-    try:
-        load(tmp_path, extra)
-    except ConfigError as exc:
-        return exc.issues
-    raise AssertionError("the config was accepted")
 
 
 def test_no_store_is_one_host_and_a_store_loads_with_its_defaults(tmp_path):

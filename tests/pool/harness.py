@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import signal
 import time
@@ -21,18 +20,9 @@ from config.store_section import StoreSettings
 from supervisor.client import SupervisorNotRunning
 from tests.pgcluster import PASSWORD
 from tests.supervisor.harness import Deployment, strategy
+from tests.supervisor.test_real_users import FAST  # the user processes' fast tuning
 
 LEASE = 5.0
-FAST = json.dumps(
-    {
-        "settle_poll_seconds": 0.02,
-        "rest_check_seconds": 0.5,
-        "volume_reads": 1,
-        "lookup_delay_seconds": 0.05,
-        "volatility_wait_seconds": 0.05,
-        "stream_initial_backoff": 0.05,
-    }
-)
 ALIVE = {"STARTING", "RUNNING", "STOPPING"}
 TERMINAL_STATUSES = {"FILLED", "CANCELED", "EXPIRED", "REJECTED"}
 
