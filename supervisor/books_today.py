@@ -10,9 +10,12 @@ sweeps out).
 The books are read from a worker thread (the event loop never waits for the disk): every
 user's at start, on a new day and after ``IDLE_SECONDS`` without news; a user's as soon as
 its process reports a trade, a volume or its exit, or the supervisor reads its volume (at
-most one reading per ``SETTLE_SECONDS``). What was read is kept in memory,
-which is all a status request reads. A user whose journal cannot be read yet keeps the
-figures of its events.
+most one reading per ``SETTLE_SECONDS``). What was read is kept in memory. A status
+request (``status``, a scrape, the dashboard) first waits, for at most ``FRESH_SECONDS``,
+for the reading that covers every change noted before it arrived: a user shown DONE is
+shown with the figures of its last trade, and two requests with nothing new in between
+show the same figures. A user whose journal cannot be read yet keeps the figures of its
+events.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 SETTLE_SECONDS = 0.5  # a burst of events is one reading of the books
 IDLE_SECONDS = 30.0
+FRESH_SECONDS = 2.0  # how long a status request waits for the pending reading
 NOTHING = (0, Decimal(0))
 
 
@@ -47,18 +51,46 @@ class BooksToday:
         self.users: dict[str, ledger.UserDay] = {}
         self._changed = asyncio.Event()
         self._stale: set[str] = set()  # users whose books changed since the last reading
+        self._noted = 0  # changes noted so far
+        self._covered = 0  # of those, how many the last reading covers
+        self._hurry = asyncio.Event()  # a request waits: read now, without settling
+        self._read = asyncio.Condition()
 
     def changed(self, user_id: str) -> None:
         """This user traded, read a volume or ended: read its books again soon."""
         self._stale.add(user_id)
+        self._noted += 1
         self._changed.set()
+
+    async def current(self, within: float = FRESH_SECONDS) -> None:
+        """Return once the figures cover every change noted before this call and are of
+        the day being worked, or after ``within`` seconds (the last reading then stands)."""
+        wanted = self._noted
+
+        def covered() -> bool:
+            return self._covered >= wanted and self.day == self.arb.day
+
+        if covered():
+            return
+        self._hurry.set()
+        self._changed.set()
+        try:
+            async with asyncio.timeout(within), self._read:
+                await self._read.wait_for(covered)
+        except TimeoutError:
+            log.warning("books_reading_late", waited_seconds=within)
 
     async def serve(self) -> None:
         every = True  # at start, and when nothing happened for IDLE_SECONDS
         while True:
             self._changed.clear()
+            self._hurry.clear()
             await self.last_reading(every=every)
-            await asyncio.sleep(SETTLE_SECONDS)  # at most one reading per SETTLE_SECONDS
+            try:  # at most one reading per SETTLE_SECONDS, unless a request waits
+                async with asyncio.timeout(SETTLE_SECONDS):
+                    await self._hurry.wait()
+            except TimeoutError:
+                pass
             try:
                 async with asyncio.timeout(IDLE_SECONDS):
                     await self._changed.wait()
@@ -87,11 +119,16 @@ class BooksToday:
 
     async def last_reading(self, *, every: bool = True) -> None:
         """``refresh`` that never raises: a failure (a full disk, a damaged file) is
-        logged and the last reading stays (the exit summary reads the books this way too)."""
+        logged and the last reading stays (the exit summary reads the books this way too).
+        Either way the changes noted before it are settled for ``current``."""
+        noted = self._noted
         try:
             await self.refresh(every=every)
         except Exception as exc:
             log.warning("books_unreadable", error=f"{type(exc).__name__}: {exc}")
+        self._covered = max(self._covered, noted)
+        async with self._read:
+            self._read.notify_all()
 
     def of(self, user_id: str) -> ledger.UserDay | None:
         if self.day != self.arb.day:  # a new day: read every user's books at once

@@ -184,6 +184,7 @@ async def _serve(arb: Arbiter) -> None:
     registry.register(FleetCollector(arb))
 
     async def metrics(_request: web.Request) -> web.Response:
+        await arb.observer.today.current()  # the figures of every change noted so far
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

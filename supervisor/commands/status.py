@@ -3,8 +3,8 @@
 The supervisor's pid, start time, the UTC day being worked, its phase (starting, running,
 waiting_next_day, stopping), the next daily run, and per strategy (in config order) one
 ``UserStatus`` per user: state, pid, restarts, volumes, batch i/N, cost, last error, ETA.
-Built from memory only (the day's figures: what
-``supervisor.books_today`` last read from the books).
+Built from memory (the day's figures: what ``supervisor.books_today`` read from the books,
+once its reading covers every change noted before the request).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ class Status(Command):
     name = "status"
     request = m.StatusRequest
 
-    def execute(self, arbiter, req: m.StatusRequest) -> m.Reply:
+    async def execute(self, arbiter, req: m.StatusRequest) -> m.Reply:  # type: ignore[override]
+        await arbiter.observer.today.current()  # the figures of every change noted so far
         return status_reply(arbiter)
 
 

@@ -198,6 +198,7 @@ class Dashboard:
         return _json({"csrf": session.csrf if session else None})
 
     async def status(self, request: web.Request) -> web.Response:
+        await self.arb.observer.today.current()
         return _json(status_doc(self.arb))
 
     async def history(self, request: web.Request) -> web.Response:
