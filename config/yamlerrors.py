@@ -68,6 +68,26 @@ def _char(lines: list[str], mark: yaml.Mark | None) -> str:
     return lines[mark.line][mark.column]
 
 
+@dataclass(frozen=True)
+class _Spot:
+    """Where the parser stopped, and the text around it: what every finder looks at."""
+
+    lines: list[str]
+    parsed: list[_Line | None]  # each line parsed (None: blank, a comment, a tab)
+    at: int  # the 0-based line of the problem mark
+    pm: yaml.Mark  # where the parser noticed the problem
+    cm: yaml.Mark | None  # what it was reading then (a quote, a bracket, a key), if it says
+
+    @property
+    def line(self) -> _Line | None:
+        """The line of the problem mark, when it has content."""
+        return self.parsed[self.at] if self.at < len(self.parsed) else None
+
+
+# (1-based line of the mistake, what is wrong there and how to fix it), or None: not this
+Finder = tuple[int, str] | None
+
+
 def explain(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:
     """(1-based line of the mistake, what is wrong there and how to fix it)."""
     lines = text.splitlines()
@@ -76,7 +96,7 @@ def explain(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:
     if pm is None:
         return None, "the file is not valid YAML"
     at = min(pm.line, len(lines) - 1) if lines else 0
-    parsed = [_parse(i + 1, raw) for i, raw in enumerate(lines)]
+    spot = _Spot(lines, [_parse(i + 1, raw) for i, raw in enumerate(lines)], at, pm, cm)
     for why in (
         _tab,
         _unclosed,
@@ -86,10 +106,10 @@ def explain(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:
         _misaligned,
         _colon_in_value,
     ):
-        found = why(lines, parsed, at, pm, cm)
+        found = why(spot)
         if found:
             return found
-    here = parsed[at] if 0 <= at < len(parsed) else None
+    here = spot.parsed[at] if 0 <= at < len(spot.parsed) else None
     shown = here.text if here is not None else ""
     return at + 1, (
         f"'{_short(shown)}' does not fit the lines above it: check its indentation, and that"
@@ -103,26 +123,27 @@ def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-Finder = tuple[int, str] | None
-
-
-def _tab(lines, parsed, at, pm, cm) -> Finder:
+def _tab(spot: _Spot) -> Finder:
+    lines, at = spot.lines, spot.at
     for i in range(min(at, len(lines) - 1), -1, -1):
         lead = lines[i][: len(lines[i]) - len(lines[i].lstrip(" \t"))]
         if "\t" in lead:
             return i + 1, "indented with a tab; YAML indentation must be spaces only"
-        if parsed[i] is not None and i < at:
+        if spot.parsed[i] is not None and i < at:
             break
     return None
 
 
-def _unclosed(lines, parsed, at, pm, cm) -> Finder:
-    opener = _char(lines, cm)
+def _unclosed(spot: _Spot) -> Finder:
+    cm = spot.cm
+    opener = _char(spot.lines, cm)
+    if cm is None or not opener:
+        return None
     if opener in ("'", '"'):
         return cm.line + 1, f"the quote {opener} opened here is never closed"
     if opener in ("[", "{"):
         closer = "]" if opener == "[" else "}"
-        if pm.line == cm.line:
+        if spot.pm.line == cm.line:
             return cm.line + 1, (
                 f"inside {opener}...{closer}, items must be separated by commas"
                 f" (or the {closer} is missing)"
@@ -131,10 +152,11 @@ def _unclosed(lines, parsed, at, pm, cm) -> Finder:
     return None
 
 
-def _alias(lines, parsed, at, pm, cm) -> Finder:
-    if _char(lines, pm) != "*":
+def _alias(spot: _Spot) -> Finder:
+    pm = spot.pm
+    if _char(spot.lines, pm) != "*":
         return None
-    name = re.match(r"\*([^\s,\]}]*)", lines[pm.line][pm.column :])
+    name = re.match(r"\*([^\s,\]}]*)", spot.lines[pm.line][pm.column :])
     alias = name.group(1) if name else ""
     return pm.line + 1, f"'*{alias}' refers to no anchor '&{alias}' above it"
 
@@ -143,12 +165,13 @@ def _spaces(n: int) -> str:
     return f"{n} space" + ("" if n == 1 else "s")
 
 
-def _no_colon_scanned(lines, parsed, at, pm, cm) -> Finder:
+def _no_colon_scanned(spot: _Spot) -> Finder:
     """The scanner was reading a key on an earlier line and never found its ':'."""
-    if cm is None or cm.line >= pm.line:
+    cm = spot.cm
+    if cm is None or cm.line >= spot.pm.line:
         return None
-    line = parsed[cm.line] if cm.line < len(parsed) else None
-    if line is None or line.key is not None or _char(lines, cm) in ("'", '"', "[", "{"):
+    line = spot.parsed[cm.line] if cm.line < len(spot.parsed) else None
+    if line is None or line.key is not None or _char(spot.lines, cm) in ("'", '"', "[", "{"):
         return None
     return line.no, _missing_colon(line)
 
@@ -174,19 +197,28 @@ def _chain(parsed: list[_Line | None], at: int) -> list[_Line]:
     return out
 
 
-def _misaligned(lines, parsed, at, pm, cm) -> Finder:
-    line = parsed[at] if at < len(parsed) else None
-    chain = _chain(parsed, at)
+def _misaligned(spot: _Spot) -> Finder:
+    """Indentation that lines up with nothing above it. Three cases, tried in turn: the
+    line above is the one out of place; the keys of this line's block disagree; this
+    line (a key or a list item) matches no enclosing key or '-'."""
+    line = spot.line
+    chain = _chain(spot.parsed, spot.at)
     if line is None or not chain:
         return None
     if chain[0].opens and line.indent > chain[0].indent:
         return None  # the first line of the block that the line above opens
     if not line.dash:
-        found = _dedented_above(parsed, line, chain[0]) or _odd_in_block(parsed, at, line, chain)
+        found = _dedented_above(spot.parsed, line, chain[0]) or _odd_in_block(spot, line, chain)
         if found:
             return found
-    keys: dict[int, _Line] = {}
-    dashes: dict[int, _Line] = {}
+    return _aligned_with_nothing(line, chain)
+
+
+def _aligned_with_nothing(line: _Line, chain: list[_Line]) -> Finder:
+    """A list item whose '-' is under no '-' above, or a key under no key above: name the
+    nearest one(s) to align with."""
+    keys: dict[int, _Line] = {}  # column of a key -> the nearest line with a key there
+    dashes: dict[int, _Line] = {}  # column of a '-' -> the nearest list item there
     for c in chain:
         if c.dash:
             dashes.setdefault(c.indent, c)
@@ -197,20 +229,26 @@ def _misaligned(lines, parsed, at, pm, cm) -> Finder:
         return None
     best = min(abs(col - line.indent) for col in levels)
     near = [levels[col] for col in sorted(levels, reverse=True) if abs(col - line.indent) == best]
-    n = line.indent
     if line.dash:
-        anchor = near[0]
-        return line.no, (
-            f"the list item '{_short(line.text)}' is indented {_spaces(n)}; align its '-'"
-            f" with the one on line {anchor.no} ({_spaces(anchor.indent)})"
-        )
+        return line.no, _item_misaligned(line, near[0])
+    return line.no, _key_misaligned(line, near, line.indent in dashes)
+
+
+def _item_misaligned(line: _Line, anchor: _Line) -> str:
+    return (
+        f"the list item '{_short(line.text)}' is indented {_spaces(line.indent)}; align its '-'"
+        f" with the one on line {anchor.no} ({_spaces(anchor.indent)})"
+    )
+
+
+def _key_misaligned(line: _Line, near: list[_Line], under_a_dash: bool) -> str:
     what = f"'{line.key}'" if line.key else f"'{_short(line.text)}'"
     options = " or with ".join(
         f"'{a.key}' on line {a.no} ({_spaces(a.key_col or 0)})" for a in near[:2]
     )
-    item = " (or make it a list item: '- ...')" if n in dashes and line.key else ""
-    return line.no, (
-        f"{what} is indented {_spaces(n)}, which lines up with no key above it:"
+    item = " (or make it a list item: '- ...')" if under_a_dash and line.key else ""
+    return (
+        f"{what} is indented {_spaces(line.indent)}, which lines up with no key above it:"
         f" align it with {options}{item}"
     )
 
@@ -246,13 +284,24 @@ def _dedented_above(parsed: list[_Line | None], line: _Line, above: _Line) -> Fi
     return None
 
 
-def _odd_in_block(parsed: list[_Line | None], at: int, line: _Line, chain: list[_Line]) -> Finder:
-    """Keys of one block (a section, or a list item) that do not align: the first key
-    is the odd one when the keys after it agree with this line, else this line is."""
+@dataclass(frozen=True)
+class _Block:
+    """The block a line is in (a section, or a list item) as far as the line."""
+
+    parent: _Line  # the line that opens it: `key:` or `- ...`
+    first: _Line  # its first key (the parent itself for `- key: ...`)
+    col: int  # the column of that first key
+    peers: int  # keys at that column before the line, the first one included
+
+    def where(self) -> str:
+        return "in this list item" if self.parent.dash else f"under '{_name(self.parent)}'"
+
+
+def _block_of(spot: _Spot, line: _Line, chain: list[_Line]) -> _Block | None:
     parent = next((c for c in chain if (c.opens or c.dash) and c.indent < line.indent), None)
     if parent is None:
         return None
-    between = [p for p in parsed[parent.no : at] if p is not None]
+    between = [p for p in spot.parsed[parent.no : spot.at] if p is not None]
     if parent.dash and parent.key is not None and parent.key_col is not None:
         first, col = parent, parent.key_col
     elif between:
@@ -260,40 +309,57 @@ def _odd_in_block(parsed: list[_Line | None], at: int, line: _Line, chain: list[
         first = next(p for p in between if p.indent == col)
     else:
         return None
-    if col == line.indent:
-        return None
     peers = sum(1 for p in between if p.indent == col) + (first is parent)
-    followers = 0
-    for p in parsed[at + 1 :]:
+    return _Block(parent, first, col, peers)
+
+
+def _followers(spot: _Spot, block: _Block, line: _Line) -> int:
+    """Keys after ``line`` in its block that are indented like it."""
+    count = 0
+    for p in spot.parsed[spot.at + 1 :]:
         if p is None:
             continue
-        if p.indent <= parent.indent:
+        if p.indent <= block.parent.indent:
             break
-        followers += p.indent == line.indent and not p.dash
-    where = "in this list item" if parent.dash else f"under '{_name(parent)}'"
-    if followers and peers == 1:
-        gap = line.indent - col
-        fix = f"indent it {_spaces(line.indent)} like them"
-        if first is parent:  # `- key:` starts the item: move the key, not the dash
-            fix = (
-                f"indent its '-' {_spaces(gap)} more"
-                if gap > 0
-                else (f"remove {_spaces(-gap)} between the '-' and '{_name(first)}'")
-            )
-        return first.no, (
-            f"'{_name(first)}' is indented {_spaces(col)}, but the keys after it {where} are"
-            f" indented {line.indent} ('{_name(line)}' on line {line.no}): {fix}"
-        )
+        count += p.indent == line.indent and not p.dash
+    return count
+
+
+def _odd_in_block(spot: _Spot, line: _Line, chain: list[_Line]) -> Finder:
+    """Keys of one block (a section, or a list item) that do not align: the first key
+    is the odd one when the keys after it agree with this line, else this line is."""
+    block = _block_of(spot, line, chain)
+    if block is None or block.col == line.indent:
+        return None
+    if block.peers == 1 and _followers(spot, block, line):
+        return block.first.no, _first_key_odd(block, line)
     return line.no, (
-        f"'{_name(line)}' is indented {_spaces(line.indent)}, but the keys before it {where}"
-        f" are indented {col} ('{_name(first)}' on line {first.no}): align it with them"
+        f"'{_name(line)}' is indented {_spaces(line.indent)}, but the keys before it"
+        f" {block.where()} are indented {block.col} ('{_name(block.first)}' on line"
+        f" {block.first.no}): align it with them"
     )
 
 
-def _no_colon(lines, parsed, at, pm, cm) -> Finder:
+def _first_key_odd(block: _Block, line: _Line) -> str:
+    first, col = block.first, block.col
+    gap = line.indent - col
+    fix = f"indent it {_spaces(line.indent)} like them"
+    if first is block.parent:  # `- key:` starts the item: move the key, not the dash
+        fix = (
+            f"indent its '-' {_spaces(gap)} more"
+            if gap > 0
+            else (f"remove {_spaces(-gap)} between the '-' and '{_name(first)}'")
+        )
+    return (
+        f"'{_name(first)}' is indented {_spaces(col)}, but the keys after it {block.where()}"
+        f" are indented {line.indent} ('{_name(line)}' on line {line.no}): {fix}"
+    )
+
+
+def _no_colon(spot: _Spot) -> Finder:
     """The line above, at this line's indentation, has no ':' (noticed here)."""
-    line = parsed[at] if at < len(parsed) else None
-    above = next((p for p in reversed(parsed[:at]) if p is not None), None)
+    line = spot.line
+    above = next((p for p in reversed(spot.parsed[: spot.at]) if p is not None), None)
     if line is None or above is None or above.key is not None or line.dash:
         return None
     if above.indent == line.indent and not above.dash:
@@ -303,11 +369,11 @@ def _no_colon(lines, parsed, at, pm, cm) -> Finder:
     return None
 
 
-def _colon_in_value(lines, parsed, at, pm, cm) -> Finder:
-    line = parsed[at] if at < len(parsed) else None
-    if line is None or line.key is None or line.key_col is None or pm.line != at:
+def _colon_in_value(spot: _Spot) -> Finder:
+    line, pm = spot.line, spot.pm
+    if line is None or line.key is None or line.key_col is None or pm.line != spot.at:
         return None
-    if _char(lines, pm) != ":":
+    if _char(spot.lines, pm) != ":":
         return None
     if pm.column > line.key_col + len(line.key) + 1:
         return line.no, (
