@@ -10,6 +10,8 @@ headers in ``exchange.auth.KEPT_HEADERS``, and check the result with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from exchange.auth import KEPT_HEADERS, Credentials
 
 _HEADER_OPTS = ("-H", "--header")
@@ -36,29 +38,15 @@ def parse_curl(text: str) -> Credentials:
     cookies: dict[str, str] = {}
     headers: dict[str, str] = {}
     found_any = False
-    i = 0
-    while i < len(words):
-        word = words[i]
-        opt, value = word, None
-        if word.startswith("--") and "=" in word:
-            opt, value = word.split("=", 1)
-        elif word[:2] in ("-H", "-b", "-A") and len(word) > 2:
-            opt, value = word[:2], word[2:]
-        if opt in _HEADER_OPTS + _COOKIE_OPTS + _UA_OPTS or opt in _VALUE_OPTS:
-            if value is None:
-                if i + 1 >= len(words):
-                    raise CurlParseError(f"the option {opt} at the end has no value")
-                value = words[i + 1]
-                i += 1
-            if opt in _HEADER_OPTS:
-                found_any |= _add_header(value, cookies, headers)
-            elif opt in _COOKIE_OPTS:
-                found_any = True
-                _add_cookies(value, cookies)
-            elif opt in _UA_OPTS:
-                found_any = True
-                headers["user-agent"] = value.strip()
-        i += 1
+    for opt, value in _options(words):
+        if opt in _HEADER_OPTS:
+            found_any |= _add_header(value, cookies, headers)
+        elif opt in _COOKIE_OPTS:
+            found_any = True
+            _add_cookies(value, cookies)
+        elif opt in _UA_OPTS:
+            found_any = True
+            headers["user-agent"] = value.strip()
     if not found_any:
         raise CurlParseError(
             "no headers or cookies found: copy a request to www.binance.com with the browser's"
@@ -69,6 +57,35 @@ def parse_curl(text: str) -> Credentials:
     if problems:
         raise CurlParseError("; ".join(problems))
     return creds
+
+
+_TAKES_A_VALUE = {*_HEADER_OPTS, *_COOKIE_OPTS, *_UA_OPTS, *_VALUE_OPTS}
+
+
+def _options(words: list[str]) -> Iterator[tuple[str, str]]:
+    """Each option that takes a value, with its value (``-H v``, ``-Hv``, ``--header=v``);
+    other words (the URL, flags such as --compressed) are passed over."""
+    i = 0
+    while i < len(words):
+        opt, value = _option_word(words[i])
+        if opt in _TAKES_A_VALUE:
+            if value is None:
+                if i + 1 >= len(words):
+                    raise CurlParseError(f"the option {opt} at the end has no value")
+                i += 1
+                value = words[i]
+            yield opt, value
+        i += 1
+
+
+def _option_word(word: str) -> tuple[str, str | None]:
+    """(option, its value when written in the same word, else None)."""
+    if word.startswith("--") and "=" in word:
+        opt, value = word.split("=", 1)
+        return opt, value
+    if word[:2] in ("-H", "-b", "-A") and len(word) > 2:
+        return word[:2], word[2:]
+    return word, None
 
 
 def _add_header(line: str, cookies: dict[str, str], headers: dict[str, str]) -> bool:
