@@ -13,7 +13,7 @@ from config.checker import ConfigChecker, both_targets
 from config.schema import STRATEGY_RULES, StrategySection, describe
 from config.yamlpos import Path as KeyPath
 
-REQUIRED = ("strategy_id", "target_token", "user_ids")
+_REQUIRED = ("strategy_id", "target_token", "user_ids")
 # A strategy as read: its index in ``strategies:`` and its settings
 Indexed = list[tuple[int, StrategySection]]
 
@@ -42,13 +42,13 @@ def _entry(
 ) -> StrategySection | None:
     """One entry: its settings when usable, else None (its problems reported)."""
     path: KeyPath = ("strategies", i)
-    values = checker.section(entry, path, STRATEGY_RULES, required=REQUIRED)
+    values = checker.section(entry, path, STRATEGY_RULES, required=_REQUIRED)
     sid: str | None = values.get("strategy_id")
     duplicate = _is_duplicate(checker, i, sid, first_use)
     both_targets(checker, path, entry)
     if isinstance(entry, dict) and "target_volume" not in entry and "target_points" not in entry:
         checker.err(path, "missing the target: set target_volume or target_points")
-    if not duplicate and all(k in values for k in REQUIRED):
+    if not duplicate and all(k in values for k in _REQUIRED):
         return StrategySection(**values)
     _remember_broken(checker, sid, duplicate, entry)
     return None
