@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 import msgspec
@@ -37,6 +37,9 @@ from config.output import (
 )
 from config.schema import ID_RE
 from exchange.auth import Credentials
+
+if TYPE_CHECKING:
+    from config.online import Located
 
 EXIT_PROBLEM = EXIT_OPERATOR  # kept for old imports
 DEFAULT_CONFIG = "config/trading_config.yaml"
@@ -271,7 +274,7 @@ def users_check(user_id: str | None, online: bool, config_path: str) -> None:
         sys.exit(EXIT_OPERATOR)
 
 
-def _notify_problems(cfg: AppConfig, where) -> list[str]:
+def _notify_problems(cfg: AppConfig, where: Located) -> list[str]:
     """notify.urls that Apprise does not understand (named by position: a URL is a secret)."""
     if not cfg.notify.urls:
         return []
@@ -305,41 +308,15 @@ def check(config_path: str, as_json: bool, online: bool) -> None:
     problems: list[str] = []
     sessions: dict[str, Credentials] = {}
     try:
-        store = open_store(cfg)
+        store: CredentialStore | None = open_store(cfg)
     except CliError as exc:
         problems.append(exc.format_message())
         store = None
     if store is not None:
-        for uid in cfg.user_ids():
-            strategies = ", ".join(s.strategy_id for s in cfg.for_user(uid))
-            try:
-                creds = store.get(uid).routed(cfg.proxy_for(uid))
-            except CredentialsMissing:
-                problems.append(
-                    where.issue(
-                        where.user(uid),
-                        f"user {uid} ({strategies}) has no stored session:"
-                        f" alphavol users add {uid} --curl FILE",
-                    )
-                )
-                continue
-            except CredentialsError as exc:
-                problems.append(where.issue(where.user(uid), f"user {uid}: {exc}"))
-                continue
-            bad = creds.problems()
-            problems.extend(where.issue(where.user(uid), f"user {uid}: {p}") for p in bad)
-            if not bad:
-                sessions[uid] = creds
+        sessions = _stored_sessions(cfg, store, where, problems)
     problems.extend(_notify_problems(cfg, where))
-    alive: list[str] = []
     if online:
-        from config.online import online_problems
-
-        found, alive = asyncio.run(online_problems(cfg, sessions, where))
-        problems.extend(found)
-        if store is not None:
-            for uid in alive:
-                store.mark_ok(uid)
+        problems.extend(_online_problems(cfg, store, sessions, where))
     if as_json:
         say(msgspec.json.format(msgspec.json.encode(cfg.effective()), indent=2).decode())
     for p in problems:
@@ -348,14 +325,65 @@ def check(config_path: str, as_json: bool, online: bool) -> None:
         echo(f"{len(problems)} problem(s); nothing was started.", err=True)
         sys.exit(EXIT_OPERATOR)
     if not as_json:
-        enabled = [s for s in cfg.strategies if s.enabled]
-        echo(
-            f"config ok: {len(enabled)} enabled strateg{'y' if len(enabled) == 1 else 'ies'}"
-            f" ({', '.join(s.strategy_id for s in enabled)}), {len(cfg.user_ids())} users,"
-            " all with a stored session"
-            + (
-                "; the exchange lists every token and chain, and every session is alive"
-                if online
-                else ""
+        echo(_config_ok(cfg, online))
+
+
+def _stored_sessions(
+    cfg: AppConfig, store: CredentialStore, where: Located, problems: list[str]
+) -> dict[str, Credentials]:
+    """The usable stored session of every configured user; a line in ``problems`` for
+    each user whose session is missing, unreadable or incomplete."""
+    sessions: dict[str, Credentials] = {}
+    for uid in cfg.user_ids():
+        try:
+            creds = store.get(uid).routed(cfg.proxy_for(uid))
+        except CredentialsMissing:
+            strategies = ", ".join(s.strategy_id for s in cfg.for_user(uid))
+            problems.append(
+                where.issue(
+                    where.user(uid),
+                    f"user {uid} ({strategies}) has no stored session:"
+                    f" alphavol users add {uid} --curl FILE",
+                )
             )
+            continue
+        except CredentialsError as exc:
+            problems.append(where.issue(where.user(uid), f"user {uid}: {exc}"))
+            continue
+        bad = creds.problems()
+        problems.extend(where.issue(where.user(uid), f"user {uid}: {p}") for p in bad)
+        if not bad:
+            sessions[uid] = creds
+    return sessions
+
+
+def _online_problems(
+    cfg: AppConfig,
+    store: CredentialStore | None,
+    sessions: dict[str, Credentials],
+    where: Located,
+) -> list[str]:
+    """What the exchange says of the tokens, chains and sessions; the sessions it
+    accepted are marked ok in the store."""
+    from config.online import online_problems
+
+    found, alive = asyncio.run(online_problems(cfg, sessions, where))
+    if store is not None:
+        for uid in alive:
+            store.mark_ok(uid)
+    return found
+
+
+def _config_ok(cfg: AppConfig, online: bool) -> str:
+    """The one line ``check`` says when all is well."""
+    enabled = [s for s in cfg.strategies if s.enabled]
+    return (
+        f"config ok: {len(enabled)} enabled strateg{'y' if len(enabled) == 1 else 'ies'}"
+        f" ({', '.join(s.strategy_id for s in enabled)}), {len(cfg.user_ids())} users,"
+        " all with a stored session"
+        + (
+            "; the exchange lists every token and chain, and every session is alive"
+            if online
+            else ""
         )
+    )

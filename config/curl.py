@@ -10,6 +10,8 @@ headers in ``exchange.auth.KEPT_HEADERS``, and check the result with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from exchange.auth import KEPT_HEADERS, Credentials
 
 _HEADER_OPTS = ("-H", "--header")
@@ -36,29 +38,15 @@ def parse_curl(text: str) -> Credentials:
     cookies: dict[str, str] = {}
     headers: dict[str, str] = {}
     found_any = False
-    i = 0
-    while i < len(words):
-        word = words[i]
-        opt, value = word, None
-        if word.startswith("--") and "=" in word:
-            opt, value = word.split("=", 1)
-        elif word[:2] in ("-H", "-b", "-A") and len(word) > 2:
-            opt, value = word[:2], word[2:]
-        if opt in _HEADER_OPTS + _COOKIE_OPTS + _UA_OPTS or opt in _VALUE_OPTS:
-            if value is None:
-                if i + 1 >= len(words):
-                    raise CurlParseError(f"the option {opt} at the end has no value")
-                value = words[i + 1]
-                i += 1
-            if opt in _HEADER_OPTS:
-                found_any |= _add_header(value, cookies, headers)
-            elif opt in _COOKIE_OPTS:
-                found_any = True
-                _add_cookies(value, cookies)
-            elif opt in _UA_OPTS:
-                found_any = True
-                headers["user-agent"] = value.strip()
-        i += 1
+    for opt, value in _options(words):
+        if opt in _HEADER_OPTS:
+            found_any |= _add_header(value, cookies, headers)
+        elif opt in _COOKIE_OPTS:
+            found_any = True
+            _add_cookies(value, cookies)
+        elif opt in _UA_OPTS:
+            found_any = True
+            headers["user-agent"] = value.strip()
     if not found_any:
         raise CurlParseError(
             "no headers or cookies found: copy a request to www.binance.com with the browser's"
@@ -69,6 +57,35 @@ def parse_curl(text: str) -> Credentials:
     if problems:
         raise CurlParseError("; ".join(problems))
     return creds
+
+
+_TAKES_A_VALUE = {*_HEADER_OPTS, *_COOKIE_OPTS, *_UA_OPTS, *_VALUE_OPTS}
+
+
+def _options(words: list[str]) -> Iterator[tuple[str, str]]:
+    """Each option that takes a value, with its value (``-H v``, ``-Hv``, ``--header=v``);
+    other words (the URL, flags such as --compressed) are passed over."""
+    i = 0
+    while i < len(words):
+        opt, value = _option_word(words[i])
+        if opt in _TAKES_A_VALUE:
+            if value is None:
+                if i + 1 >= len(words):
+                    raise CurlParseError(f"the option {opt} at the end has no value")
+                i += 1
+                value = words[i]
+            yield opt, value
+        i += 1
+
+
+def _option_word(word: str) -> tuple[str, str | None]:
+    """(option, its value when written in the same word, else None)."""
+    if word.startswith("--") and "=" in word:
+        opt, value = word.split("=", 1)
+        return opt, value
+    if word[:2] in ("-H", "-b", "-A") and len(word) > 2:
+        return word[:2], word[2:]
+    return word, None
 
 
 def _add_header(line: str, cookies: dict[str, str], headers: dict[str, str]) -> bool:
@@ -98,56 +115,69 @@ def _looks_like_cmd(text: str) -> bool:
 def _split_bash(text: str) -> list[str]:
     """Split like bash: quotes, backslash escapes and continuations, $'...' strings."""
     words: list[str] = []
-    cur: list[str] = []
-    in_word = False
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in " \t\n":
-            if in_word:
-                words.append("".join(cur))
-                cur, in_word = [], False
-            i += 1
-        elif c == "\\":
-            if i + 1 < n and text[i + 1] == "\n":  # line continuation
-                i += 2
-                continue
-            if i + 1 < n:
-                cur.append(text[i + 1])
-            in_word = True
-            i += 2
-        elif c == "'":
-            end = text.find("'", i + 1)
-            if end < 0:
-                raise CurlParseError("unterminated single quote in the cURL text")
-            cur.append(text[i + 1 : end])
-            in_word = True
-            i = end + 1
-        elif c == "$" and i + 1 < n and text[i + 1] == "'":
-            value, i = _ansi_c(text, i + 2)
-            cur.append(value)
-            in_word = True
-        elif c == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\$`\n':
-                    if text[i + 1] != "\n":
-                        cur.append(text[i + 1])
-                    i += 2
-                else:
-                    cur.append(text[i])
-                    i += 1
-            if i >= n:
-                raise CurlParseError("unterminated double quote in the cURL text")
-            in_word = True
-            i += 1
-        else:
-            cur.append(c)
-            in_word = True
-            i += 1
-    if in_word:
-        words.append("".join(cur))
+    word: list[str] | None = None  # the pieces of the word being read; None between words
+    i = 0
+    while i < len(text):
+        if text[i] in " \t\n":
+            if word is not None:
+                words.append("".join(word))
+            word, i = None, i + 1
+            continue
+        piece, i = _bash_piece(text, i)
+        if piece is None:
+            continue  # a line continuation joins lines and starts no word
+        if word is None:
+            word = []
+        word.append(piece)
+    if word is not None:
+        words.append("".join(word))
     return words
+
+
+def _bash_piece(text: str, i: int) -> tuple[str | None, int]:
+    """What the character, quoted string or escape at ``i`` stands for (None: a line
+    continuation), and where the next piece starts."""
+    c = text[i]
+    if c == "\\":
+        return _bash_escape(text, i)
+    if c == "'":
+        return _single_quoted(text, i)
+    if c == "$" and text.startswith("'", i + 1):
+        return _ansi_c(text, i + 2)
+    if c == '"':
+        return _double_quoted(text, i)
+    return c, i + 1
+
+
+def _bash_escape(text: str, i: int) -> tuple[str | None, int]:
+    """A backslash: the next character as it is, or a line continuation."""
+    escaped = text[i + 1 : i + 2]  # "" when the text ends with the backslash
+    return (None if escaped == "\n" else escaped), i + 2
+
+
+def _single_quoted(text: str, i: int) -> tuple[str, int]:
+    """A '...' string: everything up to the next quote, as it is."""
+    end = text.find("'", i + 1)
+    if end < 0:
+        raise CurlParseError("unterminated single quote in the cURL text")
+    return text[i + 1 : end], end + 1
+
+
+def _double_quoted(text: str, i: int) -> tuple[str, int]:
+    """A "..." string: a backslash escapes only " \\ $ ` and a newline (which it removes)."""
+    out: list[str] = []
+    i, n = i + 1, len(text)
+    while i < n and text[i] != '"':
+        if text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\$`\n':
+            if text[i + 1] != "\n":
+                out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    if i >= n:
+        raise CurlParseError("unterminated double quote in the cURL text")
+    return "".join(out), i + 1
 
 
 _SIMPLE_ESCAPES = {
@@ -196,6 +226,12 @@ def _ansi_c(text: str, i: int) -> tuple[str, int]:
 
 def _split_cmd(text: str) -> list[str]:
     """Undo cmd.exe's caret escapes, then split by the MS C runtime's argument rules."""
+    return _split_msvcrt(_undo_carets(text))
+
+
+def _undo_carets(text: str) -> str:
+    """cmd.exe's escapes: ^x is x; ^ at the end of a line joins it with the next line,
+    whose first character is then literal."""
     plain: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -211,7 +247,11 @@ def _split_cmd(text: str) -> list[str]:
         else:
             plain.append(c)
             i += 1
-    s = "".join(plain)
+    return "".join(plain)
+
+
+def _split_msvcrt(s: str) -> list[str]:
+    """Split as the MS C runtime does: "..." groups, backslashes count only before a quote."""
     words: list[str] = []
     cur: list[str] = []
     in_word = in_quotes = False
@@ -219,20 +259,8 @@ def _split_cmd(text: str) -> list[str]:
     while i < n:
         c = s[i]
         if c == "\\":
-            j = i
-            while j < n and s[j] == "\\":
-                j += 1
-            count = j - i
-            if j < n and s[j] == '"':
-                cur.append("\\" * (count // 2))
-                if count % 2:
-                    cur.append('"')
-                    i = j + 1
-                else:
-                    i = j  # the quote toggles below
-            else:
-                cur.append("\\" * count)
-                i = j
+            text, i = _backslashes(s, i)
+            cur.append(text)
             in_word = True
             continue
         if c == '"':
@@ -249,3 +277,18 @@ def _split_cmd(text: str) -> list[str]:
     if in_word:
         words.append("".join(cur))
     return words
+
+
+def _backslashes(s: str, i: int) -> tuple[str, int]:
+    """A run of backslashes at ``i``: before a quote, each pair is one backslash and an
+    odd one escapes the quote (else the quote is read next, as an opening or closing
+    one); elsewhere they are literal. Returns (the text, where reading goes on)."""
+    j = i
+    while j < len(s) and s[j] == "\\":
+        j += 1
+    count = j - i
+    if j < len(s) and s[j] == '"':
+        if count % 2:
+            return "\\" * (count // 2) + '"', j + 1
+        return "\\" * (count // 2), j
+    return "\\" * count, j

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from config.checker import ConfigChecker
 from config.schema import Rule, check_value, describe
 from config.settings import DashboardSettings
 
@@ -31,7 +32,7 @@ DASHBOARD_RULES: dict[str, Rule] = {
 _PORT = Rule("int", lo=Decimal(1), hi=Decimal(65535))
 
 
-def dashboard_section(ctx: Any, raw: Any, base_dir: Path) -> DashboardSettings:
+def dashboard_section(ctx: ConfigChecker, raw: Any, base_dir: Path) -> DashboardSettings:
     """``dashboard:`` checked (problems go to ``ctx``, the loader's issue collector)."""
     path = ("dashboard",)
     if raw is None:

@@ -8,37 +8,28 @@ a service that trades real money must not start on a half-understood config.
 
 from __future__ import annotations
 
-import difflib
 import importlib.resources
 import os
-from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from config.checker import ConfigChecker, unknown_key
 from config.dashboard_section import dashboard_section
 from config.errors import ConfigError, ConfigIssue, format_path
-from config.logsetup import add_secrets
 from config.schema import (
     AUTO_ONLY_KEYS,
     AUTO_TOKEN,
     EXCHANGE_RULES,
     GLOBAL_RULES,
-    IDENTITY_RULES,
     LOGGING_RULES,
-    OVERRIDE_RULES,
     PATHS_RULES,
     SCHEDULE_RULES,
-    STRATEGY_RULES,
     TOP_LEVEL_KEYS,
     TUNABLE_RULES,
-    USER_RULES,
-    Rule,
     SettingsLayer,
-    StrategySection,
-    check_value,
     describe,
 )
 from config.service_sections import metrics_section, notify_section
@@ -54,9 +45,9 @@ from config.settings import (
 )
 from config.source import read_source
 from config.store_section import StoreSettings, store_section
-from config.yamlpos import Path as KeyPath
+from config.strategy_entries import Indexed, strategy_entries
+from config.user_overrides import Overrides, user_overrides
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
-from exchange.proxy import ProxyUrlError, parse_proxy
 
 __all__ = [
     "AppConfig",
@@ -152,17 +143,19 @@ def load_config(path: str | Path) -> AppConfig:
         raise ConfigError(
             [ConfigIssue(file=shown, path="", line=exc.line, message=exc.message)]
         ) from None
-    ctx = _Ctx(shown, positions)
+    checker = ConfigChecker(shown, positions)
     for kpath, line, message in problems:
-        ctx.issues.append(
+        checker.issues.append(
             ConfigIssue(file=shown, path=format_path(kpath), line=line, message=message)
         )
-    return _build(ctx, data, source=str(p.resolve()), base_dir=p.resolve().parent)
+    return _build(checker, data, source=str(p.resolve()), base_dir=p.resolve().parent)
 
 
 def config_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path) -> AppConfig:
     """Validate an already-parsed config (tests, programmatic use); no line numbers."""
-    return _build(_Ctx(source, Positions()), _plain(data), source=source, base_dir=Path(base_dir))
+    return _build(
+        ConfigChecker(source, Positions()), _plain(data), source=source, base_dir=Path(base_dir)
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -175,128 +168,50 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Ctx:
-    """Collects issues, knowing the file and where each path sits in it."""
-
-    def __init__(self, file: str, positions: Positions) -> None:
-        self.file = file
-        self.positions = positions
-        self.issues: list[ConfigIssue] = []
-        # ids of strategies with errors of their own: overrides naming them are not
-        # reported again as "no such strategy"
-        self.broken_strategy_ids: set[str] = set()
-        self.user_values: dict[str, dict[str, Any]] = {}  # user id -> its USER_RULES keys
-
-    def err(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
-        line = self.positions.key_line(path) if at_key else self.positions.value_line(path)
-        self.issues.append(
-            ConfigIssue(file=self.file, path=format_path(path), line=line, message=message)
-        )
-
-    def section(
-        self,
-        value: Any,
-        path: KeyPath,
-        rules: dict[str, Rule],
-        *,
-        required: tuple[str, ...] = (),
-        hints: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """Check one mapping against ``rules``; returns the keys whose values are valid."""
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            self.err(path, f"expected a mapping of settings, got {describe(value)}")
-            return {}
-        out: dict[str, Any] = {}
-        for key, raw in value.items():
-            kpath = (*path, key)
-            rule = rules.get(key)
-            if rule is None:
-                self.err(kpath, _unknown(key, rules, hints), at_key=True)
-                continue
-            if rule.kind == "ids" and isinstance(raw, list) and raw:
-                converted = self._ids(raw, kpath)
-                if converted is not None:
-                    out[key] = converted
-                continue
-            converted, problem = check_value(raw, rule)
-            if problem:
-                self.err(kpath, problem)
-            else:
-                out[key] = converted
-        for key in required:
-            if key not in value:
-                self.err(path, f"missing required key {key!r}")
-        return out
-
-    def _ids(self, raw: list[Any], path: KeyPath) -> list[str] | None:
-        """User ids, each checked where it is written (``user_ids[2]``)."""
-        ids: list[str] = []
-        ok = True
-        for i, item in enumerate(raw):
-            uid, problem = check_value(item, _ID_RULE)
-            if problem:
-                self.err((*path, i), problem)
-                ok = False
-            elif uid in ids:
-                self.err((*path, i), f"user id {uid} is listed twice")
-                ok = False
-            else:
-                ids.append(uid)
-        return ids if ok else None
-
-
-def _unknown(key: str, rules: Mapping[str, object], hints: dict[str, str] | None) -> str:
-    if hints and key in hints:
-        return hints[key]
-    close = difflib.get_close_matches(key, list(rules), n=1, cutoff=0.6)
-    if not close and key.startswith("default_"):
-        close = difflib.get_close_matches(key[len("default_") :], list(rules), n=1, cutoff=0.6)
-    msg = f"unknown key {key!r}"
-    return msg + (f"; did you mean {close[0]!r}?" if close else "")
-
-
 def _resolve_dir(raw: str, base_dir: Path) -> str:
     p = Path(os.path.expanduser(raw))
     return str((p if p.is_absolute() else base_dir / p).resolve())
 
 
-def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
+def _build(checker: ConfigChecker, data: Any, *, source: str, base_dir: Path) -> AppConfig:
     if data is None:
-        ctx.err((), "the config is empty; it needs at least a 'strategies' list")
-        raise ConfigError(ctx.issues)
+        checker.err((), "the config is empty; it needs at least a 'strategies' list")
+        raise ConfigError(checker.issues)
     if not isinstance(data, dict):
-        ctx.err((), f"the config must be a mapping of sections, got {describe(data)}")
-        raise ConfigError(ctx.issues)
+        checker.err((), f"the config must be a mapping of sections, got {describe(data)}")
+        raise ConfigError(checker.issues)
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            ctx.err((key,), _unknown(key, dict.fromkeys(TOP_LEVEL_KEYS), None), at_key=True)
+            checker.err((key,), unknown_key(key, dict.fromkeys(TOP_LEVEL_KEYS), None), at_key=True)
 
-    g = ctx.section(data.get("global_settings"), ("global_settings",), GLOBAL_RULES)
-    global_layer = _global_layer(ctx, g)
+    g = checker.section(data.get("global_settings"), ("global_settings",), GLOBAL_RULES)
+    global_layer = _global_layer(checker, g)
     max_users = g.get("max_concurrent_users", DEFAULT_MAX_CONCURRENT_USERS)
 
-    exchange = ExchangeSettings(**ctx.section(data.get("exchange"), ("exchange",), EXCHANGE_RULES))
-    p = ctx.section(data.get("paths"), ("paths",), PATHS_RULES)
+    exchange = ExchangeSettings(
+        **checker.section(data.get("exchange"), ("exchange",), EXCHANGE_RULES)
+    )
+    p = checker.section(data.get("paths"), ("paths",), PATHS_RULES)
     paths = PathSettings(
         data_dir=_resolve_dir(p.get("data_dir", DEFAULT_DATA_DIR), base_dir),
         runtime_dir=_resolve_dir(p.get("runtime_dir", DEFAULT_RUNTIME_DIR), base_dir),
     )
-    schedule = ScheduleSettings(**ctx.section(data.get("schedule"), ("schedule",), SCHEDULE_RULES))
-    logging_ = LoggingSettings(**ctx.section(data.get("logging"), ("logging",), LOGGING_RULES))
-    notify = notify_section(ctx, data.get("notify"))
-    metrics = metrics_section(ctx, data.get("metrics"))
-    dashboard = dashboard_section(ctx, data.get("dashboard"), base_dir)
-    store = store_section(ctx, data.get("store"), base_dir)
+    schedule = ScheduleSettings(
+        **checker.section(data.get("schedule"), ("schedule",), SCHEDULE_RULES)
+    )
+    logging_ = LoggingSettings(**checker.section(data.get("logging"), ("logging",), LOGGING_RULES))
+    notify = notify_section(checker, data.get("notify"))
+    metrics = metrics_section(checker, data.get("metrics"))
+    dashboard = dashboard_section(checker, data.get("dashboard"), base_dir)
+    store = store_section(checker, data.get("store"), base_dir)
 
-    strategies = _strategies(ctx, data.get("strategies"))
+    strategies = strategy_entries(checker, data.get("strategies"))
     proxies: dict[str, str] = {}
-    overrides = _overrides(ctx, data.get("user_overrides"), strategies, proxies)
-    settings = _layer_all(ctx, global_layer, strategies, overrides)
+    overrides = user_overrides(checker, data.get("user_overrides"), strategies, proxies)
+    settings = _layer_all(checker, global_layer, strategies, overrides)
 
-    if ctx.issues:
-        raise ConfigError(sorted(ctx.issues, key=lambda i: i.line or 0))
+    if checker.issues:
+        raise ConfigError(sorted(checker.issues, key=lambda i: i.line or 0))
     infos = [
         StrategyInfo(
             strategy_id=s.strategy_id,
@@ -323,7 +238,7 @@ def _build(ctx: _Ctx, data: Any, *, source: str, base_dir: Path) -> AppConfig:
         parallel_users=[
             u
             for u in users
-            if ctx.user_values.get(u, {}).get("parallel_strategies", parallel_default)
+            if checker.user_values.get(u, {}).get("parallel_strategies", parallel_default)
         ],
         notify=notify,
         metrics=metrics,
@@ -342,22 +257,14 @@ def _pick(name: str, *layers: SettingsLayer) -> Any:
 
 
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(EffectiveSettings)}
-_ID_RULE = Rule("id")
-# strategies and proxy: checked apart
-_OVERRIDE_KEYS = {
-    "user_id": _ID_RULE,
-    "strategies": Rule("id"),
-    "proxy": Rule("text"),
-    **USER_RULES,
-}
 
 
-def _global_layer(ctx: _Ctx, g: dict[str, Any]) -> SettingsLayer:
+def _global_layer(checker: ConfigChecker, g: dict[str, Any]) -> SettingsLayer:
     values: dict[str, Any] = {}
     for name in TUNABLE_RULES:
         plain, prefixed = name in g, f"default_{name}" in g
         if plain and prefixed:
-            ctx.err(
+            checker.err(
                 ("global_settings", name),
                 f"given twice, also as 'default_{name}'; keep one",
                 at_key=True,
@@ -369,159 +276,15 @@ def _global_layer(ctx: _Ctx, g: dict[str, Any]) -> SettingsLayer:
     return SettingsLayer(**values)
 
 
-def _strategies(ctx: _Ctx, raw: Any) -> list[tuple[int, StrategySection]]:
-    """Valid strategy entries with their index (invalid ones are reported and dropped)."""
-    if raw is None:
-        ctx.err(("strategies",), "missing: the config needs a 'strategies' list")
-        return []
-    if not isinstance(raw, list) or not raw:
-        ctx.err(("strategies",), f"expected a non-empty list of strategies, got {describe(raw)}")
-        return []
-    out: list[tuple[int, StrategySection]] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(raw):
-        path: KeyPath = ("strategies", i)
-        values = ctx.section(
-            entry, path, STRATEGY_RULES, required=("strategy_id", "target_token", "user_ids")
-        )
-        sid: str | None = values.get("strategy_id")
-        duplicate = sid is not None and sid in seen
-        if sid is not None and sid in seen:
-            ctx.err(
-                (*path, "strategy_id"),
-                f"duplicate strategy id {sid!r} (already used by strategies[{seen[sid]}])",
-            )
-        elif sid is not None:
-            seen[sid] = i
-        if isinstance(entry, dict) and {"target_volume", "target_points"} <= set(entry):
-            ctx.err(
-                (*path, "target_points"), "give either target_volume or target_points, not both"
-            )
-        if (
-            isinstance(entry, dict)
-            and "target_volume" not in entry
-            and "target_points" not in entry
-        ):
-            ctx.err(path, "missing the target: set target_volume or target_points")
-        if not duplicate and all(k in values for k in ("strategy_id", "target_token", "user_ids")):
-            out.append((i, StrategySection(**values)))
-        elif sid is not None and not duplicate:
-            ctx.broken_strategy_ids.add(sid)
-        elif isinstance(entry, dict) and isinstance(entry.get("strategy_id"), str | int):
-            ctx.broken_strategy_ids.add(str(entry["strategy_id"]))
-    return out
-
-
-def _overrides(
-    ctx: _Ctx,
-    raw: Any,
-    strategies: list[tuple[int, StrategySection]],
-    proxies: dict[str, str],
-) -> dict[tuple[str, str], SettingsLayer]:
-    """(strategy_id, user_id) -> that user's override layer; each user's ``proxy`` goes
-    into ``proxies``."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, list):
-        ctx.err(("user_overrides",), f"expected a list of user overrides, got {describe(raw)}")
-        return {}
-    by_id = {s.strategy_id: s for _i, s in strategies}
-    all_users = {u for s in by_id.values() for u in s.user_ids}
-    no_override = {
-        k: f"{k!r} belongs to the strategy and cannot be overridden per user"
-        for k in IDENTITY_RULES
-    }
-    out: dict[tuple[str, str], SettingsLayer] = {}
-    seen_users: dict[str, int] = {}
-    for i, entry in enumerate(raw):
-        path: KeyPath = ("user_overrides", i)
-        if not isinstance(entry, dict):
-            ctx.err(path, f"expected a mapping with user_id and strategies, got {describe(entry)}")
-            continue
-        for key in entry:
-            if key not in _OVERRIDE_KEYS:
-                ctx.err((*path, key), _unknown(key, _OVERRIDE_KEYS, None), at_key=True)
-        if "user_id" not in entry:
-            ctx.err(path, "missing required key 'user_id'")
-            continue
-        uid, problem = check_value(entry["user_id"], _OVERRIDE_KEYS["user_id"])
-        if problem:
-            ctx.err((*path, "user_id"), problem)
-            continue
-        if uid in seen_users:
-            ctx.err(
-                (*path, "user_id"),
-                f"user {uid} already has an override at user_overrides[{seen_users[uid]}];"
-                " merge the two",
-            )
-            continue
-        seen_users[uid] = i
-        if by_id and uid not in all_users and not ctx.broken_strategy_ids:
-            ctx.err((*path, "user_id"), f"user {uid} is not in any strategy's user_ids")
-            continue
-        if entry.get("proxy") is not None:
-            _proxy(ctx, entry["proxy"], (*path, "proxy"), uid, proxies)
-        user_level = {k: v for k, v in entry.items() if k in USER_RULES}
-        ctx.user_values[uid] = ctx.section(user_level, path, USER_RULES)
-        per_strategy = entry.get("strategies")
-        spath: KeyPath = (*path, "strategies")
-        if per_strategy is None:
-            continue
-        if not isinstance(per_strategy, dict):
-            ctx.err(
-                spath,
-                f"expected a mapping of strategy id -> settings, got {describe(per_strategy)}",
-            )
-            continue
-        for sid, settings in per_strategy.items():
-            kpath = (*spath, sid)
-            strategy = by_id.get(sid)
-            if strategy is None and sid in ctx.broken_strategy_ids:
-                continue  # that strategy's own errors are reported already
-            if strategy is None:
-                close = difflib.get_close_matches(sid, list(by_id), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                ctx.err(kpath, f"no strategy with id {sid!r}{hint}", at_key=True)
-                continue
-            if uid not in strategy.user_ids:
-                ctx.err(
-                    kpath, f"user {uid} is not in the user_ids of strategy {sid!r}", at_key=True
-                )
-                continue
-            values = ctx.section(settings, kpath, OVERRIDE_RULES, hints=no_override)
-            if isinstance(settings, dict) and {"target_volume", "target_points"} <= set(settings):
-                ctx.err(
-                    (*kpath, "target_points"),
-                    "give either target_volume or target_points, not both",
-                )
-            out[(sid, uid)] = SettingsLayer(**values)
-    return out
-
-
 def _is_auto(token: str) -> bool:
     return token.lower() == AUTO_TOKEN
 
 
-def _proxy(ctx: _Ctx, raw: Any, path: KeyPath, uid: str, proxies: dict[str, str]) -> None:
-    """A user's proxy: http:// or socks5:// with a host and a port. Messages never repeat
-    the value (it may hold a password)."""
-    if not isinstance(raw, str):
-        ctx.err(path, f"expected a proxy URL (socks5://user:pass@host:port), got {describe(raw)}")
-        return
-    try:
-        proxy = parse_proxy(raw)
-    except ProxyUrlError as exc:
-        ctx.err(path, f"proxy of user {uid}: {exc}")
-        return
-    add_secrets(proxy.secret_values())
-    proxies[uid] = proxy.url
-
-
 def _layer_all(
-    ctx: _Ctx,
+    checker: ConfigChecker,
     global_layer: SettingsLayer,
-    strategies: list[tuple[int, StrategySection]],
-    overrides: dict[tuple[str, str], SettingsLayer],
+    strategies: Indexed,
+    overrides: Overrides,
 ) -> list[EffectiveSettings]:
     out: list[EffectiveSettings] = []
     misplaced: set[tuple[int, str]] = set()
@@ -547,7 +310,7 @@ def _layer_all(
             for key in AUTO_ONLY_KEYS:
                 if key in strategy.given() and not _is_auto(token) and (i, key) not in misplaced:
                     misplaced.add((i, key))
-                    ctx.err(
+                    checker.err(
                         ("strategies", i, key),
                         f"applies only with target_token: auto (user {uid} trades {token})",
                         at_key=True,

@@ -137,7 +137,11 @@ def _json_default(obj: Any) -> Any:
 
 
 def configure_logging(
-    level: str = "INFO", fmt: str = "auto", *, stream: TextIO | None = None, background=False
+    level: str = "INFO",
+    fmt: str = "auto",
+    *,
+    stream: TextIO | None = None,
+    background: bool = False,
 ) -> None:
     """Set up structlog and stdlib logging; safe to call again (replaces the handler).
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from config.errors import ConfigError, ConfigIssue, format_path
 from config.loader import AppConfig
@@ -22,6 +23,9 @@ from config.settings import EffectiveSettings, ExchangeSettings
 from config.source import read_source
 from config.yamlpos import Positions, YamlSyntaxError, parse_yaml
 from exchange.auth import Credentials
+
+if TYPE_CHECKING:
+    from exchange.models import TokenInfo
 
 
 class Located:
@@ -88,7 +92,9 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Located) -> list[str]:
+def token_problems(
+    pairs: list[EffectiveSettings], tokens: list[TokenInfo], where: Located
+) -> list[str]:
     """One line per config location whose token or chain the exchange does not list."""
     found: dict[str, str] = {}  # rendered location -> line (one per place in the file)
     for _pair, loc, line in pair_problems(pairs, tokens, where):
@@ -97,53 +103,72 @@ def token_problems(pairs: list[EffectiveSettings], tokens: list[Any], where: Loc
 
 
 def pair_problems(
-    pairs: list[EffectiveSettings], tokens: list[Any], where: Located
+    pairs: list[EffectiveSettings], tokens: list[TokenInfo], where: Located
 ) -> list[tuple[EffectiveSettings, str, str]]:
     """(pair, its location, the line to show) for every (strategy, user) pair whose token
     or chain the exchange does not list; ``run`` stops exactly these pairs."""
-    by_symbol = {t.symbol.upper(): t for t in tokens}
-    by_symbol.update({t.alpha_id.upper(): t for t in tokens if t.alpha_id})
-    chains = {(t.chain_name or "").upper(): t.chain_name for t in tokens if t.chain_name}
+    listing = _Listing.of(tokens)
     out: list[tuple[EffectiveSettings, str, str]] = []
-
-    def add(s: EffectiveSettings, key: str, msg: str) -> None:
-        loc = where.setting(s.strategy_id, s.user_id, key)
-        out.append((s, str(loc), where.issue(loc, msg)))
-
     for s in pairs:
-        if s.auto:  # the token is chosen at run time: its candidates and chains must exist
-            for key, names, known in (
-                ("candidates", s.candidates, by_symbol),
-                ("chains", s.chains, chains),
-            ):
-                missing = [n for n in names if n.upper() not in known]
-                if missing:
-                    what = "token" if key == "candidates" else "chain"
-                    pool = (t.symbol for t in tokens) if key == "candidates" else chains
-                    msg = f"{missing[0]} is not a {what} of the exchange's token list"
-                    add(s, key, msg + _did_you_mean(missing[0], pool))
-            continue
-        token = by_symbol.get(s.target_token.upper())
-        if token is None:
-            msg = f"{s.target_token} is not in the exchange's token list" + _did_you_mean(
-                s.target_token, (t.symbol for t in tokens)
-            )
-            add(s, "target_token", msg)
-            continue
-        chain = s.target_chain.upper()
-        if chain == (token.chain_name or "").upper():
-            continue
-        if chain in chains:
-            msg = f"{token.symbol} is listed on {token.chain_name}, not on {s.target_chain}"
-        else:
-            msg = f"{s.target_chain} is not a chain of the exchange's token list" + _did_you_mean(
-                s.target_chain, chains.values()
-            )
-        add(s, "target_chain", msg)
+        found = _auto_problems(s, listing) if s.auto else _fixed_token_problems(s, listing)
+        for key, message in found:
+            loc = where.setting(s.strategy_id, s.user_id, key)
+            out.append((s, str(loc), where.issue(loc, message)))
     return out
 
 
-async def fetch_tokens(exchange: ExchangeSettings) -> list[Any]:
+@dataclass(frozen=True)
+class _Listing:
+    """The exchange's token list, looked up by name in any case."""
+
+    symbols: list[str]  # as the exchange spells them
+    by_name: dict[str, TokenInfo]  # SYMBOL and ALPHA_ID -> the token
+    chains: dict[str, str]  # CHAIN -> the chain as the exchange spells it
+
+    @classmethod
+    def of(cls, tokens: list[TokenInfo]) -> _Listing:
+        by_name = {t.symbol.upper(): t for t in tokens}
+        by_name.update({t.alpha_id.upper(): t for t in tokens if t.alpha_id})
+        chains = {(t.chain_name or "").upper(): t.chain_name for t in tokens if t.chain_name}
+        return cls([t.symbol for t in tokens], by_name, chains)
+
+
+# (the setting that is wrong, what is wrong with it)
+Problem = tuple[str, str]
+
+
+def _auto_problems(s: EffectiveSettings, listing: _Listing) -> list[Problem]:
+    """``target_token: auto``: the token is chosen at run time, so every name in its
+    ``candidates`` and ``chains`` must exist (the first unknown one of each is named)."""
+    out: list[Problem] = []
+    token = next((n for n in s.candidates if n.upper() not in listing.by_name), None)
+    if token is not None:
+        msg = f"{token} is not a token of the exchange's token list"
+        out.append(("candidates", msg + _did_you_mean(token, listing.symbols)))
+    chain = next((n for n in s.chains if n.upper() not in listing.chains), None)
+    if chain is not None:
+        msg = f"{chain} is not a chain of the exchange's token list"
+        out.append(("chains", msg + _did_you_mean(chain, listing.chains)))
+    return out
+
+
+def _fixed_token_problems(s: EffectiveSettings, listing: _Listing) -> list[Problem]:
+    """A named token: the exchange lists it, on the chain the config says."""
+    token = listing.by_name.get(s.target_token.upper())
+    if token is None:
+        msg = f"{s.target_token} is not in the exchange's token list"
+        return [("target_token", msg + _did_you_mean(s.target_token, listing.symbols))]
+    chain = s.target_chain.upper()
+    if chain == (token.chain_name or "").upper():
+        return []
+    if chain in listing.chains:
+        msg = f"{token.symbol} is listed on {token.chain_name}, not on {s.target_chain}"
+        return [("target_chain", msg)]
+    msg = f"{s.target_chain} is not a chain of the exchange's token list"
+    return [("target_chain", msg + _did_you_mean(s.target_chain, listing.chains.values()))]
+
+
+async def fetch_tokens(exchange: ExchangeSettings) -> list[TokenInfo]:
     from exchange.client import AlphaClient
 
     async with AlphaClient(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -223,67 +224,99 @@ def _as_decimal(value: Any) -> Decimal | None:
     return None
 
 
+# (the typed value, None) or (None, what is wrong)
+Checked = tuple[Any, str | None]
+
+
 def check_value(value: Any, rule: Rule) -> tuple[Any, str | None]:
     """Convert ``value`` per ``rule``: (typed value, None) or (None, what is wrong)."""
     if value is None:
         return (None, None) if rule.nullable else (None, f"must be set, got {describe(value)}")
-    kind = rule.kind
-    if kind in ("decimal", "float", "int"):
-        num = _as_decimal(value)
-        if num is None:
-            want = "a whole number" if kind == "int" else "a number"
-            return None, f"expected {want}, got {describe(value)}"
-        if not num.is_finite():
-            return None, f"expected a finite number, got {value}"
-        if kind == "int" and num != num.to_integral_value():
-            return None, f"expected a whole number, got {describe(value)}"
-        if not _in_range(num, rule):
-            return None, f"must be {_range_text(rule)}, got {num}"
-        if kind == "decimal":
-            return num, None
-        if kind == "int":
-            return int(num), None
-        f = float(num)
-        return (f, None) if math.isfinite(f) else (None, f"expected a finite number, got {num}")
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value, None
-        return None, f"expected true or false, got {describe(value)}"
-    if kind == "id":
-        return _check_id(value)
-    if kind == "ids":
-        if not isinstance(value, list) or not value:
-            return None, f"expected a non-empty list of user ids, got {describe(value)}"
-        ids: list[str] = []
-        for i, item in enumerate(value):
-            uid, err = _check_id(item)
-            if err:
-                return None, f"item {i}: {err}"
-            if uid is None or uid in ids:
-                return None, f"user id {uid!r} is listed twice"
-            ids.append(uid)
-        return ids, None
-    if kind == "words":
-        return _check_words(value)
+    return _CHECKS[rule.kind](value, rule)
+
+
+def _check_number(value: Any, rule: Rule) -> Checked:
+    """decimal, float, int: a finite number within the rule's range."""
+    num = _as_decimal(value)
+    if num is None:
+        want = "a whole number" if rule.kind == "int" else "a number"
+        return None, f"expected {want}, got {describe(value)}"
+    if not num.is_finite():
+        return None, f"expected a finite number, got {value}"
+    if rule.kind == "int" and num != num.to_integral_value():
+        return None, f"expected a whole number, got {describe(value)}"
+    if not _in_range(num, rule):
+        return None, f"must be {_range_text(rule)}, got {num}"
+    if rule.kind == "decimal":
+        return num, None
+    if rule.kind == "int":
+        return int(num), None
+    f = float(num)
+    return (f, None) if math.isfinite(f) else (None, f"expected a finite number, got {num}")
+
+
+def _check_bool(value: Any, _rule: Rule) -> Checked:
+    if isinstance(value, bool):
+        return value, None
+    return None, f"expected true or false, got {describe(value)}"
+
+
+def _check_ids(value: Any, _rule: Rule) -> Checked:
+    """A non-empty list of user ids, none twice."""
+    if not isinstance(value, list) or not value:
+        return None, f"expected a non-empty list of user ids, got {describe(value)}"
+    ids: list[str] = []
+    for i, item in enumerate(value):
+        uid, err = _check_id(item)
+        if err:
+            return None, f"item {i}: {err}"
+        if uid is None or uid in ids:
+            return None, f"user id {uid!r} is listed twice"
+        ids.append(uid)
+    return ids, None
+
+
+def _text_of(value: Any) -> Checked:
+    """The text kinds start alike: text, stripped, not empty."""
     if not isinstance(value, str):
         return None, f"expected text, got {describe(value)}"
     text = value.strip()
-    if not text:
-        return None, "must not be empty"
-    if kind == "choice":
-        for choice in rule.choices:
-            if text.lower() == choice.lower():
-                return choice, None
-        return None, f"must be one of {', '.join(rule.choices)}; got {text!r}"
-    if kind == "url":
-        scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-        if scheme not in rule.schemes:
-            want = " or ".join(f"{s}://" for s in rule.schemes)
-            return None, f"must start with {want}, got {describe(value)}"
-        return text.rstrip("/"), None
-    if kind == "word" and any(c.isspace() for c in text):
+    return (text, None) if text else (None, "must not be empty")
+
+
+def _check_text(value: Any, _rule: Rule) -> Checked:
+    """text and path: any text that is not blank."""
+    return _text_of(value)
+
+
+def _check_word(value: Any, _rule: Rule) -> Checked:
+    text, err = _text_of(value)
+    if text is not None and any(c.isspace() for c in text):
         return None, f"must be one word, got {describe(value)}"
-    return text, None
+    return text, err
+
+
+def _check_choice(value: Any, rule: Rule) -> Checked:
+    """One of ``rule.choices``, in any case; the choice is returned as the rule spells it."""
+    text, err = _text_of(value)
+    if text is None:
+        return None, err
+    for choice in rule.choices:
+        if text.lower() == choice.lower():
+            return choice, None
+    return None, f"must be one of {', '.join(rule.choices)}; got {text!r}"
+
+
+def _check_url(value: Any, rule: Rule) -> Checked:
+    """A URL with one of ``rule.schemes``, without its trailing '/'."""
+    text, err = _text_of(value)
+    if text is None:
+        return None, err
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme not in rule.schemes:
+        want = " or ".join(f"{s}://" for s in rule.schemes)
+        return None, f"must start with {want}, got {describe(value)}"
+    return text.rstrip("/"), None
 
 
 def _check_words(value: Any) -> tuple[tuple[str, ...] | None, str | None]:
@@ -317,3 +350,20 @@ def _check_id(value: Any) -> tuple[str | None, str | None]:
             f"id {text!r} must be 1-64 letters, digits, '_', '.' or '-' (starting with a letter or digit)"
         )
     return text, None
+
+
+# Rule.kind -> the check of a (non-null) value of that kind
+_CHECKS: dict[str, Callable[[Any, Rule], Checked]] = {
+    "decimal": _check_number,
+    "float": _check_number,
+    "int": _check_number,
+    "bool": _check_bool,
+    "id": lambda value, _rule: _check_id(value),
+    "ids": _check_ids,
+    "words": lambda value, _rule: _check_words(value),
+    "text": _check_text,
+    "path": _check_text,
+    "word": _check_word,
+    "choice": _check_choice,
+    "url": _check_url,
+}

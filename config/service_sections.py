@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from config import logsetup
+from config.checker import ConfigChecker
 from config.schema import Rule, check_value, describe
 from config.settings import NOTIFY_EVENTS, MetricsSettings, NotifySettings
 
@@ -83,7 +84,7 @@ def not_understood(urls: tuple[str, ...]) -> list[int]:
     return [i for i, url in enumerate(urls) if apprise_plugin(url) is None]
 
 
-def notify_section(ctx: Any, raw: Any) -> NotifySettings:
+def notify_section(ctx: ConfigChecker, raw: Any) -> NotifySettings:
     """``notify:`` checked (problems go to ``ctx``, the loader's issue collector)."""
     path = ("notify",)
     if raw is None:
@@ -99,7 +100,7 @@ def notify_section(ctx: Any, raw: Any) -> NotifySettings:
     return NotifySettings(urls=urls, **values)
 
 
-def _urls(ctx: Any, raw: Any, path: tuple) -> tuple[str, ...]:
+def _urls(ctx: ConfigChecker, raw: Any, path: tuple) -> tuple[str, ...]:
     if raw is None:
         return ()
     if isinstance(raw, str):
@@ -124,7 +125,7 @@ def _urls(ctx: Any, raw: Any, path: tuple) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _events(ctx: Any, raw: Any, path: tuple) -> tuple[str, ...]:
+def _events(ctx: ConfigChecker, raw: Any, path: tuple) -> tuple[str, ...]:
     if not isinstance(raw, list):
         ctx.err(path, f"expected a list of event names, got {describe(raw)}")
         return ()
@@ -143,7 +144,7 @@ def _events(ctx: Any, raw: Any, path: tuple) -> tuple[str, ...]:
     return tuple(out)
 
 
-def metrics_section(ctx: Any, raw: Any) -> MetricsSettings:
+def metrics_section(ctx: ConfigChecker, raw: Any) -> MetricsSettings:
     path = ("metrics",)
     if raw is None:
         return MetricsSettings()

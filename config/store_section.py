@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import msgspec
 
 from config import logsetup
+from config.checker import ConfigChecker
 from config.schema import Rule, describe
 
 PASSWORD_ENV = "ALPHAVOL_STORE_PASSWORD"
@@ -78,7 +79,7 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
         return params
 
 
-def store_section(ctx: Any, raw: Any, base_dir: Path) -> StoreSettings | None:
+def store_section(ctx: ConfigChecker, raw: Any, base_dir: Path) -> StoreSettings | None:
     """``store:`` checked (problems go to ``ctx``, the loader's issue collector); None
     when the config has none (one host, SQLite under data_dir)."""
     path = ("store",)

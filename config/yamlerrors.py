@@ -12,60 +12,11 @@ it, for which it names the line (or the two lines) to align with.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import yaml
 
-# `key:` or `key: value` (plain or quoted key), after an optional `- `
-_KEY_RE = re.compile(
-    r"""^(?P<key>"[^"]*"|'[^']*'|[^\s#'"\[\]{},:&*!|>%@`-][^#]*?|-[^\s#]*?)\s*:(\s|$)"""
-)
-
-
-@dataclass(frozen=True)
-class _Line:
-    no: int  # 1-based
-    indent: int
-    text: str  # without indentation and comment
-    dash: bool  # a list item: `- ...`
-    key: str | None  # the key it starts, after the dash if any
-    key_col: int | None  # where that key starts
-    content_col: int  # where the text after the dash (if any) starts
-    opens: bool  # `key:` with nothing after it: a block follows
-
-
-def _parse(no: int, raw: str) -> _Line | None:
-    """A line of content (None: blank, a comment, or indented with a tab)."""
-    stripped = raw.lstrip(" ")
-    if not stripped.strip() or stripped.startswith("#") or stripped.startswith("\t"):
-        return None
-    indent = len(raw) - len(stripped)
-    text = _without_comment(stripped).rstrip()
-    dash = text == "-" or text.startswith("- ")
-    rest = text[1:].lstrip(" ") if dash else text
-    col = indent + len(text) - len(rest)
-    m = _KEY_RE.match(rest)
-    key = m.group("key").strip("'\"") if m else None
-    opens = m is not None and not rest[m.end() :].strip()
-    return _Line(no, indent, text, dash, key, col if (key or not dash) else None, col, opens)
-
-
-def _without_comment(text: str) -> str:
-    quote = None
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"" and (i == 0 or text[i - 1] in " :-[{,"):
-            quote = ch
-        elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
-            return text[:i]
-    return text
-
-
-def _char(lines: list[str], mark: yaml.Mark | None) -> str:
-    if mark is None or mark.line >= len(lines) or mark.column >= len(lines[mark.line]):
-        return ""
-    return lines[mark.line][mark.column]
+from config.yamlindent import misaligned
+from config.yamllines import Finder, Line, Spot, char_at, parse_line, short
 
 
 def explain(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:
@@ -76,53 +27,50 @@ def explain(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:
     if pm is None:
         return None, "the file is not valid YAML"
     at = min(pm.line, len(lines) - 1) if lines else 0
-    parsed = [_parse(i + 1, raw) for i, raw in enumerate(lines)]
+    spot = Spot(lines, [parse_line(i + 1, raw) for i, raw in enumerate(lines)], at, pm, cm)
     for why in (
         _tab,
         _unclosed,
         _alias,
         _no_colon_scanned,
         _no_colon,
-        _misaligned,
+        misaligned,
         _colon_in_value,
     ):
-        found = why(lines, parsed, at, pm, cm)
+        found = why(spot)
         if found:
             return found
-    here = parsed[at] if 0 <= at < len(parsed) else None
+    here = spot.parsed[at] if 0 <= at < len(spot.parsed) else None
     shown = here.text if here is not None else ""
     return at + 1, (
-        f"'{_short(shown)}' does not fit the lines above it: check its indentation, and that"
+        f"'{short(shown)}' does not fit the lines above it: check its indentation, and that"
         " each setting is written 'key: value' (a space after the colon)"
         if shown
         else "the file is not valid YAML here"
     )
 
 
-def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-Finder = tuple[int, str] | None
-
-
-def _tab(lines, parsed, at, pm, cm) -> Finder:
+def _tab(spot: Spot) -> Finder:
+    lines, at = spot.lines, spot.at
     for i in range(min(at, len(lines) - 1), -1, -1):
         lead = lines[i][: len(lines[i]) - len(lines[i].lstrip(" \t"))]
         if "\t" in lead:
             return i + 1, "indented with a tab; YAML indentation must be spaces only"
-        if parsed[i] is not None and i < at:
+        if spot.parsed[i] is not None and i < at:
             break
     return None
 
 
-def _unclosed(lines, parsed, at, pm, cm) -> Finder:
-    opener = _char(lines, cm)
+def _unclosed(spot: Spot) -> Finder:
+    cm = spot.cm
+    opener = char_at(spot.lines, cm)
+    if cm is None or not opener:
+        return None
     if opener in ("'", '"'):
         return cm.line + 1, f"the quote {opener} opened here is never closed"
     if opener in ("[", "{"):
         closer = "]" if opener == "[" else "}"
-        if pm.line == cm.line:
+        if spot.pm.line == cm.line:
             return cm.line + 1, (
                 f"inside {opener}...{closer}, items must be separated by commas"
                 f" (or the {closer} is missing)"
@@ -131,169 +79,37 @@ def _unclosed(lines, parsed, at, pm, cm) -> Finder:
     return None
 
 
-def _alias(lines, parsed, at, pm, cm) -> Finder:
-    if _char(lines, pm) != "*":
+def _alias(spot: Spot) -> Finder:
+    pm = spot.pm
+    if char_at(spot.lines, pm) != "*":
         return None
-    name = re.match(r"\*([^\s,\]}]*)", lines[pm.line][pm.column :])
+    name = re.match(r"\*([^\s,\]}]*)", spot.lines[pm.line][pm.column :])
     alias = name.group(1) if name else ""
     return pm.line + 1, f"'*{alias}' refers to no anchor '&{alias}' above it"
 
 
-def _spaces(n: int) -> str:
-    return f"{n} space" + ("" if n == 1 else "s")
-
-
-def _no_colon_scanned(lines, parsed, at, pm, cm) -> Finder:
+def _no_colon_scanned(spot: Spot) -> Finder:
     """The scanner was reading a key on an earlier line and never found its ':'."""
-    if cm is None or cm.line >= pm.line:
+    cm = spot.cm
+    if cm is None or cm.line >= spot.pm.line:
         return None
-    line = parsed[cm.line] if cm.line < len(parsed) else None
-    if line is None or line.key is not None or _char(lines, cm) in ("'", '"', "[", "{"):
+    line = spot.parsed[cm.line] if cm.line < len(spot.parsed) else None
+    if line is None or line.key is not None or char_at(spot.lines, cm) in ("'", '"', "[", "{"):
         return None
     return line.no, _missing_colon(line)
 
 
-def _missing_colon(line: _Line) -> str:
+def _missing_colon(line: Line) -> str:
     return (
-        f"'{_short(line.text)}' is not a 'key: value' pair: is the ':' missing, or the space"
+        f"'{short(line.text)}' is not a 'key: value' pair: is the ':' missing, or the space"
         " after it?"
     )
 
 
-def _chain(parsed: list[_Line | None], at: int) -> list[_Line]:
-    """The lines above ``at`` that enclose it: the one just above, then each earlier line
-    indented less than all after it (nearest first)."""
-    out: list[_Line] = []
-    bound = 1 << 30
-    for line in reversed(parsed[:at]):
-        if line is not None and line.indent < bound:
-            out.append(line)
-            bound = line.indent
-            if bound == 0:
-                break
-    return out
-
-
-def _misaligned(lines, parsed, at, pm, cm) -> Finder:
-    line = parsed[at] if at < len(parsed) else None
-    chain = _chain(parsed, at)
-    if line is None or not chain:
-        return None
-    if chain[0].opens and line.indent > chain[0].indent:
-        return None  # the first line of the block that the line above opens
-    if not line.dash:
-        found = _dedented_above(parsed, line, chain[0]) or _odd_in_block(parsed, at, line, chain)
-        if found:
-            return found
-    keys: dict[int, _Line] = {}
-    dashes: dict[int, _Line] = {}
-    for c in chain:
-        if c.dash:
-            dashes.setdefault(c.indent, c)
-        if c.key is not None and c.key_col is not None:
-            keys.setdefault(c.key_col, c)
-    levels = dashes if line.dash and dashes else keys
-    if not levels or line.indent in levels or (line.dash and line.indent in keys):
-        return None
-    best = min(abs(col - line.indent) for col in levels)
-    near = [levels[col] for col in sorted(levels, reverse=True) if abs(col - line.indent) == best]
-    n = line.indent
-    if line.dash:
-        anchor = near[0]
-        return line.no, (
-            f"the list item '{_short(line.text)}' is indented {_spaces(n)}; align its '-'"
-            f" with the one on line {anchor.no} ({_spaces(anchor.indent)})"
-        )
-    what = f"'{line.key}'" if line.key else f"'{_short(line.text)}'"
-    options = " or with ".join(
-        f"'{a.key}' on line {a.no} ({_spaces(a.key_col or 0)})" for a in near[:2]
-    )
-    item = " (or make it a list item: '- ...')" if n in dashes and line.key else ""
-    return line.no, (
-        f"{what} is indented {_spaces(n)}, which lines up with no key above it:"
-        f" align it with {options}{item}"
-    )
-
-
-def _name(line: _Line) -> str:
-    return line.key if line.key is not None else _short(line.text)
-
-
-def _before(parsed: list[_Line | None], line: _Line) -> _Line | None:
-    return next((p for p in reversed(parsed[: line.no - 1]) if p is not None), None)
-
-
-def _dedented_above(parsed: list[_Line | None], line: _Line, above: _Line) -> Finder:
-    """The line above is the mistake: shallower than the lines on both sides of it, or
-    at the indentation of the section it should be in (which it leaves empty)."""
-    if above.opens or above.dash or line.indent <= above.indent:
-        return None
-    prior = _before(parsed, above)
-    if prior is None or prior.dash:
-        return None
-    if prior.opens and prior.indent == above.indent:
-        return above.no, (
-            f"'{_name(above)}' is at the same indentation as '{_name(prior)}' on line"
-            f" {prior.no}, which leaves '{_name(prior)}' empty: indent it like"
-            f" '{_name(line)}' on line {line.no} ({_spaces(line.indent)})"
-        )
-    if prior.indent == line.indent:
-        return above.no, (
-            f"'{_name(above)}' is indented {_spaces(above.indent)}, but the lines around it"
-            f" ('{_name(prior)}' on line {prior.no}, '{_name(line)}' on line {line.no}) are at"
-            f" {line.indent}: indent it like them"
-        )
-    return None
-
-
-def _odd_in_block(parsed: list[_Line | None], at: int, line: _Line, chain: list[_Line]) -> Finder:
-    """Keys of one block (a section, or a list item) that do not align: the first key
-    is the odd one when the keys after it agree with this line, else this line is."""
-    parent = next((c for c in chain if (c.opens or c.dash) and c.indent < line.indent), None)
-    if parent is None:
-        return None
-    between = [p for p in parsed[parent.no : at] if p is not None]
-    if parent.dash and parent.key is not None and parent.key_col is not None:
-        first, col = parent, parent.key_col
-    elif between:
-        col = min(p.indent for p in between)
-        first = next(p for p in between if p.indent == col)
-    else:
-        return None
-    if col == line.indent:
-        return None
-    peers = sum(1 for p in between if p.indent == col) + (first is parent)
-    followers = 0
-    for p in parsed[at + 1 :]:
-        if p is None:
-            continue
-        if p.indent <= parent.indent:
-            break
-        followers += p.indent == line.indent and not p.dash
-    where = "in this list item" if parent.dash else f"under '{_name(parent)}'"
-    if followers and peers == 1:
-        gap = line.indent - col
-        fix = f"indent it {_spaces(line.indent)} like them"
-        if first is parent:  # `- key:` starts the item: move the key, not the dash
-            fix = (
-                f"indent its '-' {_spaces(gap)} more"
-                if gap > 0
-                else (f"remove {_spaces(-gap)} between the '-' and '{_name(first)}'")
-            )
-        return first.no, (
-            f"'{_name(first)}' is indented {_spaces(col)}, but the keys after it {where} are"
-            f" indented {line.indent} ('{_name(line)}' on line {line.no}): {fix}"
-        )
-    return line.no, (
-        f"'{_name(line)}' is indented {_spaces(line.indent)}, but the keys before it {where}"
-        f" are indented {col} ('{_name(first)}' on line {first.no}): align it with them"
-    )
-
-
-def _no_colon(lines, parsed, at, pm, cm) -> Finder:
+def _no_colon(spot: Spot) -> Finder:
     """The line above, at this line's indentation, has no ':' (noticed here)."""
-    line = parsed[at] if at < len(parsed) else None
-    above = next((p for p in reversed(parsed[:at]) if p is not None), None)
+    line = spot.line
+    above = next((p for p in reversed(spot.parsed[: spot.at]) if p is not None), None)
     if line is None or above is None or above.key is not None or line.dash:
         return None
     if above.indent == line.indent and not above.dash:
@@ -303,11 +119,11 @@ def _no_colon(lines, parsed, at, pm, cm) -> Finder:
     return None
 
 
-def _colon_in_value(lines, parsed, at, pm, cm) -> Finder:
-    line = parsed[at] if at < len(parsed) else None
-    if line is None or line.key is None or line.key_col is None or pm.line != at:
+def _colon_in_value(spot: Spot) -> Finder:
+    line, pm = spot.line, spot.pm
+    if line is None or line.key is None or line.key_col is None or pm.line != spot.at:
         return None
-    if _char(lines, pm) != ":":
+    if char_at(spot.lines, pm) != ":":
         return None
     if pm.column > line.key_col + len(line.key) + 1:
         return line.no, (

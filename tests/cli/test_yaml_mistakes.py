@@ -81,6 +81,62 @@ MISTAKES = [
         22,
         "indented with a tab; YAML indentation must be spaces only",
     ),
+    (
+        "a key of a list item under its '-', in line with no key above it",
+        {12: "  target_volume: 1000"},
+        12,
+        "'target_volume' is indented 2 spaces, which lines up with no key above it: align it"
+        " with 'target_token' on line 11 (4 spaces) or with 'strategies' on line 9 (0 spaces)"
+        " (or make it a list item: '- ...')",
+    ),
+    (
+        "the keys after a list item's first key one space deeper than it",
+        {
+            11: "     target_token: KOGE",
+            12: "     target_volume: 1000",
+            13: "     user_ids: [1, 2]",
+        },
+        10,
+        "'strategy_id' is indented 4 spaces, but the keys after it in this list item are"
+        " indented 5 ('target_token' on line 11): indent its '-' 1 space more",
+    ),
+    (
+        "a quote never closed",
+        {11: "    target_token: 'KOGE"},
+        11,
+        "the quote ' opened here is never closed",
+    ),
+    (
+        "a [ never closed",
+        {13: "    user_ids: [1, 2"},
+        13,
+        "the [ opened here is never closed: a ] is missing",
+    ),
+    (
+        "a [ closed by the wrong bracket",
+        {13: "    user_ids: [1, 2}"},
+        13,
+        "inside [...], items must be separated by commas (or the ] is missing)",
+    ),
+    (
+        "an alias of no anchor",
+        {11: "    target_token: *koge"},
+        11,
+        "'*koge' refers to no anchor '&koge' above it",
+    ),
+    (
+        "': ' inside a value",
+        {11: "    target_token: KOGE: x"},
+        11,
+        "the value of 'target_token' contains ': '; put the value in quotes"
+        ' (target_token: "...")',
+    ),
+    (
+        "a section name without its ':'",
+        {3: "exchange"},
+        3,
+        "'exchange' is not a 'key: value' pair: is the ':' missing, or the space after it?",
+    ),
 ]
 
 PARSER_WORDS = (

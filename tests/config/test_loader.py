@@ -122,6 +122,66 @@ BROKEN = [
         ],
     ),
     (
+        "overrides that cannot be used",
+        """\
+        strategies:
+          - strategy_id: koge
+            target_token: KOGE
+            target_volume: 100
+            user_ids: [1, 2]
+          - strategy_id: aop
+            target_token: AOP
+            target_volume: 100
+            user_ids: [3]
+        user_overrides:
+          - just a user
+          - strategies: {koge: {}}
+          - user_id: 1
+            proxy: 8080
+            colour: blue
+            strategies:
+              koge: {strategy_id: x, target_volume: 5, target_points: 3}
+              aop: {single_trade_amount_usdt: 5}
+          - user_id: 1
+          - user_id: 2
+            strategies: [koge]
+        """,
+        [
+            (11, "user_overrides[0]", "expected a mapping with user_id and strategies"),
+            (12, "user_overrides[1]", "missing required key 'user_id'"),
+            (14, "user_overrides[2].proxy", "expected a proxy URL"),
+            (15, "user_overrides[2].colour", "unknown key 'colour'"),
+            (
+                17,
+                "user_overrides[2].strategies.koge.strategy_id",
+                "'strategy_id' belongs to the strategy and cannot be overridden per user",
+            ),
+            (17, "user_overrides[2].strategies.koge.target_points", "not both"),
+            (
+                18,
+                "user_overrides[2].strategies.aop",
+                "user 1 is not in the user_ids of strategy 'aop'",
+            ),
+            (
+                19,
+                "user_overrides[3].user_id",
+                "user 1 already has an override at user_overrides[2]; merge the two",
+            ),
+            (21, "user_overrides[4].strategies", "expected a mapping of strategy id -> settings"),
+        ],
+    ),
+    (
+        "strategies and overrides not lists",
+        """\
+        strategies: {koge: 1}
+        user_overrides: {user_id: 1}
+        """,
+        [
+            (1, "strategies", "expected a non-empty list of strategies, got a mapping"),
+            (2, "user_overrides", "expected a list of user overrides, got a mapping"),
+        ],
+    ),
+    (
         "both and neither target",
         """\
         strategies:
@@ -211,6 +271,26 @@ def test_broken_config_exits_2_naming_path_and_line(tmp_path, name, text, expect
         matching = [ln for ln in result.output.splitlines() if ln.startswith(prefix)]
         assert matching, f"no line starting {prefix!r} in:\n{result.output}"
         assert any(words in ln for ln in matching), result.output
+
+
+def test_an_override_of_a_strategy_with_errors_is_not_reported_again(tmp_path):
+    path = write_config(
+        tmp_path,
+        """\
+        strategies:
+          - strategy_id: koge
+            target_token: KOGE
+            target_volume: lots
+            user_ids: [1]
+        user_overrides:
+          - user_id: 1
+            strategies:
+              koge: {single_trade_amount_usdt: 50}
+        """,
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert [(i.line, i.path) for i in err.value.issues] == [(4, "strategies[0].target_volume")]
 
 
 def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
