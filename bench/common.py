@@ -23,7 +23,7 @@ import zmq
 import zmq.asyncio
 
 from protocol import messages as m
-from protocol.codec import decode, encode
+from protocol.codec import decode_event, encode_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -197,7 +197,7 @@ class EventSink:
         while True:
             ident, data = await self.sock.recv_multipart()
             self.peers.add(ident)
-            msg = decode(data)
+            msg = decode_event(data)
             uid = ident.decode()
             if isinstance(msg, m.Summary):
                 self.summaries[uid] = msg
@@ -209,7 +209,7 @@ class EventSink:
                 self.errors.setdefault(uid, []).append(f"{msg.kind}: {msg.message}")
 
     async def _ping(self) -> None:
-        ping = encode(m.Ping())
+        ping = encode_command(m.Ping())
         while True:
             for p in list(self.peers):
                 with contextlib.suppress(zmq.Again):

@@ -321,7 +321,9 @@ class AlphaClient:
             return _Transient(f"connection failed ({type(exc).__name__})", status)
         return None
 
-    def _log(self, method: str, path: str, status: int | None, t0: float, error: str | None):
+    def _log(
+        self, method: str, path: str, status: int | None, t0: float, error: str | None
+    ) -> None:
         ms = round((self.clock.monotonic() - t0) * 1000, 1)
         if error is None:
             log.debug("http_request", method=method, path=path, status=status, ms=ms)
@@ -428,7 +430,7 @@ class AlphaClient:
         )
         return str(oid)
 
-    async def _place(self, path: str, body: bytes, tp: object, unreadable: str):
+    async def _place(self, path: str, body: bytes, tp: object, unreadable: str) -> Any:
         """POST an order once; its reply decoded as ``tp`` (ids unreadable: OutcomeUnknown)."""
         try:
             data = await self._call("POST", path, body=body, mode="order", private=True)

@@ -240,7 +240,9 @@ class UserStream:
             log.warning("stream_subscribe_failed", reason=reason)
         return subscribed, reason
 
-    async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, key: str, on_event: OnEvent):
+    async def _subscribe(
+        self, ws: aiohttp.ClientWebSocketResponse, key: str, on_event: OnEvent
+    ) -> None:
         self._next_id += 1
         sub_id = self._next_id
         request = SubscribeRequest("SUBSCRIBE", [f"alpha@{key}"], sub_id)

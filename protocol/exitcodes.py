@@ -7,6 +7,9 @@ not listed (including death by a signal) is a crash: restart with backoff.
 from __future__ import annotations
 
 import enum
+from typing import cast
+
+from protocol.vocab import ErrorKind
 
 
 class Exit(enum.IntEnum):
@@ -27,6 +30,11 @@ class Exit(enum.IntEnum):
     @property
     def restartable(self) -> bool:
         return self in (Exit.CRASH, Exit.EXCHANGE_DOWN)
+
+    @property
+    def kind(self) -> ErrorKind:
+        """What an ``ErrorReport`` of this exit names: the name in lower case."""
+        return cast("ErrorKind", self.name.lower())  # every one is listed (tests check)
 
     @property
     def fatal(self) -> bool:

@@ -1,7 +1,8 @@
 """The wire protocol, in one place.
 
 Three conversations, all msgpack-encoded tagged Structs (the ``type`` field names the
-message), decoded by one decoder (``protocol.codec``):
+message). Each direction has its own union below and its own decoder (``protocol.codec``),
+so a socket decodes only the messages meant for it:
 
 * user process -> supervisor (DEALER -> ROUTER, routing id = user id): ``Hello`` first on
   every (re)connect, then events. Every event carries the process's own ``seq``,
@@ -11,15 +12,19 @@ message), decoded by one decoder (``protocol.codec``):
   and ``UpdateSettings``.
 * CLI -> supervisor (DEALER/REQ -> ROUTER control socket): one request, one reply.
 
+Phases, states, bases and error kinds are ``Literal`` strings (``protocol.vocab``).
+
 Money is ``Decimal`` (sent as strings); times are epoch seconds as floats.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import msgspec
+
+from config.settings import EffectiveSettings
+from protocol.vocab import ErrorKind, RowPhase, RowState, SupervisorPhase, UserPhase, VolumeBasis
 
 PROTOCOL_VERSION = 1
 
@@ -56,7 +61,7 @@ class Hello(Event, kw_only=True):
 class PhaseChanged(Event, kw_only=True):
     """The user process's own phase (see ``userproc.states``) changed."""
 
-    phase: str
+    phase: UserPhase
     strategy_id: str | None = None
     reason: str | None = None
 
@@ -66,7 +71,7 @@ class VolumeChecked(Event, kw_only=True):
     token: str
     current: Decimal
     target: Decimal
-    basis: str  # "reported" | "traded"
+    basis: VolumeBasis
     mul_point: Decimal | None = None
 
 
@@ -124,7 +129,7 @@ class Leftover(msgspec.Struct, kw_only=True):
 
 
 class ErrorReport(Event, kw_only=True):
-    kind: str  # session_expired | risk_challenge | rate_limited | exchange | transport | ...
+    kind: ErrorKind
     message: str
     fatal: bool = False
     strategy_id: str | None = None
@@ -133,7 +138,7 @@ class ErrorReport(Event, kw_only=True):
 class StrategySummary(msgspec.Struct, kw_only=True):
     strategy_id: str
     token: str
-    basis: str
+    basis: VolumeBasis
     start_volume: Decimal | None = None
     final_volume: Decimal | None = None
     target: Decimal
@@ -187,9 +192,9 @@ class StopNow(Command, kw_only=True):
 
 
 class UpdateSettings(Command, kw_only=True):
-    """New effective settings (``config`` EffectiveSettings as dicts); apply from the next batch."""
+    """The user's new effective settings, one per strategy; apply from the next batch."""
 
-    settings: list[dict[str, Any]]
+    settings: list[EffectiveSettings]
 
 
 # --------------------------------------------------------------------------------------
@@ -241,14 +246,14 @@ class UserStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     strategy_id: str
     # PENDING STARTING RUNNING BACKOFF DONE STOPPING STOPPED FATAL SKIPPED, and QUEUED: a
     # strategy waiting its turn in its user's running process (which works on another)
-    state: str
-    phase: str | None = None
+    state: RowState
+    phase: RowPhase | None = None
     pid: int | None = None
     restarts: int = 0
     current_volume: Decimal | None = None
     start_volume: Decimal | None = None
     target_volume: Decimal
-    basis: str = "reported"
+    basis: VolumeBasis = "reported"
     batch: int = 0
     trade_index: int = 0
     loops: int = 0
@@ -299,7 +304,7 @@ class StatusReply(Reply, kw_only=True):
     pid: int
     started_at: float
     day: str  # UTC day being worked, YYYY-MM-DD
-    phase: str  # starting | running | waiting_next_day | stopping
+    phase: SupervisorPhase
     next_run_at: float | None = None
     strategies: list[StrategyStatus] = []
     # a pool (store:): this node, what it knows of the store, every node seen
@@ -308,7 +313,8 @@ class StatusReply(Reply, kw_only=True):
     nodes: list[NodeStatus] = []
 
 
-Message = (
+# One union per direction: the decoder of a socket knows only its own (``protocol.codec``).
+AnyEvent = (  # user process -> supervisor (events socket)
     Hello
     | PhaseChanged
     | VolumeChecked
@@ -318,16 +324,12 @@ Message = (
     | TradeDone
     | ErrorReport
     | Summary
-    | Ping
-    | Drain
-    | StopNow
-    | UpdateSettings
-    | StatusRequest
-    | StopRequest
-    | StartRequest
-    | ReloadRequest
-    | ShutdownRequest
-    | OkReply
-    | ErrorReply
-    | StatusReply
 )
+AnyCommand = Ping | Drain | StopNow | UpdateSettings  # supervisor -> user process
+AnyRequest = (  # CLI -> supervisor (control socket)
+    StatusRequest | StopRequest | StartRequest | ReloadRequest | ShutdownRequest
+)
+AnyReply = OkReply | ErrorReply | StatusReply  # supervisor -> CLI
+
+# every message of every conversation: their tags are unique across all of them
+Message = AnyEvent | AnyCommand | AnyRequest | AnyReply

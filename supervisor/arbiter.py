@@ -29,6 +29,7 @@ import structlog
 from exchange.clock import SYSTEM_CLOCK, Clock
 from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
+from protocol.vocab import SupervisorPhase
 from supervisor import reconfigure
 from supervisor.days import fmt_utc, next_run_time
 from supervisor.errors import SupervisorError
@@ -115,7 +116,7 @@ class Arbiter:
         self.pid = os.getpid()
         self.started_at = clock.time()
         self.day = clock.utc_day().isoformat()
-        self.phase = "starting"
+        self.phase: SupervisorPhase = "starting"
         self.next_run_at: float | None = None
         self.stopping: StopMode | None = None
         self.failed: str | None = None  # the first of our tasks that failed

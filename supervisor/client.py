@@ -10,9 +10,9 @@ from pathlib import Path
 
 import zmq
 
-from protocol import codec
 from protocol import messages as m
 from protocol.addresses import CONTROL_SOCKET, control_endpoint
+from protocol.codec import decode_reply, encode_request
 
 
 class SupervisorNotRunning(Exception):
@@ -33,12 +33,12 @@ class ControlClient:
         sock.setsockopt(zmq.LINGER, 0)
         try:
             sock.connect(control_endpoint(self.runtime_dir))
-            sock.send_multipart([b"", codec.encode(msg)])
+            sock.send_multipart([b"", encode_request(msg)])
             if not sock.poll(int(timeout * 1000), zmq.POLLIN):
                 raise SupervisorNotRunning(
                     f"no supervisor answered within {timeout:g} s (socket {self.runtime_dir})"
                 )
-            reply = codec.decode(sock.recv_multipart()[-1])
+            reply = decode_reply(sock.recv_multipart()[-1])
         finally:
             sock.close(0)
         if not isinstance(reply, m.Reply):

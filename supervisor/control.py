@@ -16,8 +16,8 @@ from collections.abc import Awaitable
 
 import structlog
 
-from protocol import codec
 from protocol import messages as m
+from protocol.codec import ProtocolError, decode_request, encode_reply
 from supervisor.commands import COMMANDS
 
 log = structlog.get_logger(__name__)
@@ -47,7 +47,7 @@ async def _later(arbiter, name: str, reply: Awaitable[m.Reply]) -> m.Reply:
 
 
 async def _send_when_ready(sock, envelope: list[bytes], reply: Awaitable[m.Reply]) -> None:
-    await sock.send_multipart([*envelope, codec.encode(await reply)])
+    await sock.send_multipart([*envelope, encode_reply(await reply)])
 
 
 async def serve_control(arbiter) -> None:
@@ -59,8 +59,8 @@ async def serve_control(arbiter) -> None:
             continue
         envelope, payload = frames[:-1], frames[-1]
         try:
-            req = codec.decode(payload)
-        except codec.ProtocolError as exc:
+            req = decode_request(payload)
+        except ProtocolError as exc:
             reply: m.Reply = m.ErrorReply(message=str(exc))
         else:
             answer = handle(arbiter, req)
@@ -68,4 +68,4 @@ async def serve_control(arbiter) -> None:
                 arbiter.tasks.start(_send_when_ready(sock, envelope, answer), "control reply")
                 continue
             reply = answer
-        await sock.send_multipart([*envelope, codec.encode(reply)])
+        await sock.send_multipart([*envelope, encode_reply(reply)])

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from protocol import codec
 from protocol import messages as m
 from protocol.addresses import events_endpoint
+from protocol.codec import ProtocolError, decode_event
 from supervisor.records import apply_event
 from supervisor.reload_plan import ReloadPlan
 from supervisor.spawn import Child
@@ -232,8 +232,8 @@ class Fleet:
                 continue
             uid, payload = got
             try:
-                ev = codec.decode(payload)
-            except codec.ProtocolError as exc:
+                ev = decode_event(payload)
+            except ProtocolError as exc:
                 log.warning("bad_event", user_id=uid, error=str(exc))
                 continue
             rec = self.records.get(uid)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
+from protocol.vocab import RowPhase, RowState, UserPhase, VolumeBasis
 from supervisor.states import State
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class Row:
     settings: EffectiveSettings
     current_volume: Decimal | None = None
     start_volume: Decimal | None = None
-    basis: str = "reported"
+    basis: VolumeBasis = "reported"
     batch: int = 0
     trade_index: int = 0
     loops: int = 0
@@ -44,7 +45,7 @@ class Row:
     chosen: m.TokenChosen | None = None  # target_token auto: the latest choice
     volume_at: float | None = None  # wall time of the read that gave current_volume
     pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read
-    phase: str | None = None  # this strategy's phase in the current process
+    phase: UserPhase | None = None  # this strategy's phase in the current process
     started: bool = False  # the current process began this strategy
     stopped: str | None = None  # the operator stopped this strategy (why)
     # its config cannot work (a token or chain the exchange does not list): the line
@@ -139,7 +140,7 @@ def apply_event(
             r.trades = max(r.trades, s.trades)
 
 
-def row_state(rec: UserRecord, row: Row) -> str:
+def row_state(rec: UserRecord, row: Row) -> RowState:
     """What ``status`` calls this strategy of this user (the user's state, refined)."""
     state = rec.state
     if row.fatal:
@@ -156,7 +157,7 @@ def row_state(rec: UserRecord, row: Row) -> str:
     return state.value
 
 
-QUEUED = "QUEUED"  # a strategy waiting its turn in its user's running process
+QUEUED: RowState = "QUEUED"  # a strategy waiting its turn in its user's running process
 
 
 def row_reason(rec: UserRecord, row: Row) -> str | None:
@@ -176,7 +177,9 @@ def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
     state_s = row_state(rec, row)
     working = state_s in (State.RUNNING.value, State.STARTING.value)
     own = rec.child is not None and state_s not in (QUEUED, State.STOPPED.value)
-    phase = "queued" if state_s == QUEUED else (row.phase or rec.phase) if own else None
+    phase: RowPhase | None = (
+        "queued" if state_s == QUEUED else (row.phase or rec.phase) if own else None
+    )
     return m.UserStatus(
         user_id=rec.user_id,
         strategy_id=row.settings.strategy_id,

@@ -22,7 +22,6 @@ import zmq
 import zmq.asyncio
 
 from config import serving
-from protocol import codec
 from protocol import messages as m
 from protocol.addresses import (
     CONTROL_SOCKET,
@@ -31,6 +30,7 @@ from protocol.addresses import (
     ensure_runtime_dir,
     events_endpoint,
 )
+from protocol.codec import encode_command
 from supervisor.errors import SupervisorError
 
 log = structlog.get_logger(__name__)
@@ -84,9 +84,9 @@ class Runtime:
             except OSError as exc:  # a read-only home: `--runtime-dir` still finds us
                 log.info("serving_not_recorded", where=str(exc.filename), reason=exc.strerror)
 
-    def send(self, user_id: str, msg: m.Msg) -> None:
+    def send(self, user_id: str, msg: m.Command) -> None:
         """Queue a command to a user process; never waits (ROUTER drops it if it is gone)."""
-        fut = self.events.send_multipart([user_id.encode(), codec.encode(msg)], flags=zmq.NOBLOCK)
+        fut = self.events.send_multipart([user_id.encode(), encode_command(msg)], flags=zmq.NOBLOCK)
         if isinstance(fut, asyncio.Future):
             fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import structlog
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
 from protocol.exitcodes import Exit
+from protocol.vocab import UserPhase
 from supervisor.records import Row, rows_for
 from supervisor.restart import Action, CrashHistory, Decision, RestartPolicy
 from supervisor.spawn import Child
@@ -41,7 +41,7 @@ class UserRecord:
     crashes: CrashHistory = field(init=False)
     child: Child | None = None
     restarts: int = 0
-    phase: str | None = None
+    phase: UserPhase | None = None
     next_start_at: float = 0.0  # monotonic; BACKOFF waits for this
     stop_command: m.Command | None = None  # Drain/StopNow to (re)send while STOPPING
     stop_sent_at: float | None = None
@@ -52,7 +52,7 @@ class UserRecord:
     # the strategies the operator stopped with the whole user (`alphavol stop`) today
     stop_requested: set[str] = field(default_factory=set)
     checked: bool = False  # volume checked for the current day
-    settings_changed: list[dict[str, Any]] | None = None
+    settings_changed: list[EffectiveSettings] | None = None
     # the strategies the current process was given, in its order (its spec, then updates)
     sent_ids: list[str] = field(default_factory=list)
     # per-strategy Drain/StopNow in force in the current process (re-sent with Pings)
@@ -246,9 +246,7 @@ class UserRecord:
         # its place in that list, so finished strategies stay in it)
         self.sent_ids = [sid for sid in self.sent_ids if sid != strategy_id]
         self.settings_changed = [
-            msgspec.to_builtins(self.rows[sid].settings)
-            for sid in self.sent_ids
-            if sid in self.rows
+            self.rows[sid].settings for sid in self.sent_ids if sid in self.rows
         ]
         log.info("strategy_unqueued", user_id=self.user_id, strategy_id=strategy_id, reason=reason)
         return [m.UpdateSettings(settings=self.settings_changed)]
@@ -362,7 +360,7 @@ class UserRecord:
             row = old.get(s.strategy_id) or Row(settings=s)
             row.settings = s
             self.rows[s.strategy_id] = row
-        self.settings_changed = [msgspec.to_builtins(s) for s in self.settings]
+        self.settings_changed = list(self.settings)
         self.sent_ids = [s.strategy_id for s in self.settings]
         self.remove_after_exit = False
         return m.UpdateSettings(settings=self.settings_changed)

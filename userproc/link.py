@@ -30,9 +30,10 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
+from config.settings import EffectiveSettings
 from exchange.clock import SYSTEM_CLOCK, Clock
 from protocol import messages as m
-from protocol.codec import ProtocolError, decode, encode
+from protocol.codec import ProtocolError, decode_command, encode_event
 from userproc.lifecycle import Lifecycle
 from userproc.teardown import TEARDOWN_SECONDS, cancel_and_wait
 from userproc.tuning import DEFAULT_TUNING, Tuning
@@ -71,7 +72,7 @@ class SupervisorLink:
         self.tuning = tuning
         self.restarts = restarts
         self.seq = 0
-        self.pending_settings: list[dict[str, Any]] | None = None
+        self.pending_settings: list[EffectiveSettings] | None = None
         self.supervisor_lost = False
         self._outbox: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._outbox_event = asyncio.Event()
@@ -114,7 +115,7 @@ class SupervisorLink:
         msg.user_id = self.user_id
         if not msg.at:
             msg.at = self.clock.time()
-        data = encode(msg)
+        data = encode_event(msg)
         key = _coalesce_key(msg, self.seq)
         if not self._outbox and self._try_send(data):
             return
@@ -164,7 +165,7 @@ class SupervisorLink:
         while True:
             frames = await self._sock.recv_multipart()
             try:
-                msg = decode(frames[-1])
+                msg = decode_command(frames[-1])
             except ProtocolError as exc:
                 log.warning("link_bad_message", error=str(exc))
                 continue

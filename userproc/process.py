@@ -375,7 +375,7 @@ class UserProcess:
         if ending.exit is Exit.OK and life.exit is not None:
             ending = Ending(life.exit, life.reason() or ending.reason)
         if ending.exit is not Exit.OK:
-            self._report(ending.exit.name.lower(), ending.reason, fatal=ending.exit.fatal)
+            self._report(ending.exit.kind, ending.reason, fatal=ending.exit.fatal)
         open_count = 0
         if s is not None and journal is not None:
             if ending.cleanup and s.tuning.cancel_on_exit:
@@ -416,7 +416,9 @@ class UserProcess:
         self._report("leftover", reason, fatal=True)
         return Ending(code, reason, ending.cleanup, ending.ours, ending.leftovers)
 
-    def _report(self, kind: str, message: str, *, fatal: bool, strategy: str | None = None) -> None:
+    def _report(
+        self, kind: m.ErrorKind, message: str, *, fatal: bool, strategy: str | None = None
+    ) -> None:
         self.link.send(
             m.ErrorReport(
                 user_id=self.spec.user_id,

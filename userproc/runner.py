@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import random
 from decimal import Decimal
+from typing import cast
 
-import msgspec
 import structlog
 
 from config.settings import EffectiveSettings
@@ -476,7 +476,7 @@ class StrategyRunner:
                 self.s.emit(
                     m.ErrorReport(
                         user_id=self.s.user_id,
-                        kind=res.outcome,
+                        kind=cast(m.ErrorKind, res.outcome),  # a str until outcomes are typed
                         message=res.error or res.outcome,
                         strategy_id=st.strategy_id,
                     )
@@ -558,5 +558,5 @@ class StrategyRunner:
         return why is not None
 
 
-def settings_from_update(raw: list[dict]) -> list[EffectiveSettings]:
-    return [msgspec.convert(d, EffectiveSettings) for d in raw]
+def settings_from_update(raw: list[EffectiveSettings]) -> list[EffectiveSettings]:
+    return list(raw)  # typed on the wire: UpdateSettings decodes them as they are

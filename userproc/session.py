@@ -123,7 +123,7 @@ class Session:
         self.price_listeners: list[Callable[[str, float, Decimal], None]] = []
         self.request_timeout = 10.0  # the REST client's; bounds when a lost POST can land
         # the latest UpdateSettings (raw dicts) from the supervisor, if any
-        self.pending_settings: Callable[[], list[dict[str, Any]] | None] = lambda: None
+        self.pending_settings: Callable[[], list[EffectiveSettings] | None] = lambda: None
 
     # ------------------------------------------------------------------ strategies
     @property

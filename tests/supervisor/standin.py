@@ -30,8 +30,8 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
-from protocol import codec
 from protocol import messages as m
+from protocol.codec import decode_command, encode_event
 from protocol.exitcodes import Exit
 
 
@@ -63,14 +63,14 @@ async def _run(spec) -> Exit:
     async def send(cls, **kw):
         nonlocal seq
         seq += 1
-        await sock.send(codec.encode(cls(user_id=spec.user_id, seq=seq, at=time.time(), **kw)))
+        await sock.send(encode_event(cls(user_id=spec.user_id, seq=seq, at=time.time(), **kw)))
 
     state = {"drain": False, "now": False, "ping": time.monotonic(), "settings": None}
     wake = asyncio.Event()
 
     async def recv():
         while True:
-            msg = codec.decode(await sock.recv())
+            msg = decode_command(await sock.recv())
             if not isinstance(msg, m.Ping):
                 with commands_path(spec.journal_path).open("a") as f:
                     f.write(type(msg).__name__ + "\n")
@@ -84,7 +84,7 @@ async def _run(spec) -> Exit:
                 state["now"] = True
                 wake.set()
             elif isinstance(msg, m.UpdateSettings):
-                state["settings"] = {s["strategy_id"]: s for s in msg.settings}
+                state["settings"] = {s.strategy_id: s for s in msg.settings}
 
     rtask = asyncio.create_task(recv())
     await send(m.Hello, pid=os.getpid())
@@ -103,11 +103,8 @@ async def _run(spec) -> Exit:
             current = Decimal(done.get(sid, "0"))
             trades = 0
             while True:
-                cfg = (state["settings"] or {}).get(sid, {})
-                target = Decimal(str(cfg.get("target_volume", s.target_volume)))
-                amount = Decimal(
-                    str(cfg.get("single_trade_amount_usdt", s.single_trade_amount_usdt))
-                )
+                cfg = (state["settings"] or {}).get(sid, s)  # UpdateSettings, else the spec's
+                target, amount = cfg.target_volume, cfg.single_trade_amount_usdt
                 await send(
                     m.VolumeChecked,
                     strategy_id=sid,

@@ -18,7 +18,7 @@ import zmq.asyncio
 from config.settings import EffectiveSettings, ExchangeSettings
 from exchange.sim.testing import SimHarness
 from protocol import messages as m
-from protocol.codec import decode, encode
+from protocol.codec import decode_event, encode_command
 from userproc.spec import UserSpec
 from userproc.tuning import Tuning
 
@@ -62,7 +62,7 @@ class FakeSupervisor:
         while True:
             ident, data = await self.sock.recv_multipart()
             self.peers.add(ident)
-            self.messages.append(decode(data))
+            self.messages.append(decode_event(data))
             self._changed.set()
 
     async def _ping(self) -> None:
@@ -70,12 +70,14 @@ class FakeSupervisor:
             if self.pinging:
                 for p in list(self.peers):
                     with contextlib.suppress(zmq.Again):
-                        await self.sock.send_multipart([p, encode(m.Ping())], flags=zmq.NOBLOCK)
+                        await self.sock.send_multipart(
+                            [p, encode_command(m.Ping())], flags=zmq.NOBLOCK
+                        )
             await asyncio.sleep(self.ping_every)
 
     async def send(self, cmd: m.Command) -> None:
         for p in list(self.peers):
-            await self.sock.send_multipart([p, encode(cmd)])
+            await self.sock.send_multipart([p, encode_command(cmd)])
 
     def of(self, kind: type) -> list[Any]:
         return [x for x in self.messages if isinstance(x, kind)]

@@ -14,7 +14,7 @@ import zmq
 import zmq.asyncio
 
 from protocol import messages as m
-from protocol.codec import decode, encode
+from protocol.codec import decode_event, encode_command
 from protocol.exitcodes import Exit
 from userproc.lifecycle import Lifecycle, StopMode
 from userproc.link import SupervisorLink
@@ -52,7 +52,7 @@ async def test_slow_supervisor_never_blocks_and_gets_the_latest_progress(tmp_pat
     async with asyncio.timeout(10):
         while not got_summary:
             _ident, data = await router.recv_multipart()
-            msg = decode(data)
+            msg = decode_event(data)
             if isinstance(msg, m.OrderUpdate):
                 latest[msg.order_id] = msg.filled_qty
             got_summary = got_summary or isinstance(msg, m.Summary)
@@ -120,7 +120,7 @@ async def test_update_settings_applies_from_the_next_batch(
         run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [st])))
         await supervisor.wait_for(lambda x: isinstance(x, m.TradeDone))
         lowered = msgspec.structs.replace(st, target_volume=Decimal(1))
-        await supervisor.send(m.UpdateSettings(settings=[msgspec.to_builtins(lowered)]))
+        await supervisor.send(m.UpdateSettings(settings=[lowered]))
         assert await asyncio.wait_for(run, 30) == Exit.OK
         summary = await supervisor.summary()
         assert summary.strategies[0].reached and summary.strategies[0].target == Decimal(1)
@@ -140,7 +140,7 @@ async def test_the_supervisor_going_away_is_noticed_at_once_not_by_heartbeats(tm
     await link.start()
     async with asyncio.timeout(5):
         ident, data = await router.recv_multipart()
-    hello = decode(data)
+    hello = decode_event(data)
     assert isinstance(hello, m.Hello) and ident == b"u7" and hello.seq == 1
     assert not life.stopping()
     t0 = time.monotonic()
@@ -162,7 +162,7 @@ async def test_the_link_closes_at_once_while_pings_keep_coming(tmp_path) -> None
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     router.bind(endpoint)
-    ping = encode(m.Ping(at=1.0))
+    ping = encode_command(m.Ping(at=1.0))
     peers: set[bytes] = set()
     joined = asyncio.Event()
 
