@@ -373,6 +373,35 @@ async def test_a_risk_challenge_on_an_accepted_oto_finishes_it_then_stops(
         j.close()
 
 
+async def test_a_risk_challenge_on_an_accepted_oto_names_what_its_round_trip_left(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """The adopted round trip's tokens cannot be sold (its sells are priced above the
+    market): the user still stops for the challenge, and says exactly what is left."""
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(risk_challenge_accepted=["u1"])
+        tuning = msgspec.structs.replace(
+            FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
+        )
+        st = make_settings(
+            sell_profit_percentage=Decimal("-5"),
+            target_volume=Decimal(50),
+            order_timeout_seconds=0.2,
+        )
+        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        assert code == Exit.RISK_CHALLENGE
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
+        summary = await supervisor.summary()
+        (left,) = summary.leftovers
+        assert left.token == "KOGE" and left.asset == "ALPHA_22"
+        assert left.quantity == _held(acc, "ALPHA_22") > 0
+        assert "verification" in summary.reason and str(left.quantity) in summary.reason
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert [r.outcome for r in j._rows("kind='oto'")] == ["leftover"]
+        j.close()
+
+
 async def test_an_unknown_token_fails_only_its_own_strategy(
     sim_factory, supervisor, tmp_path
 ) -> None:
