@@ -68,19 +68,25 @@ async def test_sell_that_does_not_fill_is_cancelled_and_sold_at_market(
         assert Decimal(acc["volume_now"]["KOGE"]) >= 50
 
 
+def _unsellable(sim, supervisor, tmp_path):
+    """A user whose tokens cannot be sold: its OTO sells are 5% above the buy, its leftover
+    sells 20% above the market, two attempts."""
+    tuning = msgspec.structs.replace(
+        FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
+    )
+    st = make_settings(
+        sell_profit_percentage=Decimal("-5"),
+        target_volume=Decimal(50),
+        order_timeout_seconds=0.2,
+    )
+    return make_spec(sim, supervisor, tmp_path, [st], tuning=tuning)
+
+
 async def test_unsellable_tokens_pause_the_user_naming_token_and_quantity(
     sim_factory, supervisor, tmp_path
 ) -> None:
     async with sim_factory() as sim:
-        tuning = msgspec.structs.replace(
-            FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
-        )
-        st = make_settings(
-            sell_profit_percentage=Decimal("-5"),
-            target_volume=Decimal(50),
-            order_timeout_seconds=0.2,
-        )
-        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        code = await run_user(_unsellable(sim, supervisor, tmp_path))
         assert code == Exit.LEFTOVER
         acc = await _acc(sim)
         assert acc["oto_count"] == 1  # bought nothing more
@@ -380,15 +386,7 @@ async def test_a_risk_challenge_on_an_accepted_oto_names_what_its_round_trip_lef
     market): the user still stops for the challenge, and says exactly what is left."""
     async with sim_factory() as sim:
         await sim.admin.set_faults(risk_challenge_accepted=["u1"])
-        tuning = msgspec.structs.replace(
-            FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
-        )
-        st = make_settings(
-            sell_profit_percentage=Decimal("-5"),
-            target_volume=Decimal(50),
-            order_timeout_seconds=0.2,
-        )
-        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        code = await run_user(_unsellable(sim, supervisor, tmp_path))
         assert code == Exit.RISK_CHALLENGE
         acc = await _acc(sim)
         assert acc["oto_count"] == 1 and acc["open_orders"] == 0

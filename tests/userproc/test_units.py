@@ -319,13 +319,8 @@ def test_volatility_guard_sees_the_spread_of_its_window_only() -> None:
     assert g.moved_percentage() == 0
 
 
-def test_journal_notes_are_redacted(tmp_path) -> None:
-    from config.logsetup import add_secrets
-
-    secret = "journal-test-secret-4f1c9a"
-    add_secrets([secret])
-    j = Journal(tmp_path / "j.sqlite")
-    tid = j.record_intent(
+def _intent(j: Journal) -> int:
+    return j.record_intent(
         kind="oto",
         strategy_id="s",
         day="2026-01-01",
@@ -335,6 +330,15 @@ def test_journal_notes_are_redacted(tmp_path) -> None:
         qty=D(1),
         intent_ms=1,
     )
+
+
+def test_journal_notes_are_redacted(tmp_path) -> None:
+    from config.logsetup import add_secrets
+
+    secret = "journal-test-secret-4f1c9a"
+    add_secrets([secret])
+    j = Journal(tmp_path / "j.sqlite")
+    tid = _intent(j)
     j.record_not_placed(tid, "rejected", 2, f"refused: session {secret}; cookie p20t=abc123def")
     (note,) = j._db.execute("SELECT note FROM trades WHERE id=?", (tid,)).fetchone()
     j.close()
@@ -349,19 +353,7 @@ def test_journal_outcomes_are_stored_as_the_strings_older_journals_hold(tmp_path
 
     path = tmp_path / "j.sqlite"
     j = Journal(path)
-    ids = [
-        j.record_intent(
-            kind="oto",
-            strategy_id="s",
-            day="2026-01-01",
-            symbol="ALPHA_22USDT",
-            base_asset="ALPHA_22",
-            token="KOGE",
-            qty=D(1),
-            intent_ms=1,
-        )
-        for _ in range(3)
-    ]
+    ids = [_intent(j) for _ in range(3)]
     j.finish(ids[0], Outcome.DONE, 2, cost=D("0.01"))
     j.record_not_placed(ids[1], Outcome.RATE_LIMITED, 2, "429")
     j.close()
