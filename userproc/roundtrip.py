@@ -384,6 +384,7 @@ class RoundTrip:
             self.s.forget_price(self.market.symbol)  # it did not fill as priced
 
     async def _sell_leg(self, trade_id: int, pending: str, *, bought: bool, adopted: bool) -> None:
+        """The OTO's sell: waited for when the buy filled, else made sure of as gone."""
         if bought:
             await self._leg(trade_id, pending, "sell", ask_first=adopted)
             return
