@@ -24,6 +24,7 @@ from pathlib import Path
 
 from config.logsetup import redact
 from userproc.errors import JournalUnreadable
+from userproc.outcome import Outcome
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trades (
@@ -76,7 +77,7 @@ class TradeRow:
     placed: int
     working_id: str | None
     pending_id: str | None
-    outcome: str | None
+    outcome: str | None  # an ``Outcome``'s value as stored (None while unfinished)
 
 
 def _d(v: str | None) -> Decimal | None:
@@ -188,12 +189,14 @@ class Journal:
             (working_id, pending_id, trade_id),
         )
 
-    def record_not_placed(self, trade_id: int, outcome: str, now_ms: int, note: str = "") -> None:
+    def record_not_placed(
+        self, trade_id: int, outcome: Outcome, now_ms: int, note: str = ""
+    ) -> None:
         """The POST certainly placed nothing (refused, or looked up and not found).
         ``note`` (often an exchange error's text) is redacted before it is stored."""
         self._db.execute(
             "UPDATE trades SET placed=-1, outcome=?, note=?, finished_ms=? WHERE id=?",
-            (outcome, redact(note)[:500], now_ms, trade_id),
+            (str(outcome), redact(note)[:500], now_ms, trade_id),
         )
 
     def record_fills(
@@ -224,7 +227,7 @@ class Journal:
     def finish(
         self,
         trade_id: int,
-        outcome: str,
+        outcome: Outcome,
         now_ms: int,
         *,
         cost: Decimal | None = None,
@@ -238,7 +241,7 @@ class Journal:
                 self._costs[day] += cost - (Decimal(old) if old is not None else Decimal(0))
         self._db.execute(
             "UPDATE trades SET outcome=?, cost=?, finished_ms=?, dust=? WHERE id=?",
-            (outcome, _s(cost), now_ms, _s(dust), trade_id),
+            (str(outcome), _s(cost), now_ms, _s(dust), trade_id),
         )
 
     def dust(self, token: str) -> Decimal:
@@ -255,7 +258,7 @@ class Journal:
         return total - sum((Decimal(q) for (q,) in sold), Decimal(0))
 
     # ----------------------------------------------------------------- reads
-    def _rows(self, where: str, args: tuple = ()) -> list[TradeRow]:
+    def _rows(self, where: str, args: tuple[object, ...] = ()) -> list[TradeRow]:
         cur = self._db.execute(
             "SELECT id, parent_id, kind, strategy_id, day, symbol, base_asset, token, buy_price,"
             " sell_price, qty, amount, intent_ms, placed, working_id, pending_id, outcome"
@@ -322,11 +325,11 @@ class Journal:
 
     def trades_on(self, day: str, strategy_id: str | None = None) -> int:
         """Completed round trips of that day (for the summary)."""
-        q = "SELECT COUNT(*) FROM trades WHERE kind='oto' AND day=? AND outcome='done'"
-        args: tuple = (day,)
+        q = "SELECT COUNT(*) FROM trades WHERE kind='oto' AND day=? AND outcome=?"
+        args: tuple[str, ...] = (day, Outcome.DONE.value)
         if strategy_id is not None:
             q += " AND strategy_id=?"
-            args = (day, strategy_id)
+            args = (*args, strategy_id)
         return int(self._db.execute(q, args).fetchone()[0])
 
 

@@ -36,6 +36,7 @@ from userproc.errors import BadSetup, ExchangeDown, LeftoverError, StrategyFaile
 from userproc.journal import Journal, JournalBusy, lock_user
 from userproc.lifecycle import Lifecycle, Phase, StopMode
 from userproc.link import SupervisorLink
+from userproc.outcome import ChallengedWithLeftover
 from userproc.recovery import adopt_orphans, reconcile
 from userproc.runner import StrategyRunner, settings_from_update
 from userproc.scope import owned_tokens
@@ -101,7 +102,7 @@ def _challenged(e: RiskChallenge) -> Ending:
         "the exchange asks for a verification (risk challenge): pass it in the browser,"
         " then start the user again; not retrying"
     )
-    left = getattr(e, "leftover", None)
+    left = e.leftover if isinstance(e, ChallengedWithLeftover) else None
     if left is None:
         return Ending(Exit.RISK_CHALLENGE, reason, cleanup=False)
     lo = m.Leftover(asset=left.asset, token=left.token, quantity=left.quantity)

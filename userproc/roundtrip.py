@@ -4,7 +4,7 @@ Order of events, each step written down before it matters:
 1. prices: buy = market x (1 + buy offset), sell = buy x (1 - sell offset), quantity =
    amount / buy, all through ``exchange.ordermath``;
 2. journal intent (committed) -> POST the OTO -> journal both ids. A POST whose outcome is
-   unknown is looked up (``recovery.lookup_order``), never re-sent;
+   unknown is looked up (``lookup``), never re-sent;
 3. wait for the buy fill, then the sell fill, on tracker changes (stream events), asking
    REST when a wait is about to time out;
 4. buy not filled in time (or stop "now"): cancel it (which cancels the OTO); sell not
@@ -19,7 +19,9 @@ Order of events, each step written down before it matters:
    restart). The buy fee is taken in the token: it is already inside the cost as the tokens
    that could not be sold, so valuing it again would count it twice.
 
-``finish`` is shared with recovery, which adopts orders found after a restart.
+``finish`` (legs, then settle, then leftover) is shared with recovery, which adopts
+orders found after a restart. How each trade ended is an ``outcome.Outcome``; what the
+journal says of a POST that raised is one table (``outcome.NOT_PLACED``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from decimal import Decimal
 
 import structlog
 
+from config.settings import EffectiveSettings
 from exchange import ordermath
 from exchange.errors import (
     InsufficientBalance,
@@ -37,17 +40,16 @@ from exchange.errors import (
     OrderParametersRejected,
     OrderRejected,
     OutcomeUnknown,
-    ProxyLoginRefused,
     RateLimited,
     RiskChallenge,
-    SessionExpired,
-    TransportError,
 )
-from exchange.models import OtoOrderRequest, OtoPlaced
+from exchange.models import LimitOrderRequest, OtoOrderRequest, OtoPlaced
 from protocol import messages as m
 from userproc.errors import LeftoverError, StrategyFailed
 from userproc.journal import TradeRow
 from userproc.lifecycle import STRATEGY, StopMode
+from userproc.lookup import lookup_oto, lookup_sell
+from userproc.outcome import REFUSALS, ChallengedWithLeftover, NotPlaced, Outcome, not_placed
 from userproc.session import Fills, Market, Session
 from userproc.tracker import OrderState
 
@@ -59,7 +61,7 @@ ZERO = Decimal(0)
 @dataclass
 class TradeResult:
     trade_id: int
-    outcome: str  # done | no_fill | not_placed | rejected | stopped | balance_wait (not sent)
+    outcome: Outcome  # DONE | NO_FILL | NOT_PLACED | REJECTED | STOPPED | BALANCE_WAIT
     buy: Fills = field(default_factory=Fills)
     sell: Fills = field(default_factory=Fills)  # OTO sell + leftover sells together
     cost: Decimal = ZERO
@@ -70,7 +72,7 @@ class TradeResult:
 
     @property
     def placed(self) -> bool:
-        return self.outcome in ("done", "no_fill")
+        return self.outcome in (Outcome.DONE, Outcome.NO_FILL)
 
 
 def _is_terminal(s: OrderState) -> bool:
@@ -87,7 +89,7 @@ class RoundTrip:
         self.market = market
 
     @property
-    def settings(self):  # the strategy being run
+    def settings(self) -> EffectiveSettings:  # the strategy being run
         return self.s.settings
 
     @property
@@ -114,10 +116,10 @@ class RoundTrip:
             req = ordermath.plan_oto(f, buy_raw, sell_raw, amount)
         except ordermath.OrderMathError as exc:  # e.g. a price of 0: nothing was sent
             log.warning("oto_not_planned", error=str(exc))
-            return TradeResult(0, "rejected", error=str(exc))
+            return TradeResult(0, Outcome.REJECTED, error=str(exc))
         if not self.s.life.may_place(st.strategy_id):  # nothing awaited since: no race
             log.info("oto_not_placed_stopping", reason=self.s.life.reason(st.strategy_id))
-            return TradeResult(0, "stopped", error="stop requested")
+            return TradeResult(0, Outcome.STOPPED, error="stop requested")
         sid = st.strategy_id
         self.s.trip_started(sid)
         try:
@@ -153,48 +155,53 @@ class RoundTrip:
         t0 = self.s.clock.monotonic()
         epoch: int | None = self.s.stream_epoch if self.s.stream_up.is_set() else None
         try:
-            placed = await self.s.client.place_oto(req)
-            working, pending = placed.working_order_id, placed.pending_order_id
-        except OrderRejected as exc:
-            self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
-            log.warning("oto_rejected", trade_id=tid, code=exc.code, error=str(exc))
-            outcome = self._refused(exc)
-            return TradeResult(tid, outcome, error=str(exc))
+            placed: OtoPlaced = await self.s.client.place_oto(req)
+            working, pending = str(placed.working_order_id), str(placed.pending_order_id)
         except RiskChallenge as exc:
-            await self._adopt_challenged(tid, exc)
-            raise
-        except (SessionExpired, ProxyLoginRefused) as exc:  # nothing was sent: stop the user
-            self.s.journal.record_not_placed(
-                tid, "refused", self.s.clock.now_ms(), type(exc).__name__
-            )
-            raise
-        except RateLimited as exc:  # refused before it was processed: wait as told
-            self.s.journal.record_not_placed(tid, "rate_limited", self.s.clock.now_ms(), str(exc))
-            log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
-            await self.s.life.sleep(exc.retry_after, self.sid)
-            return TradeResult(tid, "not_placed", error=str(exc))
-        except TransportError as exc:  # the client knows the request never left
-            self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
-            log.warning("oto_not_sent", trade_id=tid, error=str(exc))
-            return TradeResult(tid, "not_placed", error=str(exc))
+            left = await self._adopt_challenged(tid, exc)
+            if left is None:
+                raise
+            raise ChallengedWithLeftover(exc, left) from exc
         except OutcomeUnknown as exc:
             log.warning("oto_outcome_unknown", trade_id=tid, error=str(exc))
-            from userproc.recovery import lookup_oto  # recovery builds on this module
-
             found = await lookup_oto(self.s, self.s.journal.get(tid))
             if found is None:
-                self.s.journal.record_not_placed(
-                    tid, "not_placed", self.s.clock.now_ms(), "looked up: not found"
-                )
-                return TradeResult(tid, "not_placed", error=str(exc))
+                self.not_placed(tid, Outcome.NOT_PLACED, "looked up: not found")
+                return TradeResult(tid, Outcome.NOT_PLACED, error=str(exc))
             working, pending = found
             epoch = None  # looked up: take the fills from REST
+        except REFUSALS as exc:  # nothing was placed
+            if self._refusal(tid, exc, "oto").fatal:  # session, proxy: stop the user
+                raise
+            return await self._oto_refused(tid, exc)
         self.s.journal.record_ids(tid, working, pending)
         self.s.amount_refusals[st.strategy_id] = 0
         log.info("oto_placed", trade_id=tid, working_order_id=working, pending_order_id=pending)
         return await self.finish(self.s.journal.get(tid), started_mono=t0, stream_epoch=epoch)
 
-    def _refused(self, exc: OrderRejected) -> str:
+    def not_placed(self, trade_id: int, outcome: Outcome, note: str = "") -> None:
+        """The journal's word that this trade's order was certainly never placed."""
+        self.s.journal.record_not_placed(trade_id, outcome, self.s.clock.now_ms(), note)
+
+    def _refusal(self, trade_id: int, exc: Exception, kind: str) -> NotPlaced:
+        """Write down a refused POST (``outcome.NOT_PLACED``); returns the table's row."""
+        row = not_placed(exc)
+        self.not_placed(trade_id, row.outcome(kind), row.note(exc))
+        return row
+
+    async def _oto_refused(self, tid: int, exc: Exception) -> TradeResult:
+        """A round trip whose OTO was not placed (already in the journal)."""
+        if isinstance(exc, OrderRejected):
+            log.warning("oto_rejected", trade_id=tid, code=exc.code, error=str(exc))
+            return TradeResult(tid, self._refused(exc), error=str(exc))
+        if isinstance(exc, RateLimited):  # refused before it was processed: wait as told
+            log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
+            await self.s.life.sleep(exc.retry_after, self.sid)
+        else:  # the client knows the request never left
+            log.warning("oto_not_sent", trade_id=tid, error=str(exc))
+        return TradeResult(tid, Outcome.NOT_PLACED, error=str(exc))
+
+    def _refused(self, exc: OrderRejected) -> Outcome:
         """What a refusal means for this user: insufficient balance stops it at once
         (unless another strategy of the user holds the funds for a round trip: then they
         take turns from now on, "balance_wait"); a refused price or amount means our order
@@ -206,7 +213,7 @@ class RoundTrip:
             if self.s.others_trading():
                 self.s.serial = True
                 log.warning("balance_covers_one_round_trip_at_a_time", strategy_id=sid)
-                return "balance_wait"
+                return Outcome.BALANCE_WAIT
             raise exc
         if isinstance(exc, OrderParametersRejected):
             refusals = self.s.amount_refusals[sid] = self.s.amount_refusals.get(sid, 0) + 1
@@ -216,39 +223,39 @@ class RoundTrip:
                     f" {self.market.symbol} ({exc.message}, code {exc.code}): the order maths"
                     " or the symbol's filters are wrong; not trading it"
                 )
-        return "rejected"
+        return Outcome.REJECTED
 
-    async def _adopt_challenged(self, tid: int, exc: RiskChallenge) -> None:
+    async def _adopt_challenged(self, tid: int, exc: RiskChallenge) -> LeftoverError | None:
         """A risk challenge on a reply that may have placed the order: find the order,
-        finish its round trip (or cancel and sell), then let the user stop."""
+        finish its round trip (or cancel and sell), then let the user stop. Returns what
+        that round trip could not sell (the challenge stays the reason to stop)."""
         found: tuple[str, str] | None = None
         placed = exc.placed
         if isinstance(placed, OtoPlaced):
             found = (str(placed.working_order_id), str(placed.pending_order_id))
         elif exc.may_exist:
-            from userproc.recovery import lookup_oto  # recovery builds on this module
-
             found = await lookup_oto(self.s, self.s.journal.get(tid))
         if found is None:
-            self.s.journal.record_not_placed(tid, "refused", self.s.clock.now_ms(), "risk")
-            return
+            self.not_placed(tid, Outcome.REFUSED, "risk")
+            return None
         log.error("risk_challenge_on_a_placed_order", trade_id=tid, working_order_id=found[0])
         self.s.journal.record_ids(tid, *found)
         try:
             await self.finish(self.s.journal.get(tid))
-        except LeftoverError as left:  # the challenge stays the reason; say what is left
-            exc.leftover = left  # type: ignore[attr-defined]
+        except LeftoverError as left:
+            return left
+        return None
 
     # ------------------------------------------------------------------ waiting
     async def _wait(
         self,
         order_id: str,
-        pred,
+        pred: Callable[[OrderState], bool],
         seconds: float,
         *,
         stoppable: bool,
         ask_first: bool = False,
-        hint: Callable[[], bool] = lambda: False,
+        hint: Callable[[], bool] = _never,
     ) -> OrderState | None:
         """Wait for ``pred`` on the order. The stream tells first; REST is asked at once
         when ``ask_first`` (an adopted order: its reports may have come and gone while no
@@ -291,7 +298,7 @@ class RoundTrip:
         leg: str,
         *,
         ask_first: bool,
-        hint: Callable[[], bool] = lambda: False,
+        hint: Callable[[], bool] = _never,
     ) -> None:
         """Wait for the end of one leg ("buy" or "sell"), not just a fill: one cancelled
         or expired by the exchange (or by hand) must not keep us waiting until the
@@ -343,45 +350,64 @@ class RoundTrip:
     ) -> TradeResult:
         """Drive a placed OTO to the end: both legs filled, or cancelled and sold.
         ``stream_epoch``: ``Session.stream_epoch`` before the POST (None after a restart
-        or a look-up: the fills then come from REST)."""
-        assert row.working_id is not None
-        working, pending = row.working_id, row.pending_id
+        or a look-up: the fills then come from REST). Three steps: the legs (wait, or
+        cancel), settle (the fills, in the journal), the leftover (sell what is left,
+        then the cost and the outcome)."""
+        res = TradeResult(row.id, Outcome.DONE)
         t0 = started_mono if started_mono is not None else self.s.clock.monotonic()
+        await self._legs(row, res, t0, adopted=stream_epoch is None)
+        await self._settle(row, res, trust=self._stream_trusted(stream_epoch))
+        return await self._leftover(row, res)
+
+    async def _legs(self, row: TradeRow, res: TradeResult, t0: float, *, adopted: bool) -> None:
+        """Wait for the buy, then the sell (an order still open at its timeout is
+        cancelled; a cancelled buy takes its pending sell with it). ``adopted``: after a
+        restart or a look-up, REST is asked at once."""
+        working, pending = row.working_id, row.pending_id
+        assert working is not None
         self.s.track(working, row.intent_ms, symbol=row.symbol, side="BUY")
         if pending:
             self.s.track(pending, row.intent_ms, symbol=row.symbol, side="SELL")
-        res = TradeResult(row.id, "done")
-
-        adopted = stream_epoch is None  # after a restart or a look-up: ask REST at once
         await self._leg(
             row.id, working, "buy", ask_first=adopted, hint=lambda: self._activated(pending)
         )
         bst = self.s.tracker.get(working)
-        if bst is not None and bst.cum_qty > 0:
-            res.buy_fill_seconds = self.s.clock.monotonic() - t0
-            self.s.last_fill_mono = self.s.clock.monotonic()
+        res.buy_fill_seconds = self._filled_since(bst, t0)
         t1 = self.s.clock.monotonic()
         if pending:
-            if bst is not None and bst.filled:
-                await self._leg(row.id, pending, "sell", ask_first=adopted)
-            else:
-                # the buy was cancelled: its pending sell goes with it; make sure
-                pst = self.s.tracker.get(pending)
-                if pst is None or not pst.terminal:
-                    await self.s.refresh_orders([pending])
-                    pst = self.s.tracker.get(pending)
-                    if pst is not None and pst.open and pst.status != "PENDING":
-                        await self._cancel(pending)
-            pst = self.s.tracker.get(pending)
-            if pst is not None and pst.cum_qty > 0:
-                res.sell_fill_seconds = self.s.clock.monotonic() - t1
-                self.s.last_fill_mono = self.s.clock.monotonic()
+            bought = bst is not None and bst.filled
+            await self._sell_leg(row.id, pending, bought=bought, adopted=adopted)
+            res.sell_fill_seconds = self._filled_since(self.s.tracker.get(pending), t1)
         self.s.untrack(working, pending)
         bst, pst = self.s.tracker.get(working), self.s.tracker.get(pending)
         if not (bst is not None and bst.filled and (not pending or (pst and pst.filled))):
             self.s.forget_price(self.market.symbol)  # it did not fill as priced
 
-        trust = self._stream_trusted(stream_epoch)
+    async def _sell_leg(self, trade_id: int, pending: str, *, bought: bool, adopted: bool) -> None:
+        """The OTO's sell: waited for when the buy filled, else made sure of as gone."""
+        if bought:
+            await self._leg(trade_id, pending, "sell", ask_first=adopted)
+            return
+        # the buy was cancelled: its pending sell goes with it; make sure
+        pst = self.s.tracker.get(pending)
+        if pst is None or not pst.terminal:
+            await self.s.refresh_orders([pending])
+            pst = self.s.tracker.get(pending)
+            if pst is not None and pst.open and pst.status != "PENDING":
+                await self._cancel(pending)
+
+    def _filled_since(self, st: OrderState | None, since: float) -> float | None:
+        """Seconds from ``since`` to now when the order filled at all (None if not)."""
+        if st is None or st.cum_qty <= 0:
+            return None
+        now = self.s.clock.monotonic()
+        self.s.last_fill_mono = now
+        return now - since
+
+    async def _settle(self, row: TradeRow, res: TradeResult, *, trust: bool) -> None:
+        """The trade's fills (the stream's when ``trust``ed and complete, else REST's),
+        with the leftover sells an earlier run of this trade made, in the journal."""
+        working, pending = row.working_id, row.pending_id
         res.buy = await self.s.fills(working, self.market, trust_stream=trust)
         res.sell = (
             await self.s.fills(pending, self.market, trust_stream=trust) if pending else Fills()
@@ -401,6 +427,11 @@ class RoundTrip:
             sell_quote=res.sell.quote,
             sell_fee_usdt=res.sell.fee_usdt,
         )
+
+    async def _leftover(self, row: TradeRow, res: TradeResult) -> TradeResult:
+        """Sell what the trade bought and did not sell, then close it: its cost and
+        outcome, the dust it left; a sellable amount that could not be sold pauses the
+        user (``LeftoverError``)."""
         left = res.buy.qty - res.buy.fee_base - res.sell.qty - res.sell.fee_base
         if left > 0:
             left = await self._sell_leftover(row, left, res)
@@ -408,9 +439,9 @@ class RoundTrip:
         # token needs no valuing: those tokens are simply not there to sell, so the sell
         # quote is already that much lower (adding it again would count it twice).
         res.cost = res.buy.quote + res.buy.fee_quote - res.sell.quote + res.sell.fee_quote
-        res.outcome = "done" if res.buy.qty > 0 else "no_fill"
+        res.outcome = Outcome.DONE if res.buy.qty > 0 else Outcome.NO_FILL
         if left > 0 and not self._is_dust(left):
-            self.s.journal.finish(row.id, "leftover", self.s.clock.now_ms(), cost=res.cost)
+            self.s.journal.finish(row.id, Outcome.LEFTOVER, self.s.clock.now_ms(), cost=res.cost)
             raise LeftoverError(self.market.base_asset, self.market.token, left)
         res.dust = max(left, ZERO)
         if res.dust > 0:
@@ -420,7 +451,7 @@ class RoundTrip:
         log.info(
             "round_trip_done",
             trade_id=row.id,
-            outcome=res.outcome,
+            outcome=res.outcome.value,
             buy_quote=str(res.buy.quote),
             sell_quote=str(res.sell.quote),
             cost=str(res.cost),
@@ -464,11 +495,11 @@ class RoundTrip:
                 intent_ms=self.s.clock.now_ms(),
             )
             log.info("dust_sweeping", token=token, quantity=str(qty))
-            res = TradeResult(tid, "done")
+            res = TradeResult(tid, Outcome.DONE)
             rest = await self._sell_leftover(self.s.journal.get(tid), qty, res)
             cost = res.sell.fee_quote - res.sell.quote  # money back
             self.s.journal.record_fills(tid, sell_qty=res.sell.qty, sell_quote=res.sell.quote)
-            self.s.journal.finish(tid, "swept", self.s.clock.now_ms(), cost=cost)
+            self.s.journal.finish(tid, Outcome.SWEPT, self.s.clock.now_ms(), cost=cost)
             left = dust - (qty - rest)
         if left <= 0:
             return None
@@ -492,74 +523,83 @@ class RoundTrip:
     async def _sell_leftover(self, row: TradeRow, left: Decimal, res: TradeResult) -> Decimal:
         """Sell ``left`` tokens of this trade with marketable plain limit orders, a
         bounded number of times; returns what is still left."""
-        tu = self.s.tuning
-        f = self.market.filters
         if self._is_dust(left, ZERO):  # below the lot step: no price needed to know
             return left
-        for attempt in range(1, tu.leftover_sell_attempts + 1):
-            ticker = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
-            price = ticker.last_price * (1 - tu.leftover_sell_discount_percentage / HUNDRED)
-            self._last_price = ticker.last_price
-            if self._is_dust(left, price):
+        for attempt in range(1, self.s.tuning.leftover_sell_attempts + 1):
+            req = await self._leftover_order(left)
+            if req is None:
                 return left
-            try:
-                req = ordermath.plan_limit(f, "SELL", price, left)
-            except ordermath.OrderMathError as exc:
-                log.info("leftover_is_dust", quantity=str(left), why=str(exc))
-                return left
-            tid = self.s.journal.record_intent(
-                kind="sell",
-                parent_id=row.id,
-                strategy_id=row.strategy_id,
-                day=self.s.clock.utc_day().isoformat(),
-                symbol=row.symbol,
-                base_asset=row.base_asset,
-                token=row.token,
-                qty=req.quantity,
-                sell_price=req.price,
-                intent_ms=self.s.clock.now_ms(),
-            )
-            epoch = self.s.stream_epoch if self.s.stream_up.is_set() else None
-            log.info(
-                "leftover_selling",
-                attempt=attempt,
-                quantity=str(req.quantity),
-                price=str(req.price),
-            )
-            try:
-                oid = await self.s.client.place_limit(req)
-            except (SessionExpired, RiskChallenge, ProxyLoginRefused) as exc:
-                self.s.journal.record_not_placed(
-                    tid, "refused", self.s.clock.now_ms(), type(exc).__name__
-                )
-                raise
-            except OrderRejected as exc:
-                self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
-                self.s.emit(
-                    m.ErrorReport(user_id=self.s.user_id, kind="order_rejected", message=str(exc))
-                )
+            sold = await self._sell(row, req, attempt)
+            if sold is None:
                 continue
-            except (TransportError, RateLimited) as exc:
-                self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
-                if isinstance(exc, RateLimited):
-                    await self.s.life.sleep_unless_now(exc.retry_after, self.sid)
-                continue
-            except OutcomeUnknown:
-                from userproc.recovery import lookup_sell  # recovery builds on this module
-
-                found = await lookup_sell(self.s, self.s.journal.get(tid))
-                if found is None:
-                    self.s.journal.record_not_placed(tid, "not_placed", self.s.clock.now_ms())
-                    continue
-                oid = found
-                epoch = None
-            self.s.journal.record_ids(tid, oid)
-            sold = await self.finish_sell(self.s.journal.get(tid), stream_epoch=epoch)
             _add(res.sell, sold)
             left -= sold.qty + sold.fee_base
             if left <= 0 or self._is_dust(left):
                 return left
         return left
+
+    async def _leftover_order(self, left: Decimal) -> LimitOrderRequest | None:
+        """A marketable sell of ``left`` at the ticker's price less the discount; None
+        when ``left`` is dust at that price."""
+        tu = self.s.tuning
+        ticker = await self.s.call("ticker", self.s.client.ticker, self.market.symbol)
+        price = ticker.last_price * (1 - tu.leftover_sell_discount_percentage / HUNDRED)
+        self._last_price = ticker.last_price
+        if self._is_dust(left, price):
+            return None
+        try:
+            return ordermath.plan_limit(self.market.filters, "SELL", price, left)
+        except ordermath.OrderMathError as exc:
+            log.info("leftover_is_dust", quantity=str(left), why=str(exc))
+            return None
+
+    async def _sell(self, row: TradeRow, req: LimitOrderRequest, attempt: int) -> Fills | None:
+        """Place one leftover sell of trade ``row`` and see it to its end; its fills, or
+        None when it was not placed."""
+        tid = self.s.journal.record_intent(
+            kind="sell",
+            parent_id=row.id,
+            strategy_id=row.strategy_id,
+            day=self.s.clock.utc_day().isoformat(),
+            symbol=row.symbol,
+            base_asset=row.base_asset,
+            token=row.token,
+            qty=req.quantity,
+            sell_price=req.price,
+            intent_ms=self.s.clock.now_ms(),
+        )
+        epoch = self.s.stream_epoch if self.s.stream_up.is_set() else None
+        log.info(
+            "leftover_selling",
+            attempt=attempt,
+            quantity=str(req.quantity),
+            price=str(req.price),
+        )
+        try:
+            oid: str = await self.s.client.place_limit(req)
+        except OutcomeUnknown:
+            found = await lookup_sell(self.s, self.s.journal.get(tid))
+            if found is None:
+                self.not_placed(tid, Outcome.NOT_PLACED)
+                return None
+            oid, epoch = found, None
+        except REFUSALS as exc:
+            if self._refusal(tid, exc, "sell").fatal:  # session, risk, proxy: stop the user
+                raise
+            await self._sell_refused(exc)
+            return None
+        self.s.journal.record_ids(tid, oid)
+        return await self.finish_sell(self.s.journal.get(tid), stream_epoch=epoch)
+
+    async def _sell_refused(self, exc: Exception) -> None:
+        """A leftover sell that was not placed (already in the journal): say so, or wait
+        as the exchange told; the next attempt follows."""
+        if isinstance(exc, OrderRejected):
+            self.s.emit(
+                m.ErrorReport(user_id=self.s.user_id, kind="order_rejected", message=str(exc))
+            )
+        elif isinstance(exc, RateLimited):
+            await self.s.life.sleep_unless_now(exc.retry_after, self.sid)
 
     async def finish_sell(self, row: TradeRow, stream_epoch: int | None = None) -> Fills:
         """Wait for a plain leftover sell, cancel it if it does not fill; its fills."""
@@ -582,7 +622,8 @@ class RoundTrip:
         self.s.journal.record_fills(
             row.id, sell_qty=fills.qty, sell_quote=fills.quote, sell_fee_usdt=fee
         )
-        self.s.journal.finish(row.id, "sold" if fills.qty else "no_fill", self.s.clock.now_ms())
+        outcome = Outcome.SOLD if fills.qty else Outcome.NO_FILL
+        self.s.journal.finish(row.id, outcome, self.s.clock.now_ms())
         return fills
 
 

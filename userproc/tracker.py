@@ -33,12 +33,34 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from exchange.models import ExecutionReport, HistoryOrder
+
 TERMINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
 _RANK = {"PENDING": 0, "NEW": 1, "PARTIALLY_FILLED": 2}
 
 
 def rank(status: str) -> int:
     return 3 if status in TERMINAL else _RANK.get(status, 0)
+
+
+@dataclass(slots=True)
+class OrderUpdate:
+    """One report about an order, whatever its source ("stream", "rest" or "other"), in
+    the tracker's terms: what ``OrderTracker._merge`` folds into the ``OrderState``."""
+
+    source: str
+    order_id: str
+    symbol: str | None = None
+    side: str | None = None
+    status: str | None = None
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    cum_qty: Decimal | None = None
+    cum_quote: Decimal | None = None
+    order_list_id: object = None  # the exchange's id (an int or a string), "-1": none
+    position: str | None = None
+    fee: Decimal | None = None  # the last fill's fee (stream reports only)
+    fee_asset: str | None = None
 
 
 @dataclass
@@ -77,27 +99,27 @@ class OrderState:
             and self.stream_quote == self.cum_quote
         )
 
-    def _chain(self, r: Any) -> None:
+    def _chain(self, r: ExecutionReport) -> None:
         """Extend the stream chain with one execution report."""
-        z = _dec(getattr(r, "cum_qty", None)) or Decimal(0)
-        if getattr(r, "status", None) in TERMINAL:
+        z = _dec(r.cum_qty) or Decimal(0)
+        if r.status in TERMINAL:
             # the exchange's last word on the order: its cumulative must be the chain's
             # (after this report's own fill, if it carries one)
             self._extend(r, z)
-            quote = _dec(getattr(r, "cum_quote", None)) or Decimal(0)
+            quote = _dec(r.cum_quote) or Decimal(0)
             self.stream_final = (
                 self.stream_ok and z == self.stream_qty and (z == 0 or quote == self.stream_quote)
             )
             return
         self._extend(r, z)
 
-    def _extend(self, r: Any, z: Decimal) -> None:
+    def _extend(self, r: ExecutionReport, z: Decimal) -> None:
         if z <= self.stream_qty:
             return  # nothing new (a repeat, an older report, or no fill)
-        last = _dec(getattr(r, "last_qty", None)) or Decimal(0)
-        quote = _dec(getattr(r, "cum_quote", None)) or Decimal(0)
-        fee = _dec(getattr(r, "fee", None)) or Decimal(0)
-        asset = getattr(r, "fee_asset", None)
+        last = _dec(r.last_qty) or Decimal(0)
+        quote = _dec(r.cum_quote) or Decimal(0)
+        fee = _dec(r.fee) or Decimal(0)
+        asset = r.fee_asset
         if (
             last <= 0
             or self.stream_qty + last != z  # a fill in between was not reported to us
@@ -111,10 +133,46 @@ class OrderState:
         if fee > 0:
             self.stream_fee += fee
             self.stream_fee_asset = asset
-        price = _dec(getattr(r, "last_price", None)) or Decimal(0)
+        price = _dec(r.last_price) or Decimal(0)
         if price > 0:
             self.last_price = price
-        self.last_trade_ms = getattr(r, "trade_time_ms", None) or self.last_trade_ms
+        self.last_trade_ms = r.trade_time_ms or self.last_trade_ms
+
+    def learn(self, u: OrderUpdate) -> None:
+        """What the order is (symbol, side, list, position, quantity, price): the last
+        word that says anything; a price once known stays."""
+        if u.symbol:
+            self.symbol = u.symbol
+        if u.side:
+            self.side = u.side
+        if u.order_list_id and u.order_list_id != "-1":
+            self.order_list_id = str(u.order_list_id)
+        if u.position:
+            self.position = u.position
+        q = _dec(u.qty)
+        if q is not None and q > 0:
+            self.qty = q
+        p = _dec(u.price)
+        if p is not None and p > 0 and not self.price:
+            self.price = p
+
+    def merge_fills(self, u: OrderUpdate) -> bool:
+        """Cumulative quantity and quote only grow (a stream report's fee is summed);
+        True when the quantity grew."""
+        cq = _dec(u.cum_qty)
+        cz = _dec(u.cum_quote)
+        if cq is None or cq <= self.cum_qty:
+            if cz is not None and cz > self.cum_quote and (cq is None or cq >= self.cum_qty):
+                self.cum_quote = cz
+            return False
+        self.cum_qty = cq
+        if cz is not None and cz > self.cum_quote:
+            self.cum_quote = cz
+        f = _dec(u.fee)
+        if u.source == "stream" and f is not None and f > 0:
+            self.fee += f
+            self.fee_asset = u.fee_asset or self.fee_asset
+        return True
 
     @property
     def terminal(self) -> bool:
@@ -129,7 +187,7 @@ class OrderState:
         return not self.terminal
 
 
-def _dec(v: Any) -> Decimal | None:
+def _dec(v: object) -> Decimal | None:
     if v is None:
         return None
     return v if isinstance(v, Decimal) else Decimal(str(v))
@@ -178,58 +236,14 @@ class OrderTracker:
         return [o for o in self._orders.values() if o.open]
 
     # ------------------------------------------------------------------ merging
-    def _merge(
-        self,
-        *,
-        source: str,
-        order_id: str,
-        symbol: str | None,
-        side: str | None,
-        status: str | None,
-        qty: Any,
-        price: Any,
-        cum_qty: Any,
-        cum_quote: Any,
-        order_list_id: str | None,
-        position: str | None,
-        fee: Any = None,
-        fee_asset: str | None = None,
-    ) -> bool:
-        st = self.ensure(str(order_id))
+    def _merge(self, u: OrderUpdate) -> bool:
+        st = self.ensure(u.order_id)
         before = (st.status, st.cum_qty, st.cum_quote, st.qty)
-        if symbol:
-            st.symbol = symbol
-        if side:
-            st.side = side
-        if order_list_id and order_list_id != "-1":
-            st.order_list_id = order_list_id
-        if position:
-            st.position = position
-        q = _dec(qty)
-        if q is not None and q > 0:
-            st.qty = q
-        p = _dec(price)
-        if p is not None and p > 0 and not st.price:
-            st.price = p
-        cq = _dec(cum_qty)
-        grew = False
-        if cq is not None and cq > st.cum_qty:
-            st.cum_qty = cq
-            grew = True
-            cz = _dec(cum_quote)
-            if cz is not None and cz > st.cum_quote:
-                st.cum_quote = cz
-            f = _dec(fee)
-            if source == "stream" and f is not None and f > 0:
-                st.fee += f
-                st.fee_asset = fee_asset or st.fee_asset
-        else:
-            cz = _dec(cum_quote)
-            if cz is not None and cz > st.cum_quote and (cq is None or cq >= st.cum_qty):
-                st.cum_quote = cz
-        if status and not st.terminal and rank(status) >= rank(st.status):
-            st.status = status
-        st.sources.add(source)
+        st.learn(u)
+        grew = st.merge_fills(u)
+        if u.status and not st.terminal and rank(u.status) >= rank(st.status):
+            st.status = u.status
+        st.sources.add(u.source)
         changed = before != (st.status, st.cum_qty, st.cum_quote, st.qty) or grew
         if changed:
             self.version += 1
@@ -241,8 +255,8 @@ class OrderTracker:
         async with self._cond:
             self._cond.notify_all()
 
-    async def apply_report(self, r: Any) -> bool:
-        """An ``exchange.models.ExecutionReport`` from the user stream."""
+    async def apply_report(self, r: ExecutionReport) -> bool:
+        """An execution report from the user stream."""
         oid = str(r.order_id)
         if oid in self._forgotten and oid not in self._orders:
             return False
@@ -253,59 +267,51 @@ class OrderTracker:
             for fn in self._fill_listeners:
                 fn(st)
         changed = self._merge(
-            source="stream",
-            order_id=r.order_id,
-            symbol=r.symbol,
-            side=r.side,
-            status=r.status,
-            qty=r.qty,
-            price=r.price,
-            cum_qty=r.cum_qty,
-            cum_quote=r.cum_quote,
-            order_list_id=getattr(r, "order_list_id", None),
-            position=getattr(r, "contingency_position", None),
-            fee=getattr(r, "fee", None),
-            fee_asset=getattr(r, "fee_asset", None),
+            OrderUpdate(
+                source="stream",
+                order_id=oid,
+                symbol=r.symbol,
+                side=r.side,
+                status=r.status,
+                qty=r.qty,
+                price=r.price,
+                cum_qty=r.cum_qty,
+                cum_quote=r.cum_quote,
+                order_list_id=r.order_list_id,
+                position=r.contingency_position,
+                fee=r.fee,
+                fee_asset=r.fee_asset,
+            )
         )
         if changed:
             await self._notify()
         return changed
 
-    async def apply_rest(self, o: Any) -> bool:
+    async def apply_rest(self, o: HistoryOrder) -> bool:
         """An ``OpenOrder`` / ``HistoryOrder`` from REST."""
         changed = self._merge(
-            source="rest",
-            order_id=o.order_id,
-            symbol=o.symbol,
-            side=o.side,
-            status=o.status,
-            qty=o.orig_qty,
-            price=o.price,
-            cum_qty=o.executed_qty,
-            cum_quote=o.cum_quote,
-            order_list_id=getattr(o, "order_list_id", None),
-            position=getattr(o, "contingency_position", None),
+            OrderUpdate(
+                source="rest",
+                order_id=str(o.order_id),
+                symbol=o.symbol,
+                side=o.side,
+                status=o.status,
+                qty=o.orig_qty,
+                price=o.price,
+                cum_qty=o.executed_qty,
+                cum_quote=o.cum_quote,
+                order_list_id=o.order_list_id,
+                position=o.contingency_position,
+            )
         )
         if changed:
             await self._notify()
         return changed
 
-    async def apply_state(self, **fields: Any) -> bool:
+    async def apply_state(self, order_id: str, **fields: Any) -> bool:
         """A status learnt some other way (e.g. a cancel answered "not open" and the
-        history says FILLED); same merge rules."""
-        defaults: dict[str, Any] = dict(
-            symbol=None,
-            side=None,
-            status=None,
-            qty=None,
-            price=None,
-            cum_qty=None,
-            cum_quote=None,
-            order_list_id=None,
-            position=None,
-        )
-        defaults.update(fields)
-        changed = self._merge(source="other", **defaults)
+        history says FILLED); same merge rules. ``fields``: those of ``OrderUpdate``."""
+        changed = self._merge(OrderUpdate(source="other", order_id=str(order_id), **fields))
         if changed:
             await self._notify()
         return changed

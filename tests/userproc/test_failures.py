@@ -68,19 +68,25 @@ async def test_sell_that_does_not_fill_is_cancelled_and_sold_at_market(
         assert Decimal(acc["volume_now"]["KOGE"]) >= 50
 
 
+def _unsellable(sim, supervisor, tmp_path):
+    """A user whose tokens cannot be sold: its OTO sells are 5% above the buy, its leftover
+    sells 20% above the market, two attempts."""
+    tuning = msgspec.structs.replace(
+        FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
+    )
+    st = make_settings(
+        sell_profit_percentage=Decimal("-5"),
+        target_volume=Decimal(50),
+        order_timeout_seconds=0.2,
+    )
+    return make_spec(sim, supervisor, tmp_path, [st], tuning=tuning)
+
+
 async def test_unsellable_tokens_pause_the_user_naming_token_and_quantity(
     sim_factory, supervisor, tmp_path
 ) -> None:
     async with sim_factory() as sim:
-        tuning = msgspec.structs.replace(
-            FAST, leftover_sell_attempts=2, leftover_sell_discount_percentage=Decimal("-20")
-        )
-        st = make_settings(
-            sell_profit_percentage=Decimal("-5"),
-            target_volume=Decimal(50),
-            order_timeout_seconds=0.2,
-        )
-        code = await run_user(make_spec(sim, supervisor, tmp_path, [st], tuning=tuning))
+        code = await run_user(_unsellable(sim, supervisor, tmp_path))
         assert code == Exit.LEFTOVER
         acc = await _acc(sim)
         assert acc["oto_count"] == 1  # bought nothing more
@@ -370,6 +376,27 @@ async def test_a_risk_challenge_on_an_accepted_oto_finishes_it_then_stops(
         assert "verification" in summary.reason and not summary.leftovers
         j = Journal(tmp_path / "journals" / "user-u1.sqlite")
         assert j.open_trades() == [] and len(j._rows("placed=1")) == 1  # adopted, finished
+        j.close()
+
+
+async def test_a_risk_challenge_on_an_accepted_oto_names_what_its_round_trip_left(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """The adopted round trip's tokens cannot be sold (its sells are priced above the
+    market): the user still stops for the challenge, and says exactly what is left."""
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(risk_challenge_accepted=["u1"])
+        code = await run_user(_unsellable(sim, supervisor, tmp_path))
+        assert code == Exit.RISK_CHALLENGE
+        acc = await _acc(sim)
+        assert acc["oto_count"] == 1 and acc["open_orders"] == 0
+        summary = await supervisor.summary()
+        (left,) = summary.leftovers
+        assert left.token == "KOGE" and left.asset == "ALPHA_22"
+        assert left.quantity == _held(acc, "ALPHA_22") > 0
+        assert "verification" in summary.reason and str(left.quantity) in summary.reason
+        j = Journal(tmp_path / "journals" / "user-u1.sqlite")
+        assert [r.outcome for r in j._rows("kind='oto'")] == ["leftover"]
         j.close()
 
 

@@ -319,13 +319,8 @@ def test_volatility_guard_sees_the_spread_of_its_window_only() -> None:
     assert g.moved_percentage() == 0
 
 
-def test_journal_notes_are_redacted(tmp_path) -> None:
-    from config.logsetup import add_secrets
-
-    secret = "journal-test-secret-4f1c9a"
-    add_secrets([secret])
-    j = Journal(tmp_path / "j.sqlite")
-    tid = j.record_intent(
+def _intent(j: Journal) -> int:
+    return j.record_intent(
         kind="oto",
         strategy_id="s",
         day="2026-01-01",
@@ -335,11 +330,44 @@ def test_journal_notes_are_redacted(tmp_path) -> None:
         qty=D(1),
         intent_ms=1,
     )
+
+
+def test_journal_notes_are_redacted(tmp_path) -> None:
+    from config.logsetup import add_secrets
+
+    secret = "journal-test-secret-4f1c9a"
+    add_secrets([secret])
+    j = Journal(tmp_path / "j.sqlite")
+    tid = _intent(j)
     j.record_not_placed(tid, "rejected", 2, f"refused: session {secret}; cookie p20t=abc123def")
     (note,) = j._db.execute("SELECT note FROM trades WHERE id=?", (tid,)).fetchone()
     j.close()
     assert note.startswith("refused:")
     assert secret not in note and "abc123def" not in note
+
+
+def test_journal_outcomes_are_stored_as_the_strings_older_journals_hold(tmp_path) -> None:
+    import sqlite3
+
+    from userproc.outcome import Outcome
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    ids = [_intent(j) for _ in range(3)]
+    j.finish(ids[0], Outcome.DONE, 2, cost=D("0.01"))
+    j.record_not_placed(ids[1], Outcome.RATE_LIMITED, 2, "429")
+    j.close()
+    # a row an older version wrote, with a plain string
+    db = sqlite3.connect(path)
+    db.execute("UPDATE trades SET outcome='done', placed=1 WHERE id=?", (ids[2],))
+    db.commit()
+    rows = db.execute("SELECT outcome, typeof(outcome) FROM trades ORDER BY id").fetchall()
+    db.close()
+    assert rows == [("done", "text"), ("rate_limited", "text"), ("done", "text")]
+    j = Journal(path)
+    assert j.trades_on("2026-01-01") == 2 and j.trades_on("2026-01-01", "s") == 2
+    assert [r.outcome for r in j._rows("1")] == [Outcome.DONE, "rate_limited", "done"]
+    j.close()
 
 
 def test_auto_counts_its_candidates_volume_and_traded_divides_each_by_its_own_mul() -> None:
