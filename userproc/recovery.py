@@ -25,7 +25,6 @@ from typing import Any
 
 import structlog
 
-from userproc.errors import StopInterrupted
 from userproc.journal import TradeRow
 from userproc.lifecycle import STRATEGY
 from userproc.roundtrip import RoundTrip
@@ -120,8 +119,8 @@ async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
     delay = s.tuning.lookup_delay_seconds
     while (pending := _partner(s, w, rows, row)) is None:
         log.warning("oto_sell_leg_unknown", trade_id=row.id, working_order_id=w.order_id)
-        if await s.life.sleep_unless_now(delay, STRATEGY.get()):
-            raise StopInterrupted(f"stop while looking up the sell of trade {row.id}")
+        doing = f"looking up the sell of trade {row.id}"
+        await s.life.sleep_unless_now(delay, STRATEGY.get(), doing=doing)
         delay = min(delay * 2, s.tuning.rest_check_seconds)
         rows = await _candidates(s, row)
     for o in rows:

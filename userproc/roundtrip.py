@@ -171,7 +171,8 @@ class RoundTrip:
         except RateLimited as exc:  # refused before it was processed: wait as told
             self.s.journal.record_not_placed(tid, "rate_limited", self.s.clock.now_ms(), str(exc))
             log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
-            await self.s.life.sleep(exc.retry_after, self.sid)
+            # cut short by a stop; the runner's next wait raises it
+            await self.s.life.wait(self.sid, StopMode.DRAIN, exc.retry_after)
             return TradeResult(tid, "not_placed", error=str(exc))
         except TransportError as exc:  # the client knows the request never left
             self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
@@ -542,7 +543,8 @@ class RoundTrip:
             except (TransportError, RateLimited) as exc:
                 self.s.journal.record_not_placed(tid, "not_sent", self.s.clock.now_ms(), str(exc))
                 if isinstance(exc, RateLimited):
-                    await self.s.life.sleep_unless_now(exc.retry_after, self.sid)
+                    # cut short by "now", and the sale goes on: tokens are never left
+                    await self.s.life.wait(self.sid, StopMode.NOW, exc.retry_after)
                 continue
             except OutcomeUnknown:
                 from userproc.recovery import lookup_sell  # recovery builds on this module
