@@ -37,7 +37,7 @@ async def _candidates(s: Session, row: TradeRow) -> list:
     opened = await s.call("open_orders", s.client.open_orders)
     start = row.intent_ms - s.tuning.lookup_slack_ms
     end = s.clock.now_ms() + 60_000
-    rows = list(opened)
+    rows: list[Any] = list(opened)  # open and past orders alike
     page = 1
     while page <= 10:
         hist = await s.call(

@@ -154,7 +154,7 @@ class RoundTrip:
         epoch: int | None = self.s.stream_epoch if self.s.stream_up.is_set() else None
         try:
             placed = await self.s.client.place_oto(req)
-            working, pending = placed.working_order_id, placed.pending_order_id
+            working, pending = str(placed.working_order_id), str(placed.pending_order_id)
         except OrderRejected as exc:
             self.s.journal.record_not_placed(tid, "rejected", self.s.clock.now_ms(), str(exc))
             log.warning("oto_rejected", trade_id=tid, code=exc.code, error=str(exc))
