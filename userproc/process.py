@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 import zmq.asyncio
 
+from config.settings import EffectiveSettings
 from exchange.client import AlphaClient
 from exchange.clock import SYSTEM_CLOCK, Clock
 from exchange.stream import StreamConnected, StreamDisconnected, UserStream
@@ -64,8 +65,8 @@ class UserProcess:
         self.leftovers: list[m.Leftover] = []
         self.journal: Journal | None = None
         self.session: Session | None = None
-        self.stream: Any = None
-        self.tasks: list[asyncio.Task] = []
+        self.stream: UserStream | None = None
+        self.tasks: list[asyncio.Task[None]] = []
         self.summary: m.Summary | None = None
 
     async def run(self) -> Exit:
@@ -205,6 +206,7 @@ class UserProcess:
     # ------------------------------------------------------------------ trading
     async def _trade(self) -> None:
         loop = asyncio.get_running_loop()
+        assert self.stream is not None
         stream_task = loop.create_task(self.stream.run(self._on_stream_event))
         self.tasks.append(stream_task)
         body = loop.create_task(self._body())
@@ -272,7 +274,7 @@ class UserProcess:
             await self._strategy(settings[idx])
             idx += 1
 
-    async def _strategy(self, st: Any) -> None:
+    async def _strategy(self, st: EffectiveSettings) -> None:
         """Run one strategy in a task of its own (its context names it); a strategy that
         cannot go on stops alone, the user's others go on."""
         assert self.session is not None
