@@ -556,6 +556,8 @@ class StrategyRunner:
                 sell_fill_seconds=res.sell_fill_seconds,
             ),
             "trade_done",
+            *("strategy_id", "buy_quote", "credit", "cost"),
+            loop=f"{tally.done}/{batch.plan.loops}",
         )
         self._check_cost_cap()
         pause = self.jitter.interval(st.trade_interval_seconds, st.interval_jitter_seconds)
