@@ -24,7 +24,7 @@ import zmq.asyncio
 from config.settings import EffectiveSettings
 from exchange.client import AlphaClient
 from exchange.clock import SYSTEM_CLOCK, Clock
-from exchange.stream import StreamConnected, StreamDisconnected, UserStream
+from exchange.stream import StreamConnected, StreamDisconnected, StreamEvent, UserStream
 from protocol import messages as m
 from protocol.exitcodes import Exit
 from userproc.errors import BadSetup, ExchangeDown, StopRequested, StrategyFailed, UserStop
@@ -184,7 +184,7 @@ class UserProcess:
                 )
             )
 
-    async def _on_stream_event(self, ev: object) -> None:
+    async def _on_stream_event(self, ev: StreamEvent) -> None:
         s = self.session
         assert s is not None
         if isinstance(ev, StreamConnected):
@@ -196,7 +196,7 @@ class UserProcess:
             s.stream_up.clear()
             log.warning("stream_down", reason=ev.reason)
         else:
-            await s.tracker.apply_report(ev)  # type: ignore[arg-type]
+            await s.tracker.apply_report(ev)
 
     async def _refresh_in_flight(self) -> None:
         assert self.session is not None
