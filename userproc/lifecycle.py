@@ -15,12 +15,14 @@ before it records an order's intent. A stop reaches the code that trades one way
 ``StopRequested``: entering an active phase while stopping raises it (``to``), so does
 the gate ``check`` and every wait here (``sleep`` and ``until`` on any stop,
 ``sleep_unless_now`` on "now"); ``StrategyRunner.run`` catches it where its loop begins.
-Queries (``stopping``, ``is_now``) remain for code that must choose *how* to finish. A repeated drain is the same drain; only an explicit escalation makes
-it NOW: ``now()`` (StopNow: a second signal to the supervisor, ``stop --now``, ``shutdown
---now``), a second SIGTERM to this process (``on_signal``), or the drain's own grace
-running out. A lost supervisor (parent-death signal, the event socket's disconnect, missed
-heartbeats) is NOW with ``Exit.SUPERVISOR_LOST``. Terminal signals never reach a user
-process (``supervisor.template``).
+Queries (``stopping``, ``is_now``) remain for code that must choose *how* to finish.
+
+A repeated drain is the same drain; only an explicit escalation makes it NOW: ``now()``
+(StopNow: a second signal to the supervisor, ``stop --now``, ``shutdown --now``), a
+second SIGTERM to this process (``on_signal``), or the drain's own grace running out.
+A lost supervisor (parent-death signal, the event socket's disconnect, missed
+heartbeats) is NOW, and the exit status SUPERVISOR_LOST (``exits.forced_exit``).
+Terminal signals never reach a user process (``supervisor.template``).
 """
 
 from __future__ import annotations
