@@ -3,12 +3,15 @@ the journal, the stop flags, the event sink, and the few exchange calls whose er
 handling must be the same everywhere.
 
 ``call`` is the one retry policy: session expiry and risk challenges go straight up (never
-retried), rate limits wait as long as the exchange asked, a proxy that refuses the user's login goes straight up too, transport failures and 5xx get
-``max_retry_attempts`` retries with exponential backoff from ``retry_delay_seconds`` and
-then become ``ExchangeDown``. A stop "now" (a drain past its grace becomes one) that comes
-during one of those waits ends it: ``call`` raises ``StopRequested`` rather than retry.
-Calls begun after "now" (the cancel-and-sell clean-up) keep the normal bounded policy. Order-placing calls never go through it (a placing POST is
-never re-sent; see ``roundtrip``).
+retried), rate limits wait as long as the exchange asked, a proxy that refuses the user's
+login goes straight up too, transport failures and 5xx get ``max_retry_attempts``
+retries with exponential backoff from ``retry_delay_seconds`` and then become
+``ExchangeDown``. A stop "now" (a drain past its grace becomes one) that comes during one
+of those waits ends it: ``call`` raises ``StopRequested`` rather than retry. Calls begun
+after "now" (the cancel-and-sell clean-up) keep the normal bounded policy. Order-placing
+calls never go through it (a placing POST is never re-sent; see ``roundtrip``).
+
+``tell`` sends an event to the supervisor and logs it, from the one message.
 """
 
 from __future__ import annotations
