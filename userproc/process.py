@@ -5,8 +5,8 @@ the journal and its lock, the REST client, the user stream), runs it (reconcile 
 earlier run left, then the strategies), maps how it ended to an exit status
 (``userproc.exits``, the one table), and winds down whatever happened: cancel what is
 still open, finish and sell what a cut-short round trip bought, report loudly what could
-not be, and always end with a ``Summary``. Each wind-down and closing step is guarded, so one that fails never
-skips the next.
+not be, and always end with a ``Summary``. Each wind-down and closing step is guarded,
+so one that fails never skips the next.
 """
 
 from __future__ import annotations
