@@ -2,9 +2,11 @@
 
 Where to look:
 
-* ``lifecycle`` the process's life in one place: phases and their edges, drain/now, may_place
+* ``lifecycle`` the process's life in one place: phases and their edges, drain/now, may_place;
+  its gate and waits raise ``StopRequested`` (``errors``), the one way a stop reaches trading
 * ``main``      entry points (``child_main``, ``run_user``, ``python -m userproc``), signals
-* ``process``   one user's job from start to Summary; how it ended -> exit status (``EXITS``)
+* ``process``   one user's job from start to Summary
+* ``exits``     how it ended -> exit status, in one table (``EXITS``)
 * ``runner``    the batch loop of one strategy (volume -> plan -> trades -> settle -> learn)
 * ``planner``   how many trades and how big (credit estimated, then learnt from the exchange)
 * ``markets``   the market of the next batch: a fixed token checked, or ``auto``'s choice
@@ -17,5 +19,5 @@ Where to look:
 * ``journal``   SQLite write-ahead record of every order (intent before the POST)
 * ``session``   what the parts share, and the one retry policy for exchange calls
 * ``link``      the ZeroMQ DEALER to the supervisor (Hello, seq, coalescing, heartbeat)
-* ``guard``     the volatility guard; ``tuning`` process knobs
+* ``guard``     the volatility guard; ``tuning`` process knobs; ``waits`` the one first-of-two wait
 """

@@ -24,14 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from config.settings import EffectiveSettings
 from exchange.market_models import eligible_usdt
 from userproc.errors import LowBalance
-
-if TYPE_CHECKING:
-    from userproc.session import Session
+from userproc.session import Session
 
 SAFETY = Decimal(2)
 CENT = Decimal("0.01")

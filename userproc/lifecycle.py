@@ -11,13 +11,18 @@ Only this module changes the two things that decide what the process may do:
   cancels what is open, sells what was bought and ends.
 
 Rules: ``may_place(strategy)`` is the synchronous gate the round trip calls immediately
-before it records an order's intent; entering an active phase while stopping raises
-``StopRequested``. A repeated drain is the same drain; only an explicit escalation makes
-it NOW: ``now()`` (StopNow: a second signal to the supervisor, ``stop --now``, ``shutdown
---now``), a second SIGTERM to this process (``on_signal``), or the drain's own grace
-running out. A lost supervisor (parent-death signal, the event socket's disconnect, missed
-heartbeats) is NOW with ``Exit.SUPERVISOR_LOST``. Terminal signals never reach a user
-process (``supervisor.template``).
+before it records an order's intent. A stop reaches the code that trades one way, as
+``StopRequested``: entering an active phase while stopping raises it (``to``), so does
+the gate ``check`` and every wait here (``sleep`` and ``until`` on any stop,
+``sleep_unless_now`` on "now"); ``StrategyRunner.run`` catches it where its loop begins.
+Queries (``stopping``, ``is_now``) remain for code that must choose *how* to finish.
+
+A repeated drain is the same drain; only an explicit escalation makes it NOW: ``now()``
+(StopNow: a second signal to the supervisor, ``stop --now``, ``shutdown --now``), a
+second SIGTERM to this process (``on_signal``), or the drain's own grace running out.
+A lost supervisor (parent-death signal, the event socket's disconnect, missed
+heartbeats) is NOW, and the exit status SUPERVISOR_LOST (``exits.forced_exit``).
+Terminal signals never reach a user process (``supervisor.template``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ import structlog
 
 from exchange.clock import SYSTEM_CLOCK, Clock
 from protocol.exitcodes import Exit
-from userproc.errors import UserStop
+from userproc.errors import StopRequested
+from userproc.exits import forced_exit
+from userproc.waits import first_of
+
+__all__ = ["EDGES", "STRATEGY", "Lifecycle", "Phase", "StopMode", "StopRequested"]
 
 log = structlog.get_logger(__name__)
 
@@ -82,12 +91,6 @@ class IllegalTransition(RuntimeError):
     """A bug: an edge that ``EDGES`` does not list."""
 
 
-class StopRequested(UserStop):
-    """Refused: an active phase was asked for while a stop is in force."""
-
-    exit = Exit.OK
-
-
 # the strategy whose runner is executing (each runner is its own task): what a shared
 # helper (``Session.call``) asks the lifecycle about
 STRATEGY: contextvars.ContextVar[str | None] = contextvars.ContextVar("strategy", default=None)
@@ -107,7 +110,7 @@ class Lifecycle:
         self._events: dict[tuple[str | None, StopMode], asyncio.Event] = {}
         self._changed = asyncio.Event()  # set (and replaced) on every stop or grace change
         self._signals = 0
-        self.exit: Exit | None = None  # forced by the stop (SUPERVISOR_LOST)
+        self.lost = False  # the supervisor is gone (the stop is "now", see ``exit``)
         self.last_strategy: str | None = None
 
     def phase(self, strategy: str | None = None) -> Phase:
@@ -126,6 +129,17 @@ class Lifecycle:
     def reason(self, strategy: str | None = None) -> str | None:
         return self._why.get(strategy) or self._why.get(None)
 
+    @property
+    def exit(self) -> Exit | None:
+        """The exit status the stop itself forces (``exits.forced_exit``), if any."""
+        return forced_exit(supervisor_lost=self.lost)
+
+    def check(self, strategy: str | None = None) -> None:
+        """The gate before anything new begins: raises ``StopRequested`` while a stop
+        (drain or now) applies to ``strategy`` (None: the process)."""
+        if self.stopping(strategy):
+            raise StopRequested(self.reason(strategy) or "stop requested")
+
     def may_place(self, strategy: str) -> bool:
         """The gate before every new order's intent: synchronous, so nothing can come
         between this answer and the intent being written."""
@@ -135,8 +149,8 @@ class Lifecycle:
         """The one transition function. Entering an active phase while a stop is in force
         raises ``StopRequested``; an edge ``EDGES`` does not list raises IllegalTransition."""
         old = self.phase(strategy) if strategy in self._phase else None
-        if new in ACTIVE and self.stopping(strategy):
-            raise StopRequested(self.reason(strategy) or "stop requested")
+        if new in ACTIVE:
+            self.check(strategy)
         if old == new:
             return
         if new not in (EDGES[old] if old else ACTIVE):  # a strategy starts in an active one
@@ -202,12 +216,8 @@ class Lifecycle:
         timer = asyncio.get_running_loop().create_task(self._grace_timer(strategy))
         self._grace_tasks[strategy] = timer
 
-    def now(
-        self, reason: str = "stop now", *, strategy: str | None = None, exit: Exit | None = None
-    ) -> None:
+    def now(self, reason: str = "stop now", *, strategy: str | None = None) -> None:
         """Cancel what is open, sell what was bought, end."""
-        if exit is not None and self.exit is None:
-            self.exit = exit
         if self.mode(strategy) is StopMode.NOW:
             return
         self._set(strategy, StopMode.NOW, reason)
@@ -222,7 +232,8 @@ class Lifecycle:
             self.now(f"second {name} received")
 
     def supervisor_lost(self, how: str) -> None:
-        self.now(f"supervisor lost ({how})", exit=Exit.SUPERVISOR_LOST)
+        self.lost = True
+        self.now(f"supervisor lost ({how})")
 
     def _set(self, key: str | None, mode: StopMode, reason: str) -> None:
         self._mode[key] = mode
@@ -271,27 +282,35 @@ class Lifecycle:
     async def wait(
         self, strategy: str | None, mode: StopMode, seconds: float, *, wake_on_change: bool = False
     ) -> bool:
-        """Wait up to ``seconds`` for a stop of at least ``mode``; True if one came."""
+        """Wait up to ``seconds`` for a stop of at least ``mode``; True if one came. (For
+        the stop's own machinery and for waits that finish whatever comes: code that
+        trades uses the waits below, which raise.)"""
         ev = self.event(strategy, mode)
-        if ev.is_set():
-            return True
-        if seconds <= 0:
-            return False
-        waits = [asyncio.ensure_future(ev.wait())]
-        if wake_on_change:
-            waits.append(asyncio.ensure_future(self._changed.wait()))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        if not ev.is_set() and seconds > 0:
+            await first_of(ev, self._changed if wake_on_change else None, seconds)
         return ev.is_set()
 
-    async def sleep(self, seconds: float, strategy: str | None = None) -> bool:
-        """Sleep up to ``seconds``; True (at once) if a stop applies meanwhile."""
-        return await self.wait(strategy, StopMode.DRAIN, seconds)
+    async def sleep(self, seconds: float, strategy: str | None = None) -> None:
+        """Sleep up to ``seconds``; ``StopRequested`` (at once) if a stop applies meanwhile."""
+        await self.wait(strategy, StopMode.DRAIN, seconds)
+        self.check(strategy)
 
-    async def sleep_unless_now(self, seconds: float, strategy: str | None = None) -> bool:
+    async def sleep_unless_now(
+        self, seconds: float, strategy: str | None = None, *, doing: str = "waiting"
+    ) -> None:
         """For waits the exchange imposes (Retry-After, retry backoff): a drain still
-        honours them, "now" does not. True if "now" came."""
-        return await self.wait(strategy, StopMode.NOW, seconds)
+        honours them; "now" cuts them short with ``StopRequested`` (reason: the stop's,
+        and what was ``doing``)."""
+        if await self.wait(strategy, StopMode.NOW, seconds):
+            log.info("wait_interrupted", doing=doing, seconds=seconds)
+            why = self.reason(strategy) or "stop now"
+            raise StopRequested(f"{why} (while {doing})")
+
+    async def until(self, ev: asyncio.Event, seconds: float, strategy: str | None = None) -> bool:
+        """Wait up to ``seconds`` for ``ev``: True once it is set, False after the time;
+        ``StopRequested`` if a stop comes first (and ``ev`` is not set)."""
+        await first_of(ev, self.event(strategy, StopMode.DRAIN), seconds)
+        if ev.is_set():
+            return True
+        self.check(strategy)
+        return False

@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 import structlog
 
-from exchange.models import HistoryOrder
-from userproc.errors import StopInterrupted
+from exchange.models import HistoryOrder, OpenOrder
 from userproc.journal import TradeRow
 from userproc.lifecycle import STRATEGY
 from userproc.session import Session
@@ -46,7 +45,7 @@ async def history(s: Session, start_ms: int, end_ms: int) -> list[HistoryOrder]:
 
 
 async def _candidates(s: Session, row: TradeRow) -> list[HistoryOrder]:
-    opened: list[HistoryOrder] = await s.call("open_orders", s.client.open_orders)
+    opened: list[OpenOrder] = await s.call("open_orders", s.client.open_orders)
     start = row.intent_ms - s.tuning.lookup_slack_ms
     end = s.clock.now_ms() + 60_000
     return [*opened, *await history(s, start, end)]
@@ -126,8 +125,8 @@ async def lookup_oto(s: Session, row: TradeRow) -> tuple[str, str] | None:
     delay = s.tuning.lookup_delay_seconds
     while (pending := _partner(s, w, rows, row)) is None:
         log.warning("oto_sell_leg_unknown", trade_id=row.id, working_order_id=w.order_id)
-        if await s.life.sleep_unless_now(delay, STRATEGY.get()):
-            raise StopInterrupted(f"stop while looking up the sell of trade {row.id}")
+        doing = f"looking up the sell of trade {row.id}"
+        await s.life.sleep_unless_now(delay, STRATEGY.get(), doing=doing)
         delay = min(delay * 2, s.tuning.rest_check_seconds)
         rows = await _candidates(s, row)
     for o in rows:

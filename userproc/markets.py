@@ -36,7 +36,7 @@ from userproc.chooser import (
     not_trading,
 )
 from userproc.errors import BadReplies, ExchangeDown, StrategyFailed
-from userproc.lifecycle import Lifecycle, Phase, StopRequested
+from userproc.lifecycle import Lifecycle, Phase
 from userproc.session import Market, Session
 
 log = structlog.get_logger(__name__)
@@ -127,15 +127,14 @@ class MarketPicker:
                 raise StrategyFailed(why)
             log.warning("no_token_to_trade_yet", strategy_id=st.strategy_id, reason=why)
             self.life.to(Phase.WAITING_PRICE, why[:200], strategy=st.strategy_id)
-            if await self.life.sleep(self.s.tuning.volatility_wait_seconds, st.strategy_id):
-                raise StopRequested(f"stopped while waiting for a token: {why}")
+            await self.life.sleep(self.s.tuning.volatility_wait_seconds, st.strategy_id)
 
     def _report(self, st: EffectiveSettings, choice: Choice, current: Market | None) -> None:
         """The log line and the supervisor's ``TokenChosen`` (``status`` shows it)."""
         best = choice.best
         assert best is not None
         previous = current.token if current is not None else None
-        self.s.emit(
+        self.s.tell(
             m.TokenChosen(
                 user_id=self.s.user_id,
                 strategy_id=st.strategy_id,
@@ -143,14 +142,9 @@ class MarketPicker:
                 mul_point=best.mul_point,
                 cost_per_credit=best.cost_per_credit,
                 previous=previous if previous != best.symbol else None,
-            )
-        )
-        log.info(
+            ),
             "token_chosen",
-            token=best.symbol,
-            mul_point=str(best.mul_point),
             cost_per_credit_bp=f"{best.cost_per_credit * 10000:.4f}",
-            previous=previous,
             kept=choice.kept,
             considered={e.symbol: f"{e.cost_per_credit * 10000:.4f}" for e in choice.considered},
             skipped=[str(sk) for sk in choice.skipped[:12]],

@@ -20,6 +20,7 @@ from exchange.errors import (
     SessionExpired,
     TransportError,
 )
+from protocol.vocab import ErrorKind
 from userproc.errors import LeftoverError
 
 
@@ -40,6 +41,16 @@ class Outcome(StrEnum):
     NOT_SENT = "not_sent"  # the request never left (or a sell was rate limited)
     STOPPED = "stopped"  # a round trip not started: stop requested (never in the journal)
     BALANCE_WAIT = "balance_wait"  # refused for balance another strategy holds (ditto)
+
+
+# what the supervisor is told of a round trip that placed nothing (``ErrorReport.kind``)
+ERROR_KIND: dict[Outcome, ErrorKind] = {
+    Outcome.NOT_PLACED: "not_placed",
+    Outcome.REJECTED: "rejected",
+    Outcome.NO_FILL: "no_fill",
+    Outcome.STOPPED: "stopped",
+    Outcome.BALANCE_WAIT: "balance_wait",
+}
 
 
 def _text(exc: Exception) -> str:

@@ -2,11 +2,11 @@
 
 ``UserProcess`` opens what the job needs on one ``AsyncExitStack`` (the supervisor link,
 the journal and its lock, the REST client, the user stream), runs it (reconcile what an
-earlier run left, then the strategies), maps how it ended to an exit status with one
-table (``EXITS``), and winds down whatever happened: cancel what is still open, finish and
-sell what a cut-short round trip bought, report loudly what could not be, and always end
-with a ``Summary``. Each wind-down and closing step is guarded, so one that fails never
-skips the next.
+earlier run left, then the strategies), maps how it ended to an exit status
+(``userproc.exits``, the one table), and winds down whatever happened: cancel what is
+still open, finish and sell what a cut-short round trip bought, report loudly what could
+not be, and always end with a ``Summary``. Each wind-down and closing step is guarded,
+so one that fails never skips the next.
 """
 
 from __future__ import annotations
@@ -15,28 +15,23 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import structlog
 import zmq.asyncio
 
+from config.settings import EffectiveSettings
+from exchange.client import AlphaClient
 from exchange.clock import SYSTEM_CLOCK, Clock
-from exchange.errors import (
-    InsufficientBalance,
-    OrderRejected,
-    ProxyLoginRefused,
-    RiskChallenge,
-    SessionExpired,
-)
+from exchange.stream import StreamConnected, StreamDisconnected, StreamEvent, UserStream
 from protocol import messages as m
 from protocol.exitcodes import Exit
-from userproc.errors import BadSetup, ExchangeDown, LeftoverError, StrategyFailed, UserStop
-from userproc.journal import Journal, JournalBusy, lock_user
-from userproc.lifecycle import Lifecycle, Phase, StopMode
+from userproc.errors import BadSetup, ExchangeDown, StopRequested, StrategyFailed, UserStop
+from userproc.exits import Ending, ending_of, finished, unfinished, with_forced
+from userproc.journal import Journal, JournalBusy, TradeRow, lock_user
+from userproc.lifecycle import Lifecycle, Phase
 from userproc.link import SupervisorLink
-from userproc.outcome import ChallengedWithLeftover
 from userproc.recovery import adopt_orphans, reconcile
 from userproc.runner import StrategyRunner, settings_from_update
 from userproc.scope import owned_tokens
@@ -48,80 +43,6 @@ from userproc.tracker import OrderState, OrderTracker
 log = structlog.get_logger(__name__)
 
 FINISH_ON_EXIT_SECONDS = 15.0  # well inside the supervisor's hard-kill limit
-
-
-@dataclass(frozen=True)
-class Ending:
-    exit: Exit
-    reason: str
-    cleanup: bool = True  # cancel and sell on the way out (not when the exchange shut us out)
-    ours: bool = True  # the journal is ours to report on (not while another process owns it)
-    leftovers: tuple[m.Leftover, ...] = ()  # what it knows is left unsold
-
-
-# How a run ended -> exit status (the child-to-parent protocol), the first match wins.
-EXITS: tuple[tuple[type[BaseException], Callable[[Any, str], Ending]], ...] = (
-    (
-        SessionExpired,
-        lambda e, _u: Ending(
-            Exit.SESSION_EXPIRED,
-            "session expired: log in again and store a fresh copied request",
-            cleanup=False,
-        ),
-    ),
-    (RiskChallenge, lambda e, _u: _challenged(e)),
-    (
-        ProxyLoginRefused,  # nothing reaches the exchange: nothing to clean up through it
-        lambda e, user_id: Ending(Exit.PROXY_REFUSED, proxy_fix(e, user_id), cleanup=False),
-    ),
-    (
-        InsufficientBalance,
-        lambda e, _u: Ending(
-            Exit.INSUFFICIENT_BALANCE,
-            f"insufficient balance: the exchange refused the order ({e.message}, code"
-            f" {e.code}); add USDT to the account's Alpha wallet, then start the user again",
-        ),
-    ),
-    (
-        LeftoverError,
-        lambda e, _u: Ending(
-            Exit.LEFTOVER,
-            e.reason,
-            leftovers=(m.Leftover(asset=e.asset, token=e.token, quantity=e.quantity),),
-        ),
-    ),
-    (UserStop, lambda e, _u: Ending(e.exit, e.reason)),
-    (JournalBusy, lambda e, _u: Ending(Exit.CRASH, str(e), cleanup=False, ours=False)),
-    (OrderRejected, lambda e, _u: Ending(Exit.BAD_CONFIG, f"order refused: {e}")),
-    (Exception, lambda e, _u: Ending(Exit.CRASH, f"unexpected error: {type(e).__name__}: {e}")),
-)
-
-
-def _challenged(e: RiskChallenge) -> Ending:
-    reason = (
-        "the exchange asks for a verification (risk challenge): pass it in the browser,"
-        " then start the user again; not retrying"
-    )
-    left = e.leftover if isinstance(e, ChallengedWithLeftover) else None
-    if left is None:
-        return Ending(Exit.RISK_CHALLENGE, reason, cleanup=False)
-    lo = m.Leftover(asset=left.asset, token=left.token, quantity=left.quantity)
-    return Ending(Exit.RISK_CHALLENGE, f"{reason}; {left.reason}", False, leftovers=(lo,))
-
-
-def proxy_fix(e: ProxyLoginRefused, user_id: str) -> str:
-    """What a wrong proxy password says, and the fix, on one line (password masked)."""
-    return (
-        f"{e.message}; fix the proxy of user {user_id} (user_overrides[].proxy) in the config,"
-        f" then `alphavol reload` and `alphavol start --user {user_id}`"
-    )
-
-
-def ending_of(exc: BaseException, user_id: str) -> Ending:
-    for kind, make in EXITS:
-        if isinstance(exc, kind):
-            return make(exc, user_id)
-    raise exc
 
 
 class UserProcess:
@@ -144,8 +65,8 @@ class UserProcess:
         self.leftovers: list[m.Leftover] = []
         self.journal: Journal | None = None
         self.session: Session | None = None
-        self.stream: Any = None
-        self.tasks: list[asyncio.Task] = []
+        self.stream: UserStream | None = None
+        self.tasks: list[asyncio.Task[None]] = []
         self.summary: m.Summary | None = None
 
     async def run(self) -> Exit:
@@ -153,10 +74,7 @@ class UserProcess:
             try:
                 await self._open(stack)
                 await self._trade()
-                if self.life.stopping():
-                    ending = Ending(Exit.OK, self.life.reason() or "stopped")
-                else:
-                    ending = Ending(Exit.OK, "target reached")
+                ending = finished(self.life.reason(), self.life.stopping())
             except Exception as exc:
                 ending = ending_of(exc, self.spec.user_id)
                 if ending.exit is Exit.CRASH and not isinstance(exc, JournalBusy | UserStop):
@@ -214,9 +132,6 @@ class UserProcess:
         self._push(stack, "lock", lambda: os.close(lock_fd))
         journal = self.journal = Journal(spec.journal_path)
         self._push(stack, "journal", journal.close)
-        from exchange.client import AlphaClient
-        from exchange.stream import UserStream
-
         client = AlphaClient(
             base_url=spec.exchange.base_url,
             credentials=spec.credentials,
@@ -236,11 +151,11 @@ class UserProcess:
             clock=clock,
             tuning=tuning,
             settings=spec.settings[0],
+            request_timeout=spec.exchange.request_timeout_seconds,
+            known_volumes=spec.known_volumes,
+            known_volumes_at=spec.known_volumes_at,
+            pending_settings=lambda: link.pending_settings,
         )
-        s.request_timeout = spec.exchange.request_timeout_seconds
-        s.known_volumes = dict(spec.known_volumes)
-        s.known_volumes_at = spec.known_volumes_at
-        s.pending_settings = lambda: link.pending_settings
         tracker.add_listener(self._order_update)
         tracker.add_fill_listener(s.observe_fill)
         self.stream = UserStream(
@@ -269,9 +184,7 @@ class UserProcess:
                 )
             )
 
-    async def _on_stream_event(self, ev: object) -> None:
-        from exchange.stream import StreamConnected, StreamDisconnected
-
+    async def _on_stream_event(self, ev: StreamEvent) -> None:
         s = self.session
         assert s is not None
         if isinstance(ev, StreamConnected):
@@ -283,7 +196,7 @@ class UserProcess:
             s.stream_up.clear()
             log.warning("stream_down", reason=ev.reason)
         else:
-            await s.tracker.apply_report(ev)  # type: ignore[arg-type]
+            await s.tracker.apply_report(ev)
 
     async def _refresh_in_flight(self) -> None:
         assert self.session is not None
@@ -293,6 +206,7 @@ class UserProcess:
     # ------------------------------------------------------------------ trading
     async def _trade(self) -> None:
         loop = asyncio.get_running_loop()
+        assert self.stream is not None
         stream_task = loop.create_task(self.stream.run(self._on_stream_event))
         self.tasks.append(stream_task)
         body = loop.create_task(self._body())
@@ -309,10 +223,7 @@ class UserProcess:
         s, life = self.session, self.life
         assert s is not None
         tu = s.tuning
-        await _first_of(s.stream_up, life.event(None, StopMode.DRAIN), tu.stream_connect_timeout)
-        if not s.stream_up.is_set():
-            if life.stopping():
-                return
+        if not await life.until(s.stream_up, tu.stream_connect_timeout):
             raise ExchangeDown("user stream could not be connected")
         life.to(Phase.RECONCILING)
         await reconcile(s, {})
@@ -320,10 +231,17 @@ class UserProcess:
             t: st.strategy_id for st in reversed(self.spec.settings) for t in owned_tokens(st)
         }
         await adopt_orphans(s, first_owner)
-        if self.spec.parallel_strategies:
-            await self._side_by_side()
-        else:
-            await self._one_after_another()
+        try:
+            if self.spec.parallel_strategies:
+                await self._side_by_side()
+            else:
+                await self._one_after_another()
+        except StopRequested:  # stopped between strategies: a failed one still says so
+            self._raise_failed()
+            raise
+        self._raise_failed()
+
+    def _raise_failed(self) -> None:
         failed = [f"{x.strategy_id}: {x.error}" for x in self.summaries if x.error]
         if failed:
             raise StrategyFailed("; ".join(failed))
@@ -346,7 +264,8 @@ class UserProcess:
     async def _one_after_another(self) -> None:
         settings = list(self.spec.settings)
         idx = 0
-        while idx < len(settings) and not self.life.stopping():
+        while idx < len(settings):
+            self.life.check()  # a stop of the process: no next strategy
             if self.link.pending_settings is not None:  # UpdateSettings: from the next one
                 settings = settings_from_update(self.link.pending_settings)
                 self.link.pending_settings = None
@@ -355,7 +274,7 @@ class UserProcess:
             await self._strategy(settings[idx])
             idx += 1
 
-    async def _strategy(self, st: Any) -> None:
+    async def _strategy(self, st: EffectiveSettings) -> None:
         """Run one strategy in a task of its own (its context names it); a strategy that
         cannot go on stops alone, the user's others go on."""
         assert self.session is not None
@@ -373,8 +292,7 @@ class UserProcess:
     async def _wind_down(self, ending: Ending) -> Ending:
         life, s, journal = self.life, self.session, self.journal
         self.leftovers.extend(ending.leftovers)
-        if ending.exit is Exit.OK and life.exit is not None:
-            ending = Ending(life.exit, life.reason() or ending.reason)
+        ending = with_forced(ending, life.exit, life.reason())
         if ending.exit is not Exit.OK:
             self._report(ending.exit.kind, ending.reason, fatal=ending.exit.fatal)
         open_count = 0
@@ -403,19 +321,14 @@ class UserProcess:
         )
         return ending
 
-    def _unfinished(self, ending: Ending, rows: list) -> Ending:
+    def _unfinished(self, ending: Ending, rows: list[TradeRow]) -> Ending:
         """Never end quietly with tokens or orders we cannot account for: say so loudly."""
         assert self.session is not None
         held = _bought_not_sold(self.session, rows)
         self.leftovers.extend(held)
-        what = ", ".join(f"{lo.quantity} {lo.token}" for lo in held) or "unknown amounts"
-        reason = (
-            f"{ending.reason}; {len(rows)} round trip(s) could not be finished before exit"
-            f" (bought and not sold: {what}); the next start reconciles them"
-        )
-        code = Exit.LEFTOVER if ending.cleanup else ending.exit
-        self._report("leftover", reason, fatal=True)
-        return Ending(code, reason, ending.cleanup, ending.ours, ending.leftovers)
+        ending = unfinished(ending, len(rows), held)
+        self._report("leftover", ending.reason, fatal=True)
+        return ending
 
     def _report(
         self, kind: m.ErrorKind, message: str, *, fatal: bool, strategy: str | None = None
@@ -447,16 +360,6 @@ class UserProcess:
         self.link.send(self.summary)
 
 
-async def _first_of(a: asyncio.Event, b: asyncio.Event, within: float) -> None:
-    ta = asyncio.ensure_future(a.wait())
-    tb = asyncio.ensure_future(b.wait())
-    try:
-        await asyncio.wait({ta, tb}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        ta.cancel()
-        tb.cancel()
-
-
 async def _finish_on_exit(s: Session) -> None:
     """A stop (or an error) cut a round trip short and its orders were just cancelled:
     finish it now, as a restart would (``recovery.reconcile``: fills read back, tokens
@@ -469,7 +372,7 @@ async def _finish_on_exit(s: Session) -> None:
         log.warning("finish_on_exit_failed", error=type(exc).__name__, detail=str(exc))
 
 
-def _bought_not_sold(s: Session, rows: list) -> list[m.Leftover]:
+def _bought_not_sold(s: Session, rows: list[TradeRow]) -> list[m.Leftover]:
     """Tokens the unfinished trades bought and did not sell, as far as the tracker knows."""
     held: dict[tuple[str, str], Decimal] = {}
     for row in rows:

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import structlog
 
-from exchange.models import HistoryOrder, TokenInfo
+from exchange.models import HistoryOrder, OpenOrder, TokenInfo
 from userproc.journal import TradeRow
 from userproc.lookup import history, lookup_oto, lookup_sell
 from userproc.outcome import Outcome
@@ -123,7 +123,7 @@ async def _unknown_orders(s: Session, wanted: dict[str, TokenInfo], now: int) ->
     known = s.journal.known_order_ids()
     day_start = now - now % DAY_MS  # 00:00 UTC today
     rows = {o.order_id: o for o in await history(s, day_start, now + 60_000)}
-    opened: list[HistoryOrder] = await s.call("open_orders", s.client.open_orders)
+    opened: list[OpenOrder] = await s.call("open_orders", s.client.open_orders)
     rows.update({o.order_id: o for o in opened})
     return [o for o in rows.values() if o.symbol in wanted and o.order_id not in known]
 

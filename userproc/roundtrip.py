@@ -196,7 +196,8 @@ class RoundTrip:
             return TradeResult(tid, self._refused(exc), error=str(exc))
         if isinstance(exc, RateLimited):  # refused before it was processed: wait as told
             log.warning("oto_rate_limited", trade_id=tid, retry_after=exc.retry_after)
-            await self.s.life.sleep(exc.retry_after, self.sid)
+            # cut short by a stop; the runner's next wait raises it
+            await self.s.life.wait(self.sid, StopMode.DRAIN, exc.retry_after)
         else:  # the client knows the request never left
             log.warning("oto_not_sent", trade_id=tid, error=str(exc))
         return TradeResult(tid, Outcome.NOT_PLACED, error=str(exc))
@@ -599,7 +600,8 @@ class RoundTrip:
                 m.ErrorReport(user_id=self.s.user_id, kind="order_rejected", message=str(exc))
             )
         elif isinstance(exc, RateLimited):
-            await self.s.life.sleep_unless_now(exc.retry_after, self.sid)
+            # cut short by "now", and the sale goes on: tokens are never left
+            await self.s.life.wait(self.sid, StopMode.NOW, exc.retry_after)
 
     async def finish_sell(self, row: TradeRow, stream_epoch: int | None = None) -> Fills:
         """Wait for a plain leftover sell, cancel it if it does not fill; its fills."""

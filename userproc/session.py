@@ -3,12 +3,15 @@ the journal, the stop flags, the event sink, and the few exchange calls whose er
 handling must be the same everywhere.
 
 ``call`` is the one retry policy: session expiry and risk challenges go straight up (never
-retried), rate limits wait as long as the exchange asked, a proxy that refuses the user's login goes straight up too, transport failures and 5xx get
-``max_retry_attempts`` retries with exponential backoff from ``retry_delay_seconds`` and
-then become ``ExchangeDown``. A stop "now" (a drain past its grace becomes one) that comes
-during one of those waits ends it: ``call`` raises ``StopInterrupted`` rather than retry.
-Calls begun after "now" (the cancel-and-sell clean-up) keep the normal bounded policy. Order-placing calls never go through it (a placing POST is
-never re-sent; see ``roundtrip``).
+retried), rate limits wait as long as the exchange asked, a proxy that refuses the user's
+login goes straight up too, transport failures and 5xx get ``max_retry_attempts``
+retries with exponential backoff from ``retry_delay_seconds`` and then become
+``ExchangeDown``. A stop "now" (a drain past its grace becomes one) that comes during one
+of those waits ends it: ``call`` raises ``StopRequested`` rather than retry. Calls begun
+after "now" (the cancel-and-sell clean-up) keep the normal bounded policy. Order-placing
+calls never go through it (a placing POST is never re-sent; see ``roundtrip``).
+
+``tell`` sends an event to the supervisor and logs it, from the one message.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+import msgspec
 import structlog
 
 from config.settings import EffectiveSettings
+from exchange.client import AlphaClient
 from exchange.clock import Clock
 from exchange.errors import (
     BadResponse,
@@ -35,7 +40,7 @@ from exchange.errors import (
 )
 from exchange.models import SymbolFilters, TokenInfo, find_token
 from protocol import messages as m
-from userproc.errors import BadReplies, ExchangeDown, StopInterrupted
+from userproc.errors import BadReplies, ExchangeDown
 from userproc.journal import Journal
 from userproc.lifecycle import STRATEGY, Lifecycle
 from userproc.tracker import OrderState, OrderTracker
@@ -43,6 +48,10 @@ from userproc.tuning import Tuning
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
+# the latest UpdateSettings (raw dicts) from the supervisor, if any
+PendingSettings = Callable[[], list[EffectiveSettings] | None]
+_NOT_LOGGED = ("user_id", "seq", "at")  # the log's context names the user; the link numbers
 KNOWN_VOLUME_MAX_AGE = 30.0  # seconds: older, the user process reads the volume itself
 
 
@@ -80,7 +89,7 @@ class Session:
         self,
         *,
         user_id: str,
-        client: Any,
+        client: AlphaClient,
         journal: Journal,
         tracker: OrderTracker,
         life: Lifecycle,
@@ -88,6 +97,10 @@ class Session:
         clock: Clock,
         tuning: Tuning,
         settings: EffectiveSettings,
+        request_timeout: float = 10.0,
+        known_volumes: dict[str, Decimal] | None = None,
+        known_volumes_at: float = 0.0,
+        pending_settings: PendingSettings = lambda: None,
     ) -> None:
         self.user_id = user_id
         self.client = client
@@ -111,19 +124,34 @@ class Session:
         self.trip_lock = asyncio.Lock()
         self._trip_over = asyncio.Event()  # set (and replaced) whenever a round trip ends
         self._latencies: deque[float] = deque(maxlen=50)  # how long legs took, as streamed
-        self._tokens: tuple[float, Any, list[TokenInfo] | None] = (0.0, None, None)
-        self.known_volumes: dict[str, Decimal] = {}  # from the spec (see known_volume)
-        self.balance_clear: dict[str, Any] = {}  # strategy -> UTC day the balance rule cleared
-        self.known_volumes_at = 0.0
+        self._tokens: tuple[float, date | None, list[TokenInfo] | None] = (0.0, None, None)
+        # the supervisor's reads of today's volume, from the spec (see known_volume)
+        self.known_volumes: dict[str, Decimal] = dict(known_volumes or {})
+        self.known_volumes_at = known_volumes_at
+        self.balance_clear: dict[str, date] = {}  # strategy -> UTC day the balance rule cleared
         # bumped on every stream connect and disconnect: a trade that saw it change may
         # have missed reports, so its fills come from REST
         self.stream_epoch = 0
         # symbol -> (monotonic time, price) of our own latest fill seen on the stream
         self._fill_price: dict[str, tuple[float, Decimal]] = {}
         self.price_listeners: list[Callable[[str, float, Decimal], None]] = []
-        self.request_timeout = 10.0  # the REST client's; bounds when a lost POST can land
-        # the latest UpdateSettings (raw dicts) from the supervisor, if any
-        self.pending_settings: Callable[[], list[EffectiveSettings] | None] = lambda: None
+        self.request_timeout = request_timeout  # the REST client's: when a lost POST can land
+        self.pending_settings = pending_settings
+
+    # ------------------------------------------------------------------ events
+    def tell(self, event: m.Event, name: str, *fields: str, **extra: object) -> None:
+        """Send ``event`` to the supervisor and log it as ``name``, from the one message:
+        the event's ``fields`` named (default: every field set) and ``extra``. A hot path
+        names its few fields: each logged field costs time on every line."""
+        self.emit(event)
+        if fields:
+            shown = {f: getattr(event, f) for f in fields}
+        else:
+            shown = msgspec.structs.asdict(event)
+            for key in _NOT_LOGGED:
+                del shown[key]
+            shown = {k: v for k, v in shown.items() if v is not None}
+        log.info(name, **shown, **extra)
 
     # ------------------------------------------------------------------ strategies
     @property
@@ -230,7 +258,9 @@ class Session:
         )
 
     # ------------------------------------------------------------------ calls
-    async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
+    async def call(
+        self, what: str, fn: Callable[P, Awaitable[T]], *args: P.args, **kw: P.kwargs
+    ) -> T:
         attempt = 0
         limited = 0
         # the clean-up after "now" is not cut short
@@ -264,13 +294,12 @@ class Session:
                 await self._wait_or_stop(what, delay, interruptible)
 
     async def _wait_or_stop(self, what: str, seconds: float, interruptible: bool) -> None:
-        """A wait the exchange imposes, cut short by a stop "now" that comes during it."""
+        """A wait the exchange imposes, cut short by a stop "now" that comes during it
+        (``StopRequested``)."""
         if not interruptible:
             await self.clock.sleep(seconds)
-        elif await self.life.sleep_unless_now(seconds, STRATEGY.get()):
-            log.info("exchange_wait_interrupted", call=what, seconds=seconds)
-            why = self.life.reason(STRATEGY.get()) or "stop now"
-            raise StopInterrupted(f"{why} (while waiting on {what})")
+        else:
+            await self.life.sleep_unless_now(seconds, STRATEGY.get(), doing=f"waiting on {what}")
 
     # ------------------------------------------------------------------ orders
     def track(self, order_id: str, intent_ms: int, **known: Any) -> OrderState:
@@ -315,10 +344,10 @@ class Session:
                 page=page,
                 rows=100,
             )
-            for o in rows:
-                if o.order_id in want:
-                    await self.tracker.apply_rest(o)
-                    want.discard(o.order_id)
+            for h in rows:
+                if h.order_id in want:
+                    await self.tracker.apply_rest(h)
+                    want.discard(h.order_id)
             if len(rows) < 100:
                 break
             page += 1

@@ -302,3 +302,30 @@ async def test_a_repeated_drain_is_the_same_drain(sim_factory, supervisor, tmp_p
             (o["side"], o["status"]) for o in acc["orders"]
         ]
         assert not any(p.phase == "stopping" for p in supervisor.of(m.PhaseChanged))
+
+
+async def test_stop_now_of_one_strategy_during_an_imposed_wait_leaves_the_next_one_to_run(
+    sim_factory, supervisor, tmp_path
+) -> None:
+    """StopNow for one strategy while the exchange makes it wait (Retry-After 30 s) ends
+    that strategy at once; the user's next strategy still runs to its target (a stop is
+    caught where the strategy's loop begins, not by the whole process)."""
+    async with sim_factory() as sim:
+        await sim.admin.set_faults(rate_limit_next=1000, retry_after=30, paths=["user-volume"])
+        koge = make_settings(stop_grace_seconds=30)
+        aop = make_settings(strategy_id="aop", target_token="AOP", target_volume=Decimal(60))
+        run = asyncio.create_task(run_user(make_spec(sim, supervisor, tmp_path, [koge, aop])))
+        await supervisor.wait_for(
+            lambda x: isinstance(x, m.ErrorReport) and x.kind == "rate_limited"
+        )
+        await sim.admin.set_faults(rate_limit_next=0)  # koge sleeps out its 30 s meanwhile
+        t0 = time.monotonic()
+        await supervisor.send(m.StopNow(strategy_id="koge"))
+        assert await asyncio.wait_for(run, 20) == Exit.OK
+        assert time.monotonic() - t0 < 15
+        summary = await supervisor.summary()
+        by_id = {s.strategy_id: s for s in summary.strategies}
+        assert not by_id["koge"].reached and by_id["koge"].trades == 0
+        assert by_id["aop"].reached and summary.reason == "target reached"
+        acc = await sim.admin.account("u1")
+        assert acc["open_orders"] == 0 and Decimal(acc["volume_now"]["AOP"]) >= 60
