@@ -94,7 +94,11 @@ class StateMachine:
     def can(self, dst: State) -> bool:
         return (self.state, dst) in EDGES
 
-    def to(self, dst: State, *, at: float, reason: str | None = None) -> Transition:
+    def to(
+        self, dst: State, *, at: float, reason: str | None = None, cause: str | None = None
+    ) -> Transition:
+        """Move to ``dst`` (an edge of ``EDGES``) for ``reason``; ``cause``: what led to it,
+        logged with it (the exit that ended a process while the supervisor stops)."""
         edge = EDGES.get((self.state, dst))
         if edge is None:
             raise IllegalTransition(f"user {self.user_id}: {self.state} -> {dst} is not an edge")
@@ -102,6 +106,8 @@ class StateMachine:
         self.history.append(t)
         del self.history[:-50]  # bounded: status shows the recent ones
         fields = {"reason": reason} if reason is not None else {}
+        if cause is not None:
+            fields["cause"] = cause
         getattr(log, LOG_LEVEL.get(dst, "info"))(
             "user_state_changed",
             user_id=self.user_id,
@@ -113,3 +119,8 @@ class StateMachine:
         self.state = dst
         self.reason = reason
         return t
+
+    def explain(self, reason: str) -> None:
+        """A new reason for the state it is in, without a move (the fork returned: the
+        process's pid)."""
+        self.reason = reason

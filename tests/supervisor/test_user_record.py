@@ -144,7 +144,7 @@ def test_volume_results_skip_at_target_and_an_expired_session_is_fatal():
 
 
 def test_a_low_balance_stops_the_user_for_the_day_and_status_says_why_and_which_token():
-    from supervisor.records import apply_event, row_status
+    from supervisor.records import row_status
     from supervisor.render import user_notes
 
     rec = record()
@@ -156,14 +156,14 @@ def test_a_low_balance_stops_the_user_for_the_day_and_status_says_why_and_which_
         mul_point=Decimal(4),
         cost_per_credit=Decimal("0.000075"),
     )
-    apply_event(rec, chosen, now=1)
+    rec.on_event(chosen, now=1)
     (row,) = rec.rows.values()
     notes = user_notes(row_status(rec, row, now=1))
     assert "token: LIGHT x4, expected 0.750 bp per credited USDT" in notes
     why = (
         "eligible balance 60.00 USDT (USDT + Alpha tokens at the bid) is under min_balance_usdt 100"
     )
-    apply_event(rec, m.Summary(user_id="1", exit_code=int(Exit.LOW_BALANCE), reason=why), now=2)
+    rec.on_event(m.Summary(user_id="1", exit_code=int(Exit.LOW_BALANCE), reason=why), now=2)
     d = rec.exited(child, Exit.LOW_BALANCE, now=3, at=3, supervisor_stopping=False, redact=str)
     assert d is not None and d.delay == 0
     assert rec.state == State.STOPPED  # for the day: the next day starts it again
