@@ -30,6 +30,7 @@ from exchange.clock import SYSTEM_CLOCK, Clock
 from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
 from supervisor import reconfigure
+from supervisor.books_today import BooksToday
 from supervisor.days import fmt_utc, next_run_time
 from supervisor.errors import SupervisorError
 from supervisor.exit_summary import summary_lines
@@ -43,6 +44,7 @@ from supervisor.runtime import Runtime
 from supervisor.sdnotify import Notifier
 from supervisor.sessions import Sessions
 from supervisor.spawn import DEFAULT_TARGET, Spawner
+from supervisor.states import Phase
 from supervisor.tasks import TaskWatch
 from supervisor.terminal import Terminal, detach_stdio
 
@@ -105,7 +107,8 @@ class Arbiter:
         self.redact = self.sessions.redact
         self.out = out or sys.stdout
         self.fleet = Fleet(self)
-        self.observer = Observer(self)  # books, notifications, metrics (issue 13)
+        # books, notifications, metrics (issue 13)
+        self.observer = Observer(self, BooksToday(self))
         self.metrics: Any = None
         self.dashboard: Any = None  # its bounded door (listener.Door), when dashboard.listen is set
         self.dashboard_token = ""
@@ -115,7 +118,7 @@ class Arbiter:
         self.pid = os.getpid()
         self.started_at = clock.time()
         self.day = clock.utc_day().isoformat()
-        self.phase = "starting"
+        self.phase: Phase = "starting"
         self.next_run_at: float | None = None
         self.stopping: StopMode | None = None
         self.failed: str | None = None  # the first of our tasks that failed
@@ -189,7 +192,7 @@ class Arbiter:
             self.tasks.service("pool", self.pool.serve)
             self.tasks.service("pool fence", self.pool.serve_fence)
             self.tasks.service("pool books", self.pool.serve_books)
-        self.observer.start()  # books, notifications, metrics: off the trading path
+        self.observer.start(self)  # books, notifications, metrics: off the trading path
         if self.token_check is not None:  # the exchange did not answer `run`'s check
             from supervisor.tokencheck import watch_tokens
 

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +33,16 @@ from supervisor.user_record import UserRecord
 from supervisor.volumes import check_volumes
 
 if TYPE_CHECKING:
-    from supervisor.arbiter import Arbiter
+    from config.settings import EffectiveSettings
+    from supervisor.hosts import FleetHost
+    from supervisor.states import Phase
 
 log = structlog.get_logger(__name__)
 FAIR_SHARE = 16  # events handled before the loop lets its other tasks run
 
 
 class Fleet:
-    def __init__(self, arbiter: Arbiter) -> None:
+    def __init__(self, arbiter: FleetHost) -> None:
         self.arb = arbiter
         self.records: dict[str, UserRecord] = {}
         self.summary_wait = 0.5  # seconds an exited child's last frames may lag its exit
@@ -47,11 +50,11 @@ class Fleet:
     def at(self) -> float:
         return self.arb.clock.time()
 
-    def add(self, user_id: str, settings: list) -> UserRecord:
+    def add(self, user_id: str, settings: list[EffectiveSettings]) -> UserRecord:
         rec = self.records[user_id] = UserRecord.create(user_id, settings, self.arb.policy)
         return rec
 
-    def settings_now(self) -> dict[str, list]:
+    def settings_now(self) -> dict[str, list[EffectiveSettings]]:
         return {uid: [r.settings for r in rec.rows.values()] for uid, rec in self.records.items()}
 
     # ------------------------------------------------------------ queries
@@ -131,7 +134,7 @@ class Fleet:
         arb.wake()
 
     # ------------------------------------------------------------ spawning
-    async def schedule(self, limit: int, interrupted) -> None:
+    async def schedule(self, limit: int, interrupted: Callable[[], bool]) -> None:
         """Start queued users while slots are free, and users whose backoff is over.
 
         One fork at a time, awaited (``Spawner.start`` forks in a worker thread), so Pings,
@@ -393,7 +396,7 @@ class Fleet:
                 to_check.append(rec)
         return to_check
 
-    def new_day(self, settings_by_user: dict[str, list]) -> None:
+    def new_day(self, settings_by_user: dict[str, list[EffectiveSettings]]) -> None:
         for uid, settings in settings_by_user.items():
             rec = self.records.get(uid)
             if rec is None:
@@ -412,7 +415,7 @@ class Fleet:
         while any(r.child is not None for r in alive) and time.monotonic() < deadline:
             await self.arb.wait(0.1)
 
-    def status_line(self, phase: str, day: str) -> str:
+    def status_line(self, phase: Phase, day: str) -> str:
         counts: dict[str, int] = {}
         for r in self.records.values():
             counts[r.state.value] = counts.get(r.state.value, 0) + 1

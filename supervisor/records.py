@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
-from supervisor.states import State
+from supervisor.states import RowState, State
 
 if TYPE_CHECKING:
     from supervisor.user_record import UserRecord
@@ -36,21 +36,6 @@ class RowEnd(enum.StrEnum):
     SKIPPED = "SKIPPED"  # at target when checked
     STOPPED = "STOPPED"  # the operator stopped it
     FATAL = "FATAL"  # its config cannot work (a token or chain the exchange does not list)
-
-
-class RowState(enum.StrEnum):
-    """What ``status`` calls one strategy of one user: its user's state, refined."""
-
-    PENDING = "PENDING"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    BACKOFF = "BACKOFF"
-    DONE = "DONE"
-    STOPPING = "STOPPING"
-    STOPPED = "STOPPED"
-    FATAL = "FATAL"
-    SKIPPED = "SKIPPED"
-    QUEUED = "QUEUED"  # waiting its turn in its user's running process
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Literal
 
 import structlog
 
@@ -26,6 +27,28 @@ class State(enum.StrEnum):
     STOPPED = "STOPPED"  # stopped on request, or by its daily cost cap
     FATAL = "FATAL"  # will not be restarted today (reason says why)
     SKIPPED = "SKIPPED"  # already at target when checked
+
+
+# What the supervisor as a whole is doing (``status``'s phase).
+Phase = Literal["starting", "running", "waiting_next_day", "stopping"]
+
+
+class RowState(enum.StrEnum):
+    """What ``status`` calls one strategy of one user: its user's state, refined."""
+
+    PENDING = "PENDING"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"
+    DONE = "DONE"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    FATAL = "FATAL"
+    SKIPPED = "SKIPPED"
+    QUEUED = "QUEUED"  # waiting its turn in its user's running process
+
+
+ROW_ALIVE = frozenset({RowState.STARTING, RowState.RUNNING, RowState.STOPPING})
 
 
 TERMINAL = frozenset({State.DONE, State.STOPPED, State.FATAL, State.SKIPPED})

@@ -19,11 +19,12 @@ from exchange.points import SCORE_WINDOW_DAYS
 from protocol import messages as m
 from supervisor import alerts, ledger, render
 from supervisor.control import handle
+from supervisor.states import RowState
 
 if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
 
-NEEDS_STATES = {"FATAL", "STOPPED"}
+NEEDS_STATES = {RowState.FATAL, RowState.STOPPED}
 # how long the exchange's own points (user-score: one request per user) are reused; today's
 # volume comes from the supervisor's own readings (the volume book), not asked again
 EXCHANGE_TTL = 900.0

@@ -16,11 +16,11 @@ import msgspec
 
 from protocol import messages as m
 from supervisor.reload_plan import settings_by_user
+from supervisor.states import ROW_ALIVE, RowState
 
 if TYPE_CHECKING:
     from supervisor.pool.node import Pool
 
-ALIVE = {"STARTING", "RUNNING", "STOPPING"}
 Best = dict[tuple[str, str], tuple[int, m.UserStatus]]  # (strategy, user) -> (rank, row)
 
 
@@ -50,13 +50,13 @@ def _node(
         if u is None:
             continue
         u.node = name
-        running += u.state in ALIVE and alive
+        running += u.state in ROW_ALIVE and alive
         key = (u.strategy_id, u.user_id)
         rank = _rank(u, local=False) if alive else 0
         if key not in best or rank > best[key][0]:
             best[key] = (rank, u)
     if name == pool.node:
-        running = sum(1 for _, u in best.values() if u.node == name and u.state in ALIVE)
+        running = sum(1 for _, u in best.values() if u.node == name and u.state in ROW_ALIVE)
     return m.NodeStatus(node=name, alive=alive, heartbeat_age_seconds=round(age, 1), users=running)
 
 
@@ -66,7 +66,7 @@ def _add_waiting(pool: Pool, best: Best) -> None:
         for s in settings:
             if (s.strategy_id, uid) not in best:
                 waiting = m.UserStatus(
-                    user_id=uid, strategy_id=s.strategy_id, state="PENDING",
+                    user_id=uid, strategy_id=s.strategy_id, state=RowState.PENDING.value,
                     target_volume=s.target_volume,
                 )  # fmt: skip
                 best[(s.strategy_id, uid)] = (0, waiting)
@@ -86,7 +86,7 @@ def _regroup(reply: m.StatusReply, best: Best) -> None:
 
 def _rank(u: m.UserStatus, *, local: bool) -> int:
     """Which row of a user to show: a live process's, then ours, then another's."""
-    return 3 if u.state in ALIVE else (2 if local else 1)
+    return 3 if u.state in ROW_ALIVE else (2 if local else 1)
 
 
 def _decode(doc: Any) -> m.UserStatus | None:
