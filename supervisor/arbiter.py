@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -47,6 +47,9 @@ from supervisor.spawn import DEFAULT_TARGET, Spawner
 from supervisor.states import Phase
 from supervisor.tasks import TaskWatch
 from supervisor.terminal import Terminal, detach_stdio
+
+if TYPE_CHECKING:
+    from supervisor.user_record import UserRecord
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +89,7 @@ class Arbiter:
         heartbeat: float = m.HEARTBEAT_INTERVAL,
         stop_margin: float | None = None,
         kill_after: float | None = None,
-        out=None,
+        out: TextIO | None = None,
         token_check: Any = None,  # config.online.Located: `run` could not check tokens
     ) -> None:
         self.config = config
@@ -127,7 +130,7 @@ class Arbiter:
 
     # ---------------------------------------------------------------- helpers
     @property
-    def records(self):
+    def records(self) -> dict[str, UserRecord]:
         return self.fleet.records
 
     def mono(self) -> float:

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -48,7 +49,7 @@ class VolumeResult:
         return c is not None and c.is_finite() and c >= 0 and c >= self.target
 
 
-def _result(user_id: str, s: EffectiveSettings, **kw) -> VolumeResult:
+def _result(user_id: str, s: EffectiveSettings, **kw: Any) -> VolumeResult:
     return VolumeResult(
         user_id=user_id,
         strategy_id=s.strategy_id,
