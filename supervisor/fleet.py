@@ -342,13 +342,11 @@ class Fleet:
         """This strategy of this user cannot work as configured (``text`` names the config
         line): FATAL; its user's other strategies go on. A reload changing it revives it."""
         rec = self.records.get(user_id)
-        cmds = (
-            None
-            if rec is None
-            else rec.config_fatal(strategy_id, text, at=self.at(), mono=self.arb.mono())
-        )
-        if rec is None or cmds is None:
+        if rec is None:
             return
+        cmds = rec.config_fatal(strategy_id, text, at=self.at(), mono=self.arb.mono())
+        if cmds is None:
+            return  # it had no work left
         self._send(rec, cmds)
         self.arb.wake()
 
