@@ -18,7 +18,7 @@ from config.output import age_text
 from exchange.points import SCORE_WINDOW_DAYS
 from protocol import messages as m
 from supervisor import alerts, ledger, render
-from supervisor.control import handle
+from supervisor.commands.status import status_reply
 from supervisor.states import RowState
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ REFRESH_HINT = ' Or paste a fresh "Copy as cURL" in its Refresh session form her
 
 
 def status_doc(arb: Arbiter) -> dict[str, Any]:
-    reply = handle(arb, m.StatusRequest())
-    assert isinstance(reply, m.StatusReply)
+    """What ``status --json`` shows, and who needs a person (the caller first awaits
+    ``observer.today.current()``, as the control command does)."""
+    reply = status_reply(arb)
     doc = render.to_json(reply)
     doc["attention"] = attention(arb, reply)
     doc["generated_at"] = time.time()
