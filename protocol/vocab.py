@@ -9,6 +9,7 @@ that each list names every member of its enum.
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 from config.settings import VolumeBasis
@@ -32,20 +33,23 @@ UserPhase = Literal[
 # a strategy's phase in ``status``: its process's, or "queued" (waiting its turn)
 RowPhase = UserPhase | Literal["queued"]
 
+
 # a strategy's row in ``status``: ``supervisor.states.State``, and QUEUED (waiting its turn
 # in its user's running process, which works on another strategy)
-RowState = Literal[
-    "PENDING",
-    "STARTING",
-    "RUNNING",
-    "BACKOFF",
-    "DONE",
-    "STOPPING",
-    "STOPPED",
-    "FATAL",
-    "SKIPPED",
-    "QUEUED",
-]
+class RowState(enum.StrEnum):
+    """What ``status`` calls one strategy of one user: its user's state, refined."""
+
+    PENDING = "PENDING"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"
+    DONE = "DONE"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    FATAL = "FATAL"
+    SKIPPED = "SKIPPED"
+    QUEUED = "QUEUED"  # waiting its turn in its user's running process
+
 
 # the supervisor's own phase (``alphavol status``'s first line)
 SupervisorPhase = Literal["starting", "running", "waiting_next_day", "stopping"]

@@ -127,6 +127,8 @@ def service_alert(kind: str, detail: str = "") -> Message:
     return Message("service", f"alphavol: supervisor {kind.replace('_', ' ')}", body)
 
 
-def trade_alert(user_id: str, strategy_id: str, buy: Decimal, sell: Decimal, cost: Decimal):
+def trade_alert(
+    user_id: str, strategy_id: str, buy: Decimal, sell: Decimal, cost: Decimal
+) -> Message:
     body = f"User {user_id}, {strategy_id}: bought {buy} USDT, sold {sell} USDT, cost {cost} USDT."
     return Message("trade", f"alphavol: user {user_id} round trip", body, user_id)

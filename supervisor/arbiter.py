@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -31,6 +31,7 @@ from protocol import messages as m
 from protocol.exitcodes import SupervisorExit
 from protocol.vocab import SupervisorPhase
 from supervisor import reconfigure
+from supervisor.books_today import BooksToday
 from supervisor.days import fmt_utc, next_run_time
 from supervisor.errors import SupervisorError
 from supervisor.exit_summary import summary_lines
@@ -46,6 +47,9 @@ from supervisor.sessions import Sessions
 from supervisor.spawn import DEFAULT_TARGET, Spawner
 from supervisor.tasks import TaskWatch
 from supervisor.terminal import Terminal, detach_stdio
+
+if TYPE_CHECKING:
+    from supervisor.user_record import UserRecord
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +89,7 @@ class Arbiter:
         heartbeat: float = m.HEARTBEAT_INTERVAL,
         stop_margin: float | None = None,
         kill_after: float | None = None,
-        out=None,
+        out: TextIO | None = None,
         token_check: Any = None,  # config.online.Located: `run` could not check tokens
     ) -> None:
         self.config = config
@@ -106,7 +110,8 @@ class Arbiter:
         self.redact = self.sessions.redact
         self.out = out or sys.stdout
         self.fleet = Fleet(self)
-        self.observer = Observer(self)  # books, notifications, metrics (issue 13)
+        # books, notifications, metrics (issue 13)
+        self.observer = Observer(self, BooksToday(self))
         self.metrics: Any = None
         self.dashboard: Any = None  # its bounded door (listener.Door), when dashboard.listen is set
         self.dashboard_token = ""
@@ -125,7 +130,7 @@ class Arbiter:
 
     # ---------------------------------------------------------------- helpers
     @property
-    def records(self):
+    def records(self) -> dict[str, UserRecord]:
         return self.fleet.records
 
     def mono(self) -> float:
@@ -190,7 +195,7 @@ class Arbiter:
             self.tasks.service("pool", self.pool.serve)
             self.tasks.service("pool fence", self.pool.serve_fence)
             self.tasks.service("pool books", self.pool.serve_books)
-        self.observer.start()  # books, notifications, metrics: off the trading path
+        self.observer.start(self)  # books, notifications, metrics: off the trading path
         if self.token_check is not None:  # the exchange did not answer `run`'s check
             from supervisor.tokencheck import watch_tokens
 

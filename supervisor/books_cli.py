@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,11 @@ from config.cli import config_option, load_or_exit
 from config.output import EXIT_FAILED, EXIT_OK, fail, say, say_json, show
 from exchange.clock import SYSTEM_CLOCK
 from exchange.points import SCORE_WINDOW_DAYS
+
+if TYPE_CHECKING:
+    from config.loader import AppConfig
+    from exchange.auth import Credentials
+    from supervisor import ledger
 
 
 @click.command("history")
@@ -31,7 +37,7 @@ from exchange.points import SCORE_WINDOW_DAYS
 @click.option("--user", "user_id", help="Only this user.")
 @click.option("--json", "as_json", is_flag=True, help="A list of objects, one per user/day/token.")
 @click.option("--offline", is_flag=True, help="Do not ask the exchange (journals and readings).")
-def history(config_path: str, days: int, user_id: str | None, as_json: bool, offline: bool):
+def history(config_path: str, days: int, user_id: str | None, as_json: bool, offline: bool) -> None:
     """Per user, UTC day and token: round trips, USDT bought, volume credited, points,
     cost and cost per point, with the exchange's own points beside ours."""
     from supervisor import ledger
@@ -64,7 +70,7 @@ def history(config_path: str, days: int, user_id: str | None, as_json: bool, off
     show(history_view(rows, days=days))
 
 
-def _load(config_path: str):
+def _load(config_path: str) -> AppConfig:
     """The config, and logging to stderr as configured (stdout is the answer)."""
     from config.logsetup import configure_logging
 
@@ -73,7 +79,7 @@ def _load(config_path: str):
     return config
 
 
-def _ask(config, users: list[str]):
+def _ask(config: AppConfig, users: list[str]) -> ledger.ExchangeView:
     from config.cli import open_store
     from config.output import CliError
     from supervisor import ledger
@@ -85,7 +91,7 @@ def _ask(config, users: list[str]):
         view.notes.append(f"the exchange was not asked: {exc.format_message()}")
         return view
 
-    def routed(uid: str):  # the user's own route (its proxy, if any)
+    def routed(uid: str) -> Credentials:  # the user's own route (its proxy, if any)
         return store.get(uid).routed(config.proxy_for(uid))
 
     return asyncio.run(ledger.ask_exchange(users, routed, config.exchange))
@@ -102,7 +108,7 @@ def notify_test(config_path: str) -> None:
     """Send a test message to every notify URL; say which failed (exit 1 if any).
     Every channel is tried at once, each within notify.timeout_seconds."""
     from supervisor.notify import Message, hostname
-    from supervisor.notify_channel import Channel
+    from supervisor.notify_channel import Channel, Sent
 
     config = _load(config_path)
     settings = config.notify
@@ -114,13 +120,13 @@ def notify_test(config_path: str) -> None:
         f"A test message from alphavol on {hostname()}: this channel works.",
     )
 
-    async def each(chan: Channel):
+    async def each(chan: Channel) -> Sent:
         try:
             return await chan.deliver(msg, attempts=1)
         finally:
             await chan.close()
 
-    async def every():
+    async def every() -> list[Sent]:
         chans = [
             Channel(i, url, timeout=settings.timeout_seconds, retries=1)
             for i, url in enumerate(settings.urls)

@@ -18,9 +18,10 @@ import asyncio  # noqa: E402
 import importlib  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from decimal import Decimal  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
 
 import click  # noqa: E402
 
@@ -72,13 +73,19 @@ class AlphavolGroup(click.Group):
             return super().invoke(ctx)
 
 
+if TYPE_CHECKING:
+    from config.loader import AppConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 @click.group(cls=AlphavolGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="alphavol")
 def main() -> None:
     """alphavol: drive Binance Alpha accounts to a daily volume with OTO round trips."""
 
 
-def _logging(config, *, background: bool = False) -> None:
+def _logging(config: AppConfig, *, background: bool = False) -> None:
     from config.logsetup import configure_logging
 
     configure_logging(
@@ -135,7 +142,7 @@ def supervise(
     return run_supervisor(config, once=once, out=sys.stdout, **prepare())
 
 
-def _view_options(fn):
+def _view_options(fn: F) -> F:
     fn = click.option(
         "-v", "--verbose", is_flag=True, help="On a terminal: show routine INFO log lines too."
     )(fn)
@@ -250,7 +257,17 @@ def volumes(config_path: str, as_json: bool) -> None:
     "--interval", default=1.0, show_default=True, type=float, help="Seconds between trades."
 )
 @_view_options
-def quick(config_path, token, chain, volume, amount, user_ids, interval, verbose, plain) -> None:
+def quick(
+    config_path: str,
+    token: str,
+    chain: str,
+    volume: Decimal,
+    amount: Decimal,
+    user_ids: tuple[str, ...],
+    interval: float,
+    verbose: bool,
+    plain: bool,
+) -> None:
     """One strategy from flags, run once in the foreground (same processes and safety as run).
 
     The exchange, paths and credentials come from the config file, which must exist; its

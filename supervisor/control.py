@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -20,10 +21,15 @@ from protocol import messages as m
 from protocol.codec import ProtocolError, decode_request, encode_reply
 from supervisor.commands import COMMANDS
 
+if TYPE_CHECKING:
+    import zmq.asyncio
+
+    from supervisor.arbiter import Arbiter
+
 log = structlog.get_logger(__name__)
 
 
-def handle(arbiter, req: m.Msg) -> m.Reply | Awaitable[m.Reply]:
+def handle(arbiter: Arbiter, req: m.Msg) -> m.Reply | Awaitable[m.Reply]:
     command = COMMANDS.get(type(req))
     if command is None:
         return m.ErrorReply(message=f"not a request: {type(req).__name__}")
@@ -34,23 +40,25 @@ def handle(arbiter, req: m.Msg) -> m.Reply | Awaitable[m.Reply]:
     return _later(arbiter, command.name, reply) if inspect.isawaitable(reply) else reply
 
 
-def _failed(arbiter, name: str, exc: Exception) -> m.Reply:
+def _failed(arbiter: Arbiter, name: str, exc: Exception) -> m.Reply:
     log.error("control_command_failed", command=name, exc_info=exc)
     return m.ErrorReply(message=arbiter.redact(f"{name} failed: {exc}"))
 
 
-async def _later(arbiter, name: str, reply: Awaitable[m.Reply]) -> m.Reply:
+async def _later(arbiter: Arbiter, name: str, reply: Awaitable[m.Reply]) -> m.Reply:
     try:
         return await reply
     except Exception as exc:
         return _failed(arbiter, name, exc)
 
 
-async def _send_when_ready(sock, envelope: list[bytes], reply: Awaitable[m.Reply]) -> None:
+async def _send_when_ready(
+    sock: zmq.asyncio.Socket, envelope: list[bytes], reply: Awaitable[m.Reply]
+) -> None:
     await sock.send_multipart([*envelope, encode_reply(await reply)])
 
 
-async def serve_control(arbiter) -> None:
+async def serve_control(arbiter: Arbiter) -> None:
     sock = arbiter.runtime.control
     while True:
         frames = await sock.recv_multipart()

@@ -54,7 +54,9 @@ def resolve_runtime(config_path: str, runtime_dir: str | None) -> Path:
     return found.path
 
 
-def ask(runtime: Path, req: m.Request, *, timeout: float = 2.0, refused: int = EXIT_FAILED):
+def ask(
+    runtime: Path, req: m.Request, *, timeout: float = 2.0, refused: int = EXIT_FAILED
+) -> m.Reply:
     """The supervisor's reply; exit 1 when none answers, ``refused`` on an ErrorReply."""
     from supervisor.client import ControlClient, SupervisorNotRunning
 

@@ -81,7 +81,9 @@ async def daily_summary(arb: Arbiter, day: date) -> Message:
     )
 
 
-def _user_line(arb: Arbiter, uid: str, rows, view: ledger.ExchangeView, day: date) -> str:
+def _user_line(
+    arb: Arbiter, uid: str, rows: list[ledger.LedgerRow], view: ledger.ExchangeView, day: date
+) -> str:
     score = view.scores.get(uid, {}).get(day.isoformat())
     exch = getattr(score, "alpha_volume_score", None)
     exch_text = "" if exch is None else f" (exchange: {int(exch)})"

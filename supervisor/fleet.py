@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,6 @@ import structlog
 from protocol import messages as m
 from protocol.addresses import events_endpoint
 from protocol.codec import ProtocolError, decode_event
-from supervisor.records import apply_event
 from supervisor.reload_plan import ReloadPlan
 from supervisor.spawn import Child
 from supervisor.states import ALIVE, TERMINAL, State
@@ -33,14 +33,16 @@ from supervisor.user_record import UserRecord
 from supervisor.volumes import check_volumes
 
 if TYPE_CHECKING:
-    from supervisor.arbiter import Arbiter
+    from config.settings import EffectiveSettings
+    from supervisor.hosts import FleetHost
+    from supervisor.states import Phase
 
 log = structlog.get_logger(__name__)
 FAIR_SHARE = 16  # events handled before the loop lets its other tasks run
 
 
 class Fleet:
-    def __init__(self, arbiter: Arbiter) -> None:
+    def __init__(self, arbiter: FleetHost) -> None:
         self.arb = arbiter
         self.records: dict[str, UserRecord] = {}
         self.summary_wait = 0.5  # seconds an exited child's last frames may lag its exit
@@ -48,11 +50,11 @@ class Fleet:
     def at(self) -> float:
         return self.arb.clock.time()
 
-    def add(self, user_id: str, settings: list) -> UserRecord:
+    def add(self, user_id: str, settings: list[EffectiveSettings]) -> UserRecord:
         rec = self.records[user_id] = UserRecord.create(user_id, settings, self.arb.policy)
         return rec
 
-    def settings_now(self) -> dict[str, list]:
+    def settings_now(self) -> dict[str, list[EffectiveSettings]]:
         return {uid: [r.settings for r in rec.rows.values()] for uid, rec in self.records.items()}
 
     # ------------------------------------------------------------ queries
@@ -132,7 +134,7 @@ class Fleet:
         arb.wake()
 
     # ------------------------------------------------------------ spawning
-    async def schedule(self, limit: int, interrupted) -> None:
+    async def schedule(self, limit: int, interrupted: Callable[[], bool]) -> None:
         """Start queued users while slots are free, and users whose backoff is over.
 
         One fork at a time, awaited (``Spawner.start`` forks in a worker thread), so Pings,
@@ -251,10 +253,8 @@ class Fleet:
             self.arb.runtime.send(rec.user_id, self.ping(self.at()))
             for cmd in rec.hello(ev.pid, at=self.at()):
                 self.arb.runtime.send(rec.user_id, cmd)
-        apply_event(rec, ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
+        rec.on_event(ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
         self.arb.observer.event(rec, ev)
-        if isinstance(ev, m.Summary):
-            rec.summary_seen.set()
         if isinstance(ev, m.ErrorReport):
             level = "error" if ev.fatal else "warning"
             getattr(log, level)("user_error", user_id=rec.user_id, kind=ev.kind, fatal=ev.fatal)
@@ -304,10 +304,23 @@ class Fleet:
             and (strategy_id is None or strategy_id in r.rows)
         ]
 
+    def _send(self, rec: UserRecord, cmds: list[m.Command]) -> None:
+        for cmd in cmds:
+            self.arb.runtime.send(rec.user_id, cmd)
+
     def stop(self, rec: UserRecord, *, now: bool, reason: str) -> None:
         cmd = rec.stop(now=now, reason=reason, at=self.at(), mono=self.arb.mono())
         if cmd is not None:
             self.arb.runtime.send(rec.user_id, cmd)
+
+    def remove(self, rec: UserRecord, *, now: bool, reason: str) -> None:
+        """Forget this user: at once when it has no process, else when its process exits
+        (stopped for ``reason``; STARTING too: its fork may be under way)."""
+        if rec.state in ALIVE:
+            rec.remove_when_exited()
+            self.stop(rec, now=now, reason=reason)
+        elif self.records.get(rec.user_id) is rec:
+            del self.records[rec.user_id]
 
     def stop_users(self, strategy_id: str | None, user_id: str | None, *, now: bool) -> list[str]:
         """Drain (or StopNow) the matching users; queued ones stop at once. Never waits.
@@ -317,21 +330,10 @@ class Fleet:
         hit = [r for r in self._matching(strategy_id, user_id) if r.can_stop]
         stopped = []
         for rec in hit:
-            row = rec.rows[strategy_id] if strategy_id is not None else None
-            if row is not None and not (row.to_run or row.stopped):
+            cmds = rec.operator_stop(strategy_id, now=now, at=self.at(), mono=self.arb.mono())
+            if cmds is None:
                 continue  # reached or skipped: nothing to stop
-            if row is not None and rec.others_to_run(strategy_id):  # type: ignore[arg-type]
-                for cmd in rec.stop_strategy(
-                    strategy_id,  # type: ignore[arg-type]
-                    now=now,
-                    reason=f"stop {strategy_id} requested",
-                ):
-                    self.arb.runtime.send(rec.user_id, cmd)
-            else:
-                if row is not None:
-                    row.stopped = row.stopped or f"stop {strategy_id} requested"
-                rec.stop_requested |= {sid for sid, r in rec.rows.items() if r.to_run}
-                self.stop(rec, now=now, reason="stop requested")
+            self._send(rec, cmds)
             stopped.append(rec.user_id)
         self.arb.wake()
         return stopped
@@ -340,18 +342,12 @@ class Fleet:
         """This strategy of this user cannot work as configured (``text`` names the config
         line): FATAL; its user's other strategies go on. A reload changing it revives it."""
         rec = self.records.get(user_id)
-        row = rec.rows.get(strategy_id) if rec is not None else None
-        if rec is None or row is None or not row.to_run:
+        if rec is None:
             return
-        if rec.others_to_run(strategy_id):
-            if rec.can_stop:
-                for cmd in rec.stop_strategy(strategy_id, now=False, reason=text):
-                    self.arb.runtime.send(user_id, cmd)
-        elif rec.state == State.PENDING:
-            rec.fail(text, at=self.at())
-        elif rec.can_stop:
-            self.stop(rec, now=False, reason=text)
-        row.fatal = row.last_error = text
+        cmds = rec.config_fatal(strategy_id, text, at=self.at(), mono=self.arb.mono())
+        if cmds is None:
+            return  # it had no work left
+        self._send(rec, cmds)
         self.arb.wake()
 
     def stop_all(self, *, now: bool, reason: str) -> None:
@@ -375,12 +371,7 @@ class Fleet:
         for uid in plan.removed:
             if uid not in self.records:
                 continue
-            rec = self.records[uid]
-            if rec.state in ALIVE:
-                rec.remove_after_exit = True
-                self.stop(rec, now=False, reason="removed from config")
-            else:
-                del self.records[uid]
+            self.remove(self.records[uid], now=False, reason="removed from config")
         for uid, settings in plan.added.items():
             if self.arb.pool is None:  # a pool node gets new users by claiming them
                 to_check.append(self.add(uid, settings))
@@ -403,7 +394,7 @@ class Fleet:
                 to_check.append(rec)
         return to_check
 
-    def new_day(self, settings_by_user: dict[str, list]) -> None:
+    def new_day(self, settings_by_user: dict[str, list[EffectiveSettings]]) -> None:
         for uid, settings in settings_by_user.items():
             rec = self.records.get(uid)
             if rec is None:
@@ -422,7 +413,7 @@ class Fleet:
         while any(r.child is not None for r in alive) and time.monotonic() < deadline:
             await self.arb.wait(0.1)
 
-    def status_line(self, phase: str, day: str) -> str:
+    def status_line(self, phase: Phase, day: str) -> str:
         counts: dict[str, int] = {}
         for r in self.records.values():
             counts[r.state.value] = counts.get(r.state.value, 0) + 1

@@ -52,7 +52,13 @@ def history_view(rows: list[ledger.LedgerRow], *, days: int) -> RenderableType:
     return Group(*parts)
 
 
-def _line(day: str, token: str, r, points: int | None, exch: int | None) -> list[str]:
+def _line(
+    day: str,
+    token: str,
+    r: ledger.LedgerRow | ledger.DayTotal,
+    points: int | None,
+    exch: int | None,
+) -> list[str]:
     cpp = ledger.per_point(r.cost_usdt, points)
     return [
         day,

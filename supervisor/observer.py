@@ -31,6 +31,7 @@ from supervisor.volume_book import VolumeBook, book_path
 
 if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
+    from supervisor.hosts import ObserverHost
     from supervisor.restart import Decision
     from supervisor.user_record import UserRecord
 
@@ -56,11 +57,11 @@ def never_raises(fn: F) -> F:
 
 
 class Observer:
-    def __init__(self, arb: Arbiter) -> None:
+    def __init__(self, arb: ObserverHost, today: BooksToday) -> None:
         self.arb = arb
         self.outbox = Outbox(arb.config.notify, monotonic=arb.clock.monotonic)
         self.book = VolumeBook(book_path(arb.config.paths.data_dir))
-        self.today = BooksToday(arb)  # the day's figures every screen shows
+        self.today = today  # the day's figures every screen shows
         self.mul_points: dict[tuple[str, str], Decimal] = {}  # (user, strategy) -> mulPoint
         self.last_error_at: dict[str, float] = {}  # user -> epoch seconds
         self.needs: dict[str, str] = {}  # user -> the event it last stopped for (dashboard)
@@ -69,13 +70,13 @@ class Observer:
         self.dashboard_at_start = (arb.config.dashboard.listen, arb.config.dashboard.token_file)
 
     # ------------------------------------------------------------ the supervisor
-    def start(self) -> None:
+    def start(self, arb: Arbiter) -> None:
         """Notifications, the volume readings, the daily summary, the metrics endpoint:
-        each off the trading path, none able to stop the supervisor."""
+        each off the trading path, none able to stop the supervisor (``arb``: for the
+        services that read the whole arbiter)."""
         from supervisor.daily import serve_daily_summary
         from supervisor.session_age import serve_session_ages
 
-        arb = self.arb
         self.started()
         arb.tasks.service("books", self.serve_book)
         arb.tasks.service("books today", self.today.serve)

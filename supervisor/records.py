@@ -1,8 +1,8 @@
-"""What the supervisor knows about each user and each (strategy, user) pair.
+"""What the supervisor knows about each (strategy, user) pair: its ``Row``.
 
 ``UserRecord`` (``supervisor.user_record``) is one user process and its transitions;
-``Row`` is the progress of one strategy of that user, fed by the process's events.
-``apply_event`` is the one place events from a child change what ``status`` shows.
+``Row`` is the progress of one strategy of that user, fed by the process's events (the
+record's ``on_event`` calls the row's methods; nothing else writes a row's fields).
 
 Volumes shown are what was read from the exchange, never an estimate: ``current_volume``
 is the latest figure the user process (or the supervisor's own check) read, with the wall
@@ -13,17 +13,30 @@ one that has not begun while another strategy of the same process works is QUEUE
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from config.settings import EffectiveSettings
 from protocol import messages as m
-from protocol.vocab import RowPhase, RowState, UserPhase, VolumeBasis
-from supervisor.states import State
+from protocol.vocab import UserPhase, VolumeBasis
+from supervisor.states import RowState, State
 
 if TYPE_CHECKING:
     from supervisor.user_record import UserRecord
+    from supervisor.volumes import VolumeResult
+
+
+class RowEnd(enum.StrEnum):
+    """Why a strategy has no more work today besides reaching its target (``Row.reached``
+    is a fact read from the exchange, kept apart: a strategy stopped or failed may still
+    have reached its target)."""
+
+    SKIPPED = "SKIPPED"  # at target when checked
+    STOPPED = "STOPPED"  # the operator stopped it
+    FATAL = "FATAL"  # its config cannot work (a token or chain the exchange does not list)
 
 
 @dataclass
@@ -38,7 +51,10 @@ class Row:
     trades: int = 0
     cost: Decimal = Decimal(0)
     reached: bool = False
-    skipped: bool = False
+    end: RowEnd | None = None  # no more work today for another reason than its target
+    # why it was stopped (the operator's request, or the config line that makes it FATAL
+    # while its user's other strategies go on); status shows it as the reason
+    why: str | None = None
     last_error: str | None = None
     first_trade_at: float | None = None  # monotonic, for the ETA
     credit_total: Decimal = Decimal(0)
@@ -47,14 +63,23 @@ class Row:
     pending_credit: Decimal = Decimal(0)  # expected credit of trades since that read
     phase: UserPhase | None = None  # this strategy's phase in the current process
     started: bool = False  # the current process began this strategy
-    stopped: str | None = None  # the operator stopped this strategy (why)
-    # its config cannot work (a token or chain the exchange does not list): the line
-    # saying so; FATAL until a reload changes this strategy
-    fatal: str | None = None
 
     @property
     def target(self) -> Decimal:
         return self.settings.target_volume
+
+    @property
+    def skipped(self) -> bool:
+        return self.end is RowEnd.SKIPPED
+
+    @property
+    def stopped(self) -> str | None:
+        """Why it was stopped (None: it was not)."""
+        return self.why
+
+    @property
+    def fatal(self) -> bool:
+        return self.end is RowEnd.FATAL
 
     @property
     def active(self) -> bool:
@@ -63,14 +88,109 @@ class Row:
 
     @property
     def to_run(self) -> bool:
-        """Still has work today (not reached, skipped or stopped)."""
-        return not (self.reached or self.skipped or self.stopped or self.fatal)
+        """Still has work today (not reached, skipped, stopped or FATAL)."""
+        return not (self.reached or self.end or self.why)
 
+    # ------------------------------------------------------------ its own end
+    def skip(self) -> None:
+        """At target when checked."""
+        self.end = RowEnd.SKIPPED
+
+    def stop(self, why: str) -> None:
+        """Stopped by the operator (a repeated stop keeps the first reason)."""
+        self.why = self.why or why
+        self.end = self.end or RowEnd.STOPPED
+
+    def fail(self, text: str) -> None:
+        """Its config cannot work: FATAL until a reload changes it."""
+        self.end = RowEnd.FATAL
+        self.last_error = text
+
+    def reset(self) -> None:
+        """Operator ``start``: what it reached, a skip and a stop are forgotten (FATAL for
+        its config stays until a reload changes it)."""
+        self.reached = False
+        self.why = None
+        if self.end is not RowEnd.FATAL:
+            self.end = None
+
+    def revive(self) -> bool:
+        """A reload changed its settings: FATAL for its config no more (True if it was)."""
+        if not self.fatal:
+            return False
+        self.end = self.why = self.last_error = None
+        return True
+
+    def exited_done(self) -> None:
+        """Its process exited having reached every target it was given."""
+        self.reached = self.reached or not (self.skipped or self.stopped)
+
+    def restart(self) -> None:
+        """A new process: it has not begun this strategy."""
+        self.phase, self.started = None, False
+
+    # ------------------------------------------------------------ events of its process
     def read(self, volume: Decimal, at: float | None) -> None:
         """A volume read from the exchange (``at``: wall time of the read)."""
         self.current_volume = volume
         self.volume_at = at
         self.pending_credit = Decimal(0)
+
+    def checked(self, res: VolumeResult, at: float, redact: Callable[[str], str]) -> bool:
+        """The supervisor's own volume check: True when at target (SKIPPED); raises on a
+        number that is not a volume."""
+        self.basis = res.basis
+        if res.current is None:
+            if res.error:
+                self.last_error = redact(res.error)
+            return False
+        if not res.current.is_finite() or res.current < 0:
+            raise ValueError(f"volume {res.current} is not a finite, non-negative number")
+        self.read(res.current, at)
+        self.start_volume = res.current
+        if res.at_target:
+            self.skip()
+        return res.at_target
+
+    def error(self, text: str) -> None:
+        self.last_error = text
+
+    def on_event(self, ev: m.Msg, *, now: float, at: float | None) -> None:
+        """An event of its process naming it (``UserRecord.on_event`` hands it over)."""
+        if isinstance(ev, m.PhaseChanged):
+            self.phase, self.started = ev.phase, True
+        elif isinstance(ev, m.VolumeChecked):
+            self.read(ev.current, at)
+            self.basis = ev.basis
+            if self.start_volume is None:
+                self.start_volume = ev.current
+            if ev.current >= ev.target:
+                self.reached = True
+        elif isinstance(ev, m.TokenChosen):
+            self.chosen = ev
+        elif isinstance(ev, m.BatchPlanned):
+            self.batch, self.loops, self.trade_index = ev.batch, ev.loops, 0
+        elif isinstance(ev, m.TradeDone):
+            self.trade_done(ev, now)
+
+    def trade_done(self, ev: m.TradeDone, now: float) -> None:
+        self.trades += 1
+        self.batch, self.trade_index, self.loops = ev.batch, ev.index, ev.loops
+        self.cost += ev.cost
+        self.credit_total += ev.credit
+        self.pending_credit += ev.credit  # an estimate: shown apart, as unconfirmed
+        if self.first_trade_at is None:
+            self.first_trade_at = now
+
+    def summarised(self, s: m.StrategySummary, at: float | None) -> None:
+        """Its line of the process's ``Summary``."""
+        if s.final_volume is not None and s.final_volume != self.current_volume:
+            self.read(s.final_volume, at)  # its last read, just before the summary
+        if self.start_volume is None and s.start_volume is not None:
+            self.start_volume = s.start_volume
+        self.reached = self.reached or s.reached
+        self.cost = max(self.cost, s.cost)
+        self.trades = max(self.trades, s.trades)
 
     def eta(self, now: float) -> float | None:
         if self.reached or self.current_volume is None or self.first_trade_at is None:
@@ -89,75 +209,21 @@ def rows_for(settings: list[EffectiveSettings]) -> dict[str, Row]:
     return {s.strategy_id: Row(settings=s) for s in settings}
 
 
-def apply_event(
-    rec: UserRecord, ev: m.Msg, *, now: float, redact=lambda s: s, wall: float | None = None
-) -> None:
-    """Fold one event from the user's process into the record (never raises on odd input).
-    ``wall``: the supervisor's wall time, for events without their own ``at``."""
-    row = rec.rows.get(getattr(ev, "strategy_id", None) or "")
-    at = getattr(ev, "at", 0.0) or wall
-    if isinstance(ev, m.PhaseChanged):
-        if row is not None:
-            row.phase, row.started = ev.phase, True
-        elif not ev.strategy_id:
-            rec.phase = ev.phase
-    elif isinstance(ev, m.VolumeChecked) and row is not None:
-        row.read(ev.current, at)
-        row.basis = ev.basis
-        if row.start_volume is None:
-            row.start_volume = ev.current
-        if ev.current >= ev.target:
-            row.reached = True
-    elif isinstance(ev, m.TokenChosen) and row is not None:
-        row.chosen = ev
-    elif isinstance(ev, m.BatchPlanned) and row is not None:
-        row.batch, row.loops, row.trade_index = ev.batch, ev.loops, 0
-    elif isinstance(ev, m.TradeDone) and row is not None:
-        row.trades += 1
-        row.batch, row.trade_index, row.loops = ev.batch, ev.index, ev.loops
-        row.cost += ev.cost
-        row.credit_total += ev.credit
-        row.pending_credit += ev.credit  # an estimate: shown apart, as unconfirmed
-        if row.first_trade_at is None:
-            row.first_trade_at = now
-    elif isinstance(ev, m.ErrorReport):
-        text = redact(f"{ev.kind}: {ev.message}")
-        rec.last_error = text
-        if row is not None:
-            row.last_error = text
-    elif isinstance(ev, m.Summary):
-        rec.summary = ev
-        for s in ev.strategies:
-            r = rec.rows.get(s.strategy_id)
-            if r is None:
-                continue
-            if s.final_volume is not None and s.final_volume != r.current_volume:
-                r.read(s.final_volume, at)  # its last read, just before the summary
-            if r.start_volume is None and s.start_volume is not None:
-                r.start_volume = s.start_volume
-            r.reached = r.reached or s.reached
-            r.cost = max(r.cost, s.cost)
-            r.trades = max(r.trades, s.trades)
-
-
 def row_state(rec: UserRecord, row: Row) -> RowState:
     """What ``status`` calls this strategy of this user (the user's state, refined)."""
     state = rec.state
     if row.fatal:
-        return State.FATAL.value
+        return RowState.FATAL
     if row.skipped:
-        return State.SKIPPED.value
+        return RowState.SKIPPED
     if row.reached and state in (State.RUNNING, State.STARTING, State.DONE, State.STOPPING):
-        return State.DONE.value
+        return RowState.DONE
     if row.stopped:
-        return State.STOPPING.value if rec.child and row.active else State.STOPPED.value
+        return RowState.STOPPING if rec.child and row.active else RowState.STOPPED
     if state in (State.RUNNING, State.STARTING) and not row.started:
         if any(r.active for r in rec.rows.values() if r is not row):
-            return QUEUED  # waits for the strategy its process is working on
-    return state.value
-
-
-QUEUED: RowState = "QUEUED"  # a strategy waiting its turn in its user's running process
+            return RowState.QUEUED  # waits for the strategy its process is working on
+    return RowState(state.value)
 
 
 def row_reason(rec: UserRecord, row: Row) -> str | None:
@@ -168,22 +234,20 @@ def row_reason(rec: UserRecord, row: Row) -> str | None:
         return row.stopped
     if row.skipped:
         return "already at target"
-    if row.reached and row_state(rec, row) == State.DONE.value:
+    if row.reached and row_state(rec, row) == RowState.DONE:
         return "target reached"
     return rec.sm.reason
 
 
 def row_status(rec: UserRecord, row: Row, *, now: float) -> m.UserStatus:
-    state_s = row_state(rec, row)
-    working = state_s in (State.RUNNING.value, State.STARTING.value)
-    own = rec.child is not None and state_s not in (QUEUED, State.STOPPED.value)
-    phase: RowPhase | None = (
-        "queued" if state_s == QUEUED else (row.phase or rec.phase) if own else None
-    )
+    state = row_state(rec, row)
+    working = state in (RowState.RUNNING, RowState.STARTING)
+    own = rec.child is not None and state not in (RowState.QUEUED, RowState.STOPPED)
+    phase = "queued" if state == RowState.QUEUED else (row.phase or rec.phase) if own else None
     return m.UserStatus(
         user_id=rec.user_id,
         strategy_id=row.settings.strategy_id,
-        state=state_s,
+        state=state,
         phase=phase,
         pid=rec.child.pid if own and rec.child else None,
         restarts=rec.restarts,

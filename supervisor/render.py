@@ -15,9 +15,11 @@ from typing import Any
 import msgspec
 
 from protocol import messages as m
+from supervisor.states import ROW_ALIVE, RowState
 
-RUNNING_STATES = {"STARTING", "RUNNING", "STOPPING", "BACKOFF", "PENDING"}
-ETA_STATES = {"STARTING", "RUNNING", "BACKOFF", "PENDING"}
+ETA_STATES = {RowState.STARTING, RowState.RUNNING, RowState.BACKOFF, RowState.PENDING}
+RUNNING_STATES = ETA_STATES | {RowState.STOPPING}
+WHY_STATES = {RowState.FATAL, RowState.BACKOFF, RowState.STOPPED, RowState.STOPPING}
 
 
 def _ts(ts: float | None, form: str = "%Y-%m-%d %H:%M:%S") -> str | None:
@@ -191,8 +193,7 @@ def strategy_line(st: m.StrategyStatus) -> str:
 
 def is_traded(st: m.StrategyStatus) -> bool:
     """Has a table: selected, and enabled or still worked on by a user process."""
-    alive = {"STARTING", "RUNNING", "STOPPING"}
-    return st.selected and (st.enabled or any(u.state in alive for u in st.users))
+    return st.selected and (st.enabled or any(u.state in ROW_ALIVE for u in st.users))
 
 
 def user_notes(u: m.UserStatus) -> list[str]:
@@ -203,7 +204,7 @@ def user_notes(u: m.UserStatus) -> list[str]:
         notes.append(
             f"token: {u.token}{mul}, expected {u.cost_per_credit * 10000:.3f} bp per credited USDT"
         )
-    if u.reason and u.state in ("FATAL", "BACKOFF", "STOPPED", "STOPPING"):
+    if u.reason and u.state in WHY_STATES:
         notes.append(f"why: {u.reason}")
     if u.last_error and u.last_error != u.reason:
         notes.append(f"last error: {u.last_error}")

@@ -18,6 +18,7 @@ from typing import Any
 
 from config import logsetup
 from config.credentials import CredentialsError, CredentialsMissing, CredentialStore
+from exchange.auth import Credentials
 from supervisor.errors import SupervisorError
 
 
@@ -56,7 +57,7 @@ class Sessions:
         """A fresh session of ``user_id`` was stored at ``at`` (epoch seconds)."""
         self.stored_at[user_id] = at
 
-    def get(self, user_id: str):
+    def get(self, user_id: str) -> Credentials:
         creds = self.cached.get(user_id)
         if creds is None:
             assert self.store is not None, "Sessions.check() first"

@@ -105,7 +105,9 @@ class ForkServerClient:
         self.sock.setblocking(False)
         loop.add_reader(self.sock.fileno(), self._readable)
 
-    async def spawn(self, target: str, spec: bytes, nice: int, on_exit) -> int:
+    async def spawn(
+        self, target: str, spec: bytes, nice: int, on_exit: Callable[[int | None], None]
+    ) -> int:
         self._attach()
         assert self._lock is not None and self._answers is not None
         async with self._lock:  # one request in flight: answers come in order

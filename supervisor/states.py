@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from protocol.vocab import RowState, SupervisorPhase
+
 log = structlog.get_logger(__name__)
 
 
@@ -26,6 +28,13 @@ class State(enum.StrEnum):
     STOPPED = "STOPPED"  # stopped on request, or by its daily cost cap
     FATAL = "FATAL"  # will not be restarted today (reason says why)
     SKIPPED = "SKIPPED"  # already at target when checked
+
+
+# What the supervisor as a whole is doing (``status``'s phase).
+Phase = SupervisorPhase  # the supervisor's (protocol.vocab: the same strings on the wire)
+
+
+ROW_ALIVE = frozenset({RowState.STARTING, RowState.RUNNING, RowState.STOPPING})
 
 
 TERMINAL = frozenset({State.DONE, State.STOPPED, State.FATAL, State.SKIPPED})
@@ -94,7 +103,11 @@ class StateMachine:
     def can(self, dst: State) -> bool:
         return (self.state, dst) in EDGES
 
-    def to(self, dst: State, *, at: float, reason: str | None = None) -> Transition:
+    def to(
+        self, dst: State, *, at: float, reason: str | None = None, cause: str | None = None
+    ) -> Transition:
+        """Move to ``dst`` (an edge of ``EDGES``) for ``reason``; ``cause``: what led to it,
+        logged with it (the exit that ended a process while the supervisor stops)."""
         edge = EDGES.get((self.state, dst))
         if edge is None:
             raise IllegalTransition(f"user {self.user_id}: {self.state} -> {dst} is not an edge")
@@ -102,6 +115,8 @@ class StateMachine:
         self.history.append(t)
         del self.history[:-50]  # bounded: status shows the recent ones
         fields = {"reason": reason} if reason is not None else {}
+        if cause is not None:
+            fields["cause"] = cause
         getattr(log, LOG_LEVEL.get(dst, "info"))(
             "user_state_changed",
             user_id=self.user_id,
@@ -113,3 +128,8 @@ class StateMachine:
         self.state = dst
         self.reason = reason
         return t
+
+    def explain(self, reason: str) -> None:
+        """A new reason for the state it is in, without a move (the fork returned: the
+        process's pid)."""
+        self.reason = reason

@@ -19,6 +19,7 @@ from config.output import age_text
 from config.richguard import allow_rich
 from protocol import messages as m
 from supervisor import render
+from supervisor.states import RowState
 
 allow_rich()
 from rich import box  # noqa: E402
@@ -28,12 +29,12 @@ from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 BAR_WIDTH = 3
-STATE_STYLE = {
-    "RUNNING": "green",
-    "DONE": "green",
-    "FATAL": "bold red",
-    "BACKOFF": "yellow",
-    "STOPPING": "yellow",
+STATE_STYLE: dict[str, str] = {
+    RowState.RUNNING: "green",
+    RowState.DONE: "green",
+    RowState.FATAL: "bold red",
+    RowState.BACKOFF: "yellow",
+    RowState.STOPPING: "yellow",
 }
 
 

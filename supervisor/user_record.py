@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -24,6 +24,9 @@ from supervisor.records import Row, rows_for
 from supervisor.restart import Action, CrashHistory, Decision, RestartPolicy
 from supervisor.spawn import Child
 from supervisor.states import ALIVE, TERMINAL, IllegalTransition, State, StateMachine
+
+if TYPE_CHECKING:
+    from supervisor.volumes import VolumeResult
 
 log = structlog.get_logger(__name__)
 
@@ -100,36 +103,26 @@ class UserRecord:
             raise IllegalTransition(f"user {self.user_id}: cannot {what} in {self.state}")
 
     # ------------------------------------------------------------ the volume check
-    def volume_result(self, res: Any, *, at: float, redact: Callable[[str], str]) -> None:
+    def volume_result(self, res: VolumeResult, *, at: float, redact: Callable[[str], str]) -> None:
         """Fold one ``VolumeResult`` in (raises on a number that is not a volume)."""
         row = self.rows.get(res.strategy_id)
         if row is None:
             return
-        row.basis = res.basis
-        if res.current is not None:
-            if not res.current.is_finite() or res.current < 0:
-                raise ValueError(f"volume {res.current} is not a finite, non-negative number")
-            at_target = res.at_target
-            row.read(res.current, at)
-            row.start_volume = res.current
-            if at_target:
-                row.skipped = True
-                log.info(
-                    "user_at_target",
-                    user_id=self.user_id,
-                    strategy_id=res.strategy_id,
-                    current=str(res.current),
-                    target=str(res.target),
-                )
-        elif res.error:
-            row.last_error = redact(res.error)
+        if row.checked(res, at, redact):
+            log.info(
+                "user_at_target",
+                user_id=self.user_id,
+                strategy_id=res.strategy_id,
+                current=str(res.current),
+                target=str(res.target),
+            )
         if res.session_expired and self.state == State.PENDING:
             self.fail(row.last_error or "session expired", at=at)
 
     def row_error(self, strategy_id: str, text: str) -> None:
         row = self.rows.get(strategy_id)
         if row is not None:
-            row.last_error = text
+            row.error(text)
 
     def check_finished(self, *, at: float) -> bool:
         """Today's volume check is in: SKIPPED (returns True) when nothing is left to do."""
@@ -144,6 +137,36 @@ class UserRecord:
         self._require(self.state == State.PENDING, "fail while queued")
         self.sm.to(State.FATAL, at=at, reason=reason)
 
+    # ------------------------------------------------------------ events of its process
+    def on_event(
+        self,
+        ev: m.Msg,
+        *,
+        now: float,
+        redact: Callable[[str], str] = str,
+        wall: float | None = None,
+    ) -> None:
+        """Fold one event from the user's process in (never raises on odd input): the one
+        place events change what ``status`` shows. ``now``: monotonic; ``wall``: the
+        supervisor's wall time, for events without their own ``at``."""
+        row = self.rows.get(getattr(ev, "strategy_id", None) or "")
+        at = getattr(ev, "at", 0.0) or wall
+        if isinstance(ev, m.PhaseChanged) and row is None:
+            if not ev.strategy_id:
+                self.phase = ev.phase
+        elif isinstance(ev, m.ErrorReport):
+            self.last_error = redact(f"{ev.kind}: {ev.message}")
+            if row is not None:
+                row.error(self.last_error)
+        elif isinstance(ev, m.Summary):
+            self.summary = ev
+            for s in ev.strategies:
+                if s.strategy_id in self.rows:
+                    self.rows[s.strategy_id].summarised(s, at)
+            self.summary_seen.set()
+        elif row is not None:
+            row.on_event(ev, now=now, at=at)
+
     # ------------------------------------------------------------ the process
     def spawning(self, *, at: float) -> None:
         """About to fork: STARTING (so it counts against the limit while the fork runs, and
@@ -156,7 +179,7 @@ class UserRecord:
         self.sent_ids = [s.strategy_id for s in self.settings]
         self.strategy_stops = {}
         for row in self.rows.values():
-            row.phase, row.started = None, False
+            row.restart()
         self.summary_seen = asyncio.Event()
         self.stop_command = None
         self.stop_sent_at = None
@@ -172,7 +195,7 @@ class UserRecord:
         self.child = child
         if self.state == State.STARTING:
             restart = f", restart {self.restarts}" if self.restarts else ""
-            self.sm.reason = f"pid {child.pid}{restart}"
+            self.sm.explain(f"pid {child.pid}{restart}")
 
     def spawn_failed(self, reason: str, *, at: float) -> None:
         self._require(self.state in ALIVE and self.child is None, "fail to spawn")
@@ -214,6 +237,49 @@ class UserRecord:
         """Has this user work left besides ``strategy_id``?"""
         return any(r.to_run for sid, r in self.rows.items() if sid != strategy_id)
 
+    def operator_stop(
+        self, strategy_id: str | None, *, now: bool, at: float, mono: float
+    ) -> list[m.Command] | None:
+        """``alphavol stop``: this strategy of this user (the whole user when it was its
+        last one to run, or when ``strategy_id`` is None). None when there is nothing to
+        stop (that strategy reached its target or was skipped); else the commands to send."""
+        row = self.rows[strategy_id] if strategy_id is not None else None
+        if row is not None and not (row.to_run or row.stopped):
+            return None
+        if strategy_id is not None and self.others_to_run(strategy_id):
+            return self.stop_strategy(strategy_id, now=now, reason=f"stop {strategy_id} requested")
+        if row is not None:
+            row.stop(f"stop {strategy_id} requested")
+        self.stop_requested |= {sid for sid, r in self.rows.items() if r.to_run}
+        cmd = self.stop(now=now, reason="stop requested", at=at, mono=mono)
+        return [cmd] if cmd is not None else []
+
+    def config_fatal(
+        self, strategy_id: str, text: str, *, at: float, mono: float
+    ) -> list[m.Command] | None:
+        """This strategy cannot work as configured (``text`` names the config line): FATAL;
+        its other strategies go on, and the user stops when it was its last one. None when
+        it had no work left; else the commands to send."""
+        row = self.rows.get(strategy_id)
+        if row is None or not row.to_run:
+            return None
+        out: list[m.Command] = []
+        if self.others_to_run(strategy_id):
+            if self.can_stop:
+                out = self.stop_strategy(strategy_id, now=False, reason=text)
+        elif self.state == State.PENDING:
+            self.fail(text, at=at)
+        elif self.can_stop:
+            cmd = self.stop(now=False, reason=text, at=at, mono=mono)
+            out = [cmd] if cmd is not None else []
+        row.fail(text)
+        return out
+
+    def remove_when_exited(self) -> None:
+        """Gone from the config (or from this node): it leaves the records when its
+        process exits, whatever the exit."""
+        self.remove_after_exit = True
+
     def stop_strategy(self, strategy_id: str, *, now: bool, reason: str) -> list[m.Command]:
         """Stop one strategy while the user's others go on (the caller stops the whole
         user when this was its last one). The process gets ``Drain``/``StopNow`` naming it
@@ -221,7 +287,7 @@ class UserRecord:
         (``UpdateSettings``), so it never begins. Returns the commands to send."""
         row = self.rows[strategy_id]
         self._require(self.can_stop and (row.to_run or bool(row.stopped)), "stop a strategy")
-        row.stopped = row.stopped or reason
+        row.stop(reason)
         if self.child is None and self.state not in ALIVE:
             return []  # queued or in backoff: its next process is not given it
         if row.active:
@@ -270,38 +336,53 @@ class UserRecord:
         d = self.crashes.on_exit(
             code, now=now, ran_for=now - child.started, requested_stop=requested
         )
-        reason = d.reason
-        if self.summary is not None and self.summary.reason:
-            reason = f"{reason}: {redact(self.summary.reason)}"
-        elif d.action == Action.FATAL and self.last_error:
-            reason = f"{reason}: {self.last_error}"
+        reason = self._exit_reason(d, redact)
         if self.summary is not None and self.summary.leftovers:
             log.error(
                 "user_leftovers",
                 user_id=self.user_id,
                 leftovers=[f"{x.quantity} {x.token}" for x in self.summary.leftovers],
             )
-        if self.remove_after_exit:
-            return d  # leaves the records; no state to move to
+        if not self.remove_after_exit:  # one removed leaves the records: no state to move to
+            self._settle(d, code, reason, now=now, at=at, supervisor_stopping=supervisor_stopping)
+        return d
+
+    def _exit_reason(self, d: Decision, redact: Callable[[str], str]) -> str:
+        """The policy's reason, with the process's own (its summary) or its last error."""
+        if self.summary is not None and self.summary.reason:
+            return f"{d.reason}: {redact(self.summary.reason)}"
+        if d.action == Action.FATAL and self.last_error:
+            return f"{d.reason}: {self.last_error}"
+        return d.reason
+
+    def _settle(
+        self,
+        d: Decision,
+        code: int | None,
+        reason: str,
+        *,
+        now: float,
+        at: float,
+        supervisor_stopping: bool,
+    ) -> None:
+        """Move where the policy's decision says: DONE, STOPPED, FATAL or BACKOFF (STOPPED
+        in one move, with the exit as its cause, while the supervisor stops)."""
         if d.action == Action.DONE:
             if self.summary is None or all(
                 s.reached for s in self.summary.strategies if s.strategy_id in self.rows
             ):
                 for row in self.rows.values():
-                    row.reached = row.reached or not (row.skipped or row.stopped)
+                    row.exited_done()
             self.sm.to(State.DONE, at=at, reason=reason)
         elif d.action in (Action.STOPPED, Action.FATAL):
             self.config_fault = d.action == Action.FATAL and code == Exit.BAD_CONFIG
-            self.sm.to(
-                State.STOPPED if d.action == Action.STOPPED else State.FATAL, at=at, reason=reason
-            )
+            dst = State.STOPPED if d.action == Action.STOPPED else State.FATAL
+            self.sm.to(dst, at=at, reason=reason)
         elif supervisor_stopping:
-            self.sm.to(State.STOPPING, at=at, reason=reason)
-            self.sm.to(State.STOPPED, at=at, reason="supervisor stopping")
+            self.sm.to(State.STOPPED, at=at, reason="supervisor stopping", cause=reason)
         else:
             self.next_start_at = now + d.delay
             self.sm.to(State.BACKOFF, at=at, reason=f"{reason}; restart in {d.delay:g} s")
-        return d
 
     # ------------------------------------------------------------ back in the queue
     def requeue(self, reason: str, *, at: float, reset: bool = False) -> None:
@@ -312,8 +393,7 @@ class UserRecord:
             self.stop_requested = set()
             self.crashes.reset()
             for row in self.rows.values():
-                row.skipped = row.reached = False
-                row.stopped = None
+                row.reset()
         self.checked = False
         self.sm.to(State.PENDING, at=at, reason=reason)
 
@@ -327,9 +407,7 @@ class UserRecord:
             return False
         fixed = self.state == State.FATAL and self.config_fault
         for sid in changed:
-            row = self.rows[sid]
-            if row.fatal:
-                row.fatal = row.stopped = row.last_error = None
+            if self.rows[sid].revive():
                 fixed = True
         if not fixed:
             return False

@@ -89,7 +89,9 @@ class VolumeBook:
             return {k: v for k, (v, _ms) in self._pending.items()}
 
 
-def read_volumes(path: str | Path, *, since: str = "", user_id: str | None = None):
+def read_volumes(
+    path: str | Path, *, since: str = "", user_id: str | None = None
+) -> dict[tuple[str, str, str], Decimal]:
     """{(user, day, token): volume} written so far (read-only; empty without a file)."""
     p = Path(path)
     if not p.exists():

@@ -19,10 +19,11 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
-from config.settings import EffectiveSettings, ExchangeSettings
+from config.settings import EffectiveSettings, ExchangeSettings, VolumeBasis
 from exchange.auth import Credentials
 from exchange.models import UserVolume
 from userproc.scope import counted_volume
@@ -36,7 +37,7 @@ class VolumeResult:
     strategy_id: str
     token: str
     target: Decimal
-    basis: str
+    basis: VolumeBasis
     current: Decimal | None = None  # None when the check failed
     error: str | None = None
     session_expired: bool = False
@@ -48,7 +49,7 @@ class VolumeResult:
         return c is not None and c.is_finite() and c >= 0 and c >= self.target
 
 
-def _result(user_id: str, s: EffectiveSettings, **kw) -> VolumeResult:
+def _result(user_id: str, s: EffectiveSettings, **kw: Any) -> VolumeResult:
     return VolumeResult(
         user_id=user_id,
         strategy_id=s.strategy_id,

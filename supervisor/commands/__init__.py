@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from protocol import messages as m
 from supervisor.commands.base import Command
 from supervisor.commands.reload import Reload
 from supervisor.commands.shutdown import Shutdown
@@ -12,7 +15,7 @@ from supervisor.commands.start import Start
 from supervisor.commands.status import Status
 from supervisor.commands.stop import Stop
 
-COMMANDS: dict[type, type[Command]] = {
+COMMANDS: dict[type[m.Msg], type[Command[Any]]] = {
     c.request: c for c in (Status, Stop, Start, Reload, Shutdown)
 }
 

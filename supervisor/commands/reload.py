@@ -10,15 +10,20 @@ the control socket answers other requests meanwhile.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protocol import messages as m
 from supervisor.commands.base import Command
 
+if TYPE_CHECKING:
+    from supervisor.arbiter import Arbiter
 
-class Reload(Command):
+
+class Reload(Command[m.ReloadRequest]):
     name = "reload"
     request = m.ReloadRequest
 
-    async def execute(self, arbiter, req: m.ReloadRequest) -> m.Reply:  # type: ignore[override]
+    async def execute(self, arbiter: Arbiter, req: m.ReloadRequest) -> m.Reply:
         errors = await arbiter.reload()
         if errors:
             return m.ErrorReply(message="config refused, old one kept:\n" + "\n".join(errors))

@@ -7,15 +7,20 @@ No match -> ``ErrorReply``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protocol import messages as m
 from supervisor.commands.base import Command
 
+if TYPE_CHECKING:
+    from supervisor.arbiter import Arbiter
 
-class Start(Command):
+
+class Start(Command[m.StartRequest]):
     name = "start"
     request = m.StartRequest
 
-    def execute(self, arbiter, req: m.StartRequest) -> m.Reply:
+    def execute(self, arbiter: Arbiter, req: m.StartRequest) -> m.Reply:
         if arbiter.stopping:
             return m.ErrorReply(message="the supervisor is stopping")
         if arbiter.pool is not None and req.user_id:  # any node of the pool may run it

@@ -10,21 +10,25 @@ once its reading covers every change noted before the request).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from protocol import messages as m
 from supervisor.commands.base import Command
 
+if TYPE_CHECKING:
+    from supervisor.arbiter import Arbiter
 
-class Status(Command):
+
+class Status(Command[m.StatusRequest]):
     name = "status"
     request = m.StatusRequest
 
-    async def execute(self, arbiter, req: m.StatusRequest) -> m.Reply:  # type: ignore[override]
+    async def execute(self, arbiter: Arbiter, req: m.StatusRequest) -> m.Reply:
         await arbiter.observer.today.current()  # the figures of every change noted so far
         return status_reply(arbiter)
 
 
-def status_reply(arbiter) -> m.StatusReply:
+def status_reply(arbiter: Arbiter) -> m.StatusReply:
     """What ``status`` shows, from memory only (the metrics read the same rows)."""
     now = arbiter.mono()
     strategies: dict[str, m.StrategyStatus] = {}
@@ -62,7 +66,7 @@ def status_reply(arbiter) -> m.StatusReply:
     return _reply(arbiter, strategies)
 
 
-def _reply(arbiter, strategies: dict[str, m.StrategyStatus]) -> m.StatusReply:
+def _reply(arbiter: Arbiter, strategies: dict[str, m.StrategyStatus]) -> m.StatusReply:
     return m.StatusReply(
         pid=arbiter.pid,
         started_at=arbiter.started_at,

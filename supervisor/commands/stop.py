@@ -11,15 +11,20 @@ No match -> ``ErrorReply``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protocol import messages as m
 from supervisor.commands.base import Command
 
+if TYPE_CHECKING:
+    from supervisor.arbiter import Arbiter
 
-class Stop(Command):
+
+class Stop(Command[m.StopRequest]):
     name = "stop"
     request = m.StopRequest
 
-    def execute(self, arbiter, req: m.StopRequest) -> m.Reply:
+    def execute(self, arbiter: Arbiter, req: m.StopRequest) -> m.Reply:
         users = arbiter.fleet.stop_users(req.strategy_id, req.user_id, now=req.now)
         if not users and arbiter.pool is not None and req.user_id:  # run by another node
             return arbiter.pool.stop_elsewhere(req)

@@ -25,6 +25,7 @@ from supervisor.control import handle
 from supervisor.states import State
 
 if TYPE_CHECKING:
+    from exchange.auth import Credentials
     from supervisor.arbiter import Arbiter
 
 log = structlog.get_logger(__name__)
@@ -90,7 +91,7 @@ async def refresh_session(arb: Arbiter, who: str, user_id: str, curl_text: str) 
     return out
 
 
-async def _store(arb: Arbiter, user_id: str, creds) -> Outcome:
+async def _store(arb: Arbiter, user_id: str, creds: Credentials) -> Outcome:
     add_secrets(creds.secret_values())
     store = arb.sessions.store
     assert store is not None  # Sessions.check opened it before anything was served

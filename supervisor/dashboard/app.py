@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import importlib.resources
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -48,6 +49,8 @@ CSP = (
 ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
 PAGES = ("index.html", "login.html")
 WHO = "alphavol_who"  # request key: who asked (for the action log)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _read_assets() -> dict[str, str]:
@@ -82,7 +85,7 @@ class Dashboard:
 
     # ------------------------------------------------------------ the checks
     @web.middleware
-    async def headers(self, request: web.Request, handler) -> web.StreamResponse:
+    async def headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             resp = await handler(request)
         except web.HTTPException as exc:
@@ -92,7 +95,7 @@ class Dashboard:
         return resp
 
     @web.middleware
-    async def guard(self, request: web.Request, handler) -> web.StreamResponse:
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path in ("/login",) or path.startswith("/static/"):
             return await handler(request)
@@ -127,7 +130,9 @@ class Dashboard:
         return resp
 
     # ------------------------------------------------------------ login
-    def _login_page(self, request: web.Request, message: str = "", status: int = 200):
+    def _login_page(
+        self, request: web.Request, message: str = "", status: int = 200
+    ) -> web.Response:
         nonce = request.cookies.get(LOGIN_COOKIE) or ""
         if len(nonce) < 32:  # a form in another tab keeps working: the nonce is reused
             nonce = self.auth.new_login_nonce()
@@ -141,7 +146,9 @@ class Dashboard:
         return resp
 
     @staticmethod
-    def _cookie(resp: web.StreamResponse, request, name: str, value: str, max_age: int) -> None:
+    def _cookie(
+        resp: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int
+    ) -> None:
         resp.set_cookie(
             name,
             value,

@@ -19,11 +19,12 @@ from exchange.points import SCORE_WINDOW_DAYS
 from protocol import messages as m
 from supervisor import alerts, ledger, render
 from supervisor.commands.status import status_reply
+from supervisor.states import RowState
 
 if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
 
-NEEDS_STATES = {"FATAL", "STOPPED"}
+NEEDS_STATES = {RowState.FATAL, RowState.STOPPED}
 # how long the exchange's own points (user-score: one request per user) are reused; today's
 # volume comes from the supervisor's own readings (the volume book), not asked again
 EXCHANGE_TTL = 900.0
@@ -31,7 +32,8 @@ REFRESH_HINT = ' Or paste a fresh "Copy as cURL" in its Refresh session form her
 
 
 def status_doc(arb: Arbiter) -> dict[str, Any]:
-    """What ``status --json`` shows (the caller first awaits ``observer.today.current()``)."""
+    """What ``status --json`` shows, and who needs a person (the caller first awaits
+    ``observer.today.current()``, as the control command does)."""
     reply = status_reply(arb)
     doc = render.to_json(reply)
     doc["attention"] = attention(arb, reply)

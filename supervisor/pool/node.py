@@ -251,11 +251,7 @@ class Pool:
         if rec is None:
             return
         log.warning("user_dropped", user_id=uid, node=self.node, reason=reason)
-        if rec.state in ALIVE:  # STARTING too: its fork may be under way (no child yet)
-            rec.remove_after_exit = True
-            fleet.stop(rec, now=True, reason=reason)
-        else:
-            del fleet.records[uid]
+        fleet.remove(rec, now=True, reason=reason)
         self.arb.wake()
 
     def _fence(self, mono: float) -> None:
@@ -311,11 +307,7 @@ class Pool:
             if rec is None or rec.state in TERMINAL:
                 continue
             log.info("user_handed_over", user_id=uid, node=self.node)
-            if rec.state in ALIVE:  # STARTING too: its fork may be under way
-                rec.remove_after_exit = True
-                fleet.stop(rec, now=False, reason="handed over to another node")
-            else:
-                del fleet.records[uid]
+            fleet.remove(rec, now=False, reason="handed over to another node")
             excess -= 1
 
     async def _commands(self) -> None:

@@ -144,7 +144,7 @@ def test_volume_results_skip_at_target_and_an_expired_session_is_fatal():
 
 
 def test_a_low_balance_stops_the_user_for_the_day_and_status_says_why_and_which_token():
-    from supervisor.records import apply_event, row_status
+    from supervisor.records import row_status
     from supervisor.render import user_notes
 
     rec = record()
@@ -156,16 +156,67 @@ def test_a_low_balance_stops_the_user_for_the_day_and_status_says_why_and_which_
         mul_point=Decimal(4),
         cost_per_credit=Decimal("0.000075"),
     )
-    apply_event(rec, chosen, now=1)
+    rec.on_event(chosen, now=1)
     (row,) = rec.rows.values()
     notes = user_notes(row_status(rec, row, now=1))
     assert "token: LIGHT x4, expected 0.750 bp per credited USDT" in notes
     why = (
         "eligible balance 60.00 USDT (USDT + Alpha tokens at the bid) is under min_balance_usdt 100"
     )
-    apply_event(rec, m.Summary(user_id="1", exit_code=int(Exit.LOW_BALANCE), reason=why), now=2)
+    rec.on_event(m.Summary(user_id="1", exit_code=int(Exit.LOW_BALANCE), reason=why), now=2)
     d = rec.exited(child, Exit.LOW_BALANCE, now=3, at=3, supervisor_stopping=False, redact=str)
     assert d is not None and d.delay == 0
     assert rec.state == State.STOPPED  # for the day: the next day starts it again
     status = row_status(rec, row, now=4)
     assert f"why: balance under min_balance_usdt for today: {why}" in user_notes(status)
+
+
+def test_a_process_that_crashes_while_the_supervisor_stops_is_stopped_in_one_move():
+    rec = record()
+    child = running(rec)
+    rec.exited(child, Exit.CRASH, now=5, at=5, supervisor_stopping=True, redact=str)
+    assert rec.state == State.STOPPED and rec.sm.reason == "supervisor stopping"
+    assert [t.edge for t in rec.sm.history] == ["spawn", "hello", "exited_stopped"]
+
+
+def test_a_stopped_strategy_that_reaches_its_target_is_done_and_keeps_its_stop_reason():
+    from supervisor.records import row_reason, row_state
+    from supervisor.states import RowState
+
+    rec = record("s1", "s2")
+    running(rec)
+    rec.on_event(m.PhaseChanged(user_id="1", phase="trading", strategy_id="s1"), now=1)
+    assert row_state(rec, rec.rows["s2"]) == RowState.QUEUED  # waits for s1
+    (drain,) = rec.operator_stop("s1", now=False, at=2, mono=2) or []
+    assert drain == m.Drain(strategy_id="s1")
+    assert row_state(rec, rec.rows["s1"]) == RowState.STOPPING
+    reached = m.VolumeChecked(
+        user_id="1",
+        strategy_id="s1",
+        token="KOGE",
+        current=Decimal(100),
+        target=Decimal(100),
+        basis="reported",
+    )
+    rec.on_event(reached, now=3)
+    s1 = rec.rows["s1"]
+    assert row_state(rec, s1) == RowState.DONE and row_reason(rec, s1) == "stop s1 requested"
+    # a stopped strategy can still be stopped harder (its drain escalates)
+    assert rec.operator_stop("s1", now=True, at=4, mono=4) == [m.StopNow(strategy_id="s1")]
+    assert rec.operator_stop("s2", now=False, at=5, mono=5) == [m.Drain()]  # the last one
+    assert rec.state == State.STOPPING and rec.rows["s2"].stopped == "stop s2 requested"
+
+
+def test_a_strategy_fatal_for_its_config_stays_fatal_through_start_until_a_reload_fixes_it():
+    from supervisor.records import row_state
+    from supervisor.states import RowState
+
+    rec = record("s1", "s2")
+    assert rec.config_fatal("s1", "strategies[0].target_token: not listed", at=0, mono=0) == []
+    s1 = rec.rows["s1"]
+    assert row_state(rec, s1) == RowState.FATAL and not s1.to_run
+    assert rec.settings == [rec.rows["s2"].settings] and rec.state == State.PENDING
+    assert rec.config_fatal("s1", "again", at=1, mono=1) is None  # no work left to stop
+    s1.reset()  # what `alphavol start` does to each row
+    assert row_state(rec, s1) == RowState.FATAL
+    assert s1.revive() and s1.to_run and s1.last_error is None
