@@ -1,6 +1,7 @@
 """The closed vocabularies of the wire: every string a phase, state, basis or error kind
-field of a message may carry (``Literal`` types: the values on the wire are these plain
-strings, and a decoder refuses any other).
+field of a message may carry (``Literal`` types, and ``RowState`` a ``StrEnum`` the
+supervisor uses as is: the values on the wire are these plain strings, and a decoder
+refuses any other).
 
 They mirror enums the protocol may not import (``userproc.lifecycle.Phase``,
 ``supervisor.states.State``, ``protocol.exitcodes.Exit``); tests/test_protocol.py checks
