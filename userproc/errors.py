@@ -71,3 +71,8 @@ class LeftoverError(UserStop):
 
 class JournalUnreadable(UserStop):
     """The journal file is corrupt or not a database: never guess what it held."""
+
+
+class JournalUnusable(UserStop):
+    """The journal is sound but cannot be used now (a full disk, an I/O error, another
+    program holding it locked): trade nothing until it can; a restart tries again."""

@@ -25,6 +25,7 @@ from userproc.errors import (
     CostCapReached,
     ExchangeDown,
     JournalUnreadable,
+    JournalUnusable,
     LeftoverError,
     LowBalance,
     StopRequested,
@@ -110,6 +111,7 @@ EXITS: tuple[tuple[type[BaseException], Make], ...] = (
     (LowBalance, _as(Exit.LOW_BALANCE)),
     (BadSetup, _as(Exit.BAD_CONFIG)),
     (JournalUnreadable, _as(Exit.BAD_CONFIG)),
+    (JournalUnusable, _as(Exit.CRASH)),  # restarted with backoff: space may be freed
     (UserStop, _as(Exit.CRASH)),  # e.g. the user stream ended
     (JournalBusy, lambda e, _u: Ending(Exit.CRASH, str(e), cleanup=False, ours=False)),
     (OrderRejected, lambda e, _u: Ending(Exit.BAD_CONFIG, f"order refused: {e}")),

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from config.logsetup import redact
-from userproc.errors import JournalUnreadable
+from userproc.errors import JournalUnreadable, JournalUnusable
 from userproc.outcome import Outcome
 
 SCHEMA = """
@@ -115,6 +115,26 @@ def lock_user(path: str | Path) -> int:
     return fd
 
 
+# SQLite's (primary) result codes that say the file itself is not a sound journal; any
+# other (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY ...) is about the disk or another program
+DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _unopened(p: Path, exc: sqlite3.DatabaseError) -> JournalUnreadable | JournalUnusable:
+    """Why the journal at ``p`` could not be opened, by SQLite's result code."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF in DAMAGED:  # extended codes keep the primary's low byte
+        return JournalUnreadable(
+            f"the journal {p} cannot be read ({exc}): move it aside and start the user"
+            " again; the next start adopts what it finds open on the exchange"
+        )
+    name = getattr(exc, "sqlite_errorname", str(code))
+    return JournalUnusable(
+        f"the journal {p} cannot be used now ({name}: {exc}): free disk space or end what"
+        " holds the file; nothing is traded without it, and the user is restarted"
+    )
+
+
 class Journal:
     """One SQLite file per user; every method commits before it returns."""
 
@@ -136,10 +156,7 @@ class Journal:
             self._db.execute("SELECT COUNT(*) FROM trades WHERE outcome IS NULL").fetchone()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise JournalUnreadable(
-                f"the journal {p} cannot be read ({exc}): move it aside and start the user"
-                " again; the next start adopts what it finds open on the exchange"
-            ) from None
+            raise _unopened(p, exc) from None
 
     def close(self) -> None:
         self._db.close()

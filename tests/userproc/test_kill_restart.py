@@ -357,6 +357,34 @@ async def test_a_corrupt_journal_is_fatal_naming_the_file(sim_factory, superviso
         assert (await sim.admin.account("u1"))["oto_count"] == 0
 
 
+async def test_a_journal_another_program_holds_is_not_called_corrupt(
+    sim_factory, supervisor, tmp_path
+):
+    """A sound journal that cannot be used now (here another program holds SQLite's
+    exclusive lock; a full disk answers the same way) trades nothing and is not called
+    unreadable: its file must not be moved aside, and a restart tries it again."""
+    import sqlite3
+
+    from protocol.exitcodes import Exit
+    from userproc.main import run_user
+
+    jpath = tmp_path / "journals" / "user-u1.sqlite"
+    jpath.parent.mkdir(parents=True)
+    other = sqlite3.connect(jpath, isolation_level=None)
+    try:
+        other.execute("CREATE TABLE kept (x)")  # a rollback-journal database
+        other.execute("BEGIN EXCLUSIVE")
+        async with sim_factory() as sim:
+            spec = make_spec(sim, supervisor, tmp_path, [make_settings(target_volume=Decimal(50))])
+            assert await run_user(spec) == Exit.CRASH
+            summary = await supervisor.summary()
+            assert str(jpath) in summary.reason and "SQLITE_BUSY" in summary.reason
+            assert "move it aside" not in summary.reason
+            assert (await sim.admin.account("u1"))["oto_count"] == 0
+    finally:
+        other.close()
+
+
 async def test_a_round_trip_another_process_stopped_and_sold_is_not_sold_again(
     sim_factory, supervisor, tmp_path
 ) -> None:
