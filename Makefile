@@ -24,10 +24,13 @@ demo: install
 	$(BIN)/alphavol demo
 
 # Two passes: the tests in parallel workers (they mostly wait on the simulated exchange),
-# then the timing-sensitive ones (marked serial) alone. Fails on any failure.
+# then the timing-sensitive ones (marked serial) two at a time at most: the pool's
+# (PostgreSQL, group "pool") one after another on one worker, the rest on the other.
+# Fails on any failure.
+SERIAL = -m serial -n 2 --dist loadgroup
 test: install
 	$(BIN)/python -m pytest -q -n 4 -m "not serial"
-	$(BIN)/python -m pytest -q -m serial
+	$(BIN)/python -m pytest -q $(SERIAL)
 
 lint: install
 	$(BIN)/ruff check .
@@ -55,7 +58,7 @@ test-latest:
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
 	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[dev]'
 	$(LATEST)/bin/python -m pytest -q -n 4 -m "not serial" -p no:cacheprovider
-	$(LATEST)/bin/python -m pytest -q -m serial -p no:cacheprovider
+	$(LATEST)/bin/python -m pytest -q $(SERIAL) -p no:cacheprovider
 
 .PHONY: image test-image
 

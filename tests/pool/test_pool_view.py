@@ -16,7 +16,7 @@ from tests.pgcluster import PASSWORD
 from tests.pool.harness import LEASE, Pool, acct
 from tests.supervisor.harness import strategy
 
-pytestmark = pytest.mark.serial  # seconds-scale bounds, real supervisors
+pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]  # seconds-scale bounds, real supervisors
 
 
 @pytest.fixture
