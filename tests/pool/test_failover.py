@@ -27,7 +27,8 @@ from tests.pool.harness import (
 from tests.supervisor.harness import wait_gone
 from tests.tcpcut import TcpCut
 
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]  # seconds-scale bounds, 3 supervisors and 6 users
+# seconds-scale bounds, 3 supervisors and 6 users; the pool's tests run one after another (group "pool")
+pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
 USERS = [str(u) for u in range(1, 7)]
 
 

@@ -12,7 +12,8 @@ from exchange.sim.testing import SimHarness
 from tests.pool.harness import LEASE, Pool
 from tests.supervisor.test_metrics import free_port, samples, scrape
 
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]  # seconds-scale bounds, real supervisors
+# seconds-scale bounds, real supervisors; the pool's tests run one after another (group "pool")
+pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
 
 USERS = [str(i) for i in range(1, 9)]
 

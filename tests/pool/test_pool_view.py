@@ -16,7 +16,8 @@ from tests.pgcluster import PASSWORD
 from tests.pool.harness import LEASE, Pool, acct
 from tests.supervisor.harness import strategy
 
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]  # seconds-scale bounds, real supervisors
+# seconds-scale bounds, real supervisors; the pool's tests run one after another (group "pool")
+pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
 
 
 @pytest.fixture
