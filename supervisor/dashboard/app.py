@@ -64,6 +64,19 @@ def _json(doc: Any, status: int = 200) -> web.Response:
     )
 
 
+def over_tls(request: web.Request) -> bool:
+    """The browser reached us over TLS: our own, or a TLS proxy in front that says so in
+    ``X-Forwarded-Proto`` or ``Forwarded`` (its first hop). Trusting those headers can only
+    make a cookie stricter (Secure), never looser."""
+    if request.secure:
+        return True
+    headers = request.headers
+    if headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https":
+        return True
+    first = headers.get("Forwarded", "").split(",")[0]
+    return any(part.strip().lower() == "proto=https" for part in first.split(";"))
+
+
 def _secure(headers: Any) -> None:
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"
@@ -156,7 +169,7 @@ class Dashboard:
             path="/",
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=over_tls(request),
         )
 
     async def login_form(self, request: web.Request) -> web.Response:

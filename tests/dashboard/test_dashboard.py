@@ -539,3 +539,21 @@ async def test_a_dashboard_without_its_token_file_is_the_operators_mistake(dash,
         text=True,
     )
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+    # with its token it serves; behind a TLS proxy that says so, its cookies are Secure
+    w.d.start(child=None)
+    await w.wait_listening()
+    for headers, secure in (
+        ({}, False),
+        ({"X-Forwarded-Proto": "https"}, True),
+        ({"Forwarded": "for=192.0.2.7;proto=https"}, True),
+        ({"X-Forwarded-Proto": "http"}, False),
+    ):
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(w.url + "/login", headers=headers) as resp,
+        ):
+            (cookie,) = resp.headers.getall("Set-Cookie")
+        flags = {f.strip().lower() for f in cookie.split(";")[1:]}
+        assert {"httponly", "samesite=strict"} <= flags, cookie
+        assert ("secure" in flags) is secure, (headers, cookie)
