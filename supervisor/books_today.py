@@ -15,7 +15,9 @@ request (``status``, a scrape, the dashboard) first waits, for at most ``FRESH_S
 for the reading that covers every change noted before it arrived: a user shown DONE is
 shown with the figures of its last trade, and two requests with nothing new in between
 show the same figures. A user whose journal cannot be read yet keeps the figures of its
-events.
+events. On a node of a pool, a user's day also counts what other nodes traded of it (a
+user handed over: the shared books, less what this node's journal holds too), so every
+node shows the whole day, as ``history`` does.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
     from supervisor.records import Row
     from supervisor.user_record import UserRecord
+    from userproc.journal import DayTotals
 
 log = structlog.get_logger(__name__)
 
 SETTLE_SECONDS = 0.5  # a burst of events is one reading of the books
 IDLE_SECONDS = 30.0
+OTHERS_SECONDS = 5.0  # how often a pool node reads the other nodes' part of the day
 FRESH_SECONDS = 2.0  # how long a status request waits for the pending reading
 NOTHING = (0, Decimal(0))
 
@@ -55,6 +59,13 @@ class BooksToday:
         self._covered = 0  # of those, how many the last reading covers
         self._hurry = asyncio.Event()  # a request waits: read now, without settling
         self._read = asyncio.Condition()
+        # a pool's other nodes' part of today: (monotonic time read, day, per user)
+        self._others: tuple[float, str | None, dict[str, list[DayTotals]] | None] = (
+            0.0,
+            None,
+            None,
+        )
+        self._others_failed = False
 
     def changed(self, user_id: str) -> None:
         """This user traded, read a volume or ended: read its books again soon."""
@@ -108,14 +119,42 @@ class BooksToday:
         users = list(arb.records) if every else [u for u in self._stale if u in arb.records]
         self._stale.difference_update(users)
         await arb.observer.flush()
+        others = await self._other_nodes(day)
         found = await asyncio.to_thread(
             ledger.user_days,
             arb.config.paths.data_dir,
             day=date.fromisoformat(day),
             users=users,
+            others=others,
         )
         kept = {} if every else {u: v for u, v in self.users.items() if u not in users}
         self.day, self.users = day, {**kept, **found}
+
+    async def _other_nodes(self, day: str) -> dict[str, list[DayTotals]] | None:
+        """On a node of a pool: what other nodes traded of each user today (the shared
+        books, read at most once per ``OTHERS_SECONDS``; they copy every few seconds).
+        The store out of reach: the last reading of it, and a warning once."""
+        pool = self.arb.pool
+        if pool is None:
+            return None
+        at, of_day, last = self._others
+        now = self.arb.mono()
+        if of_day == day and now - at < OTHERS_SECONDS:
+            return last
+        from supervisor.pool.books import other_nodes_day
+
+        try:
+            got = await asyncio.to_thread(
+                other_nodes_day, pool.settings, pool.node, day, self.arb.config.paths.data_dir
+            )
+        except Exception as exc:
+            if not self._others_failed:
+                log.warning("shared_books_unreadable", error=f"{type(exc).__name__}: {exc}")
+            self._others_failed = True
+            return last if of_day == day else None
+        self._others_failed = False
+        self._others = (now, day, got)
+        return got
 
     async def last_reading(self, *, every: bool = True) -> None:
         """``refresh`` that never raises: a failure (a full disk, a damaged file) is

@@ -32,6 +32,7 @@ from typing import Any
 from config.logsetup import redact
 from exchange.points import SCORE_WINDOW_DAYS, volume_points
 from supervisor.volume_book import book_path, read_volumes
+from userproc.journal import DayTotals, day_totals
 
 EIGHT = Decimal("0.00000001")
 ZERO = Decimal(0)
@@ -141,7 +142,6 @@ def build(
     """The rows of the last ``days`` UTC days up to ``today``, per user, day and token
     (``recorded``: the volume readings of books.sqlite, when already read; ``totals``: each
     user's ``DayTotals`` from a pool's shared books, else its journal)."""
-    from userproc.journal import day_totals
 
     since = window_start(today, days)
     exchange = exchange or ExchangeView()
@@ -241,32 +241,59 @@ def journal_path(data_dir: str | Path, user_id: str) -> Path:
     return Path(data_dir, "journals", f"user-{user_id}.sqlite")
 
 
-def user_days(data_dir: str | Path, *, day: date, users: Iterable[str]) -> dict[str, UserDay]:
+def user_days(
+    data_dir: str | Path,
+    *,
+    day: date,
+    users: Iterable[str],
+    others: dict[str, list[DayTotals]] | None = None,
+) -> dict[str, UserDay]:
     """``history``'s figures of ``day`` (offline: the volumes recorded in books.sqlite) for
-    each user whose journal can be read; one without a journal, or with one that is not a
-    journal, is left out. What the supervisor shows today comes from here."""
-    from userproc.journal import day_totals
+    each user whose journal can be read; one without a journal (and nothing in ``others``),
+    or with one that is not a journal, is left out. ``others``: on a node of a pool, what
+    the other nodes traded of each user that day (``pool.books.other_nodes_day``, per token
+    and strategy). What the supervisor shows today comes from here."""
 
     out: dict[str, UserDay] = {}
     when = day.isoformat()
     recorded = read_volumes(book_path(data_dir), since=when)
     for uid in users:
         path = journal_path(data_dir, uid)
-        if not path.exists():
+        theirs = (others or {}).get(uid, [])
+        if not path.exists() and not theirs:
             continue
         try:
-            rows = build(data_dir, today=day, days=1, users=[uid], recorded=recorded)
-            shares = day_totals(path, since=when, by_strategy=True)
+            shares = [t for t in day_totals(path, since=when, by_strategy=True) if t.day == when]
         except sqlite3.DatabaseError:
             continue
+        shares += theirs
+        rows = build(
+            data_dir,
+            today=day,
+            days=1,
+            users=[uid],
+            recorded=recorded,
+            totals={uid: _by_token(shares)},
+        )
         totals = day_totals_of(rows)
         user = UserDay(totals[0] if totals else DayTotal(uid, when, credited_volume=None))
         for t in shares:
-            if t.day == when and t.strategy_id is not None:
+            if t.strategy_id is not None:
                 n, c = user.by_strategy.get(t.strategy_id, (0, ZERO))
                 user.by_strategy[t.strategy_id] = (n + t.round_trips, c + t.cost_usdt)
         out[uid] = user
     return out
+
+
+def _by_token(shares: list[DayTotals]) -> list[DayTotals]:
+    """Per (day, token) sums of per-strategy totals, in (day, token) order."""
+    acc: dict[tuple[str, str], list[Any]] = {}
+    for t in shares:
+        a = acc.setdefault((t.day, t.token), [0, ZERO, ZERO])
+        a[0] += t.round_trips
+        a[1] += t.bought_usdt
+        a[2] += t.cost_usdt
+    return [DayTotals(d, tok, n, b, c) for (d, tok), (n, b, c) in sorted(acc.items())]
 
 
 async def ask_exchange(

@@ -77,6 +77,14 @@ async def copy_journals(conn: Any, node: str, data_dir: str, since: str, copied:
     return len(rows)
 
 
+def _add(t: list[Any], row: dict[str, Any]) -> None:
+    """One books row into [round trips, USDT bought, cost] (``day_totals``'s sums)."""
+    if row["kind"] == "oto" and row["placed"] == 1:
+        t[0] += 1
+        t[1] += Decimal(row["buy_quote"] or 0)
+    t[2] += Decimal(row["cost"] or 0)
+
+
 def day_totals_from_store(settings: StoreSettings, since: str) -> dict[str, list[DayTotals]]:
     """user -> its totals per day and token from the shared books (``day_totals``'s sums)."""
     from config.pgstore import connect
@@ -86,14 +94,46 @@ def day_totals_from_store(settings: StoreSettings, since: str) -> dict[str, list
             "SELECT user_id, day, token, row FROM books WHERE day >= %s ORDER BY day, token",
             (since,),
         ).fetchall()
-    acc: dict[str, dict[tuple[str, str], list]] = {}
+    acc: dict[str, dict[tuple[str, str], list[Any]]] = {}
     for uid, day, token, row in rows:
-        t = acc.setdefault(uid, {}).setdefault((day, token), [0, Decimal(0), Decimal(0)])
-        if row["kind"] == "oto" and row["placed"] == 1:
-            t[0] += 1
-            t[1] += Decimal(row["buy_quote"] or 0)
-        t[2] += Decimal(row["cost"] or 0)
+        _add(acc.setdefault(uid, {}).setdefault((day, token), [0, Decimal(0), Decimal(0)]), row)
     return {
         uid: [DayTotals(d, tok, n, b, c) for (d, tok), (n, b, c) in per.items()]
         for uid, per in acc.items()
     }
+
+
+def other_nodes_day(
+    settings: StoreSettings, node: str, day: str, data_dir: str
+) -> dict[str, list[DayTotals]]:
+    """user -> its totals of ``day`` per token and strategy from what OTHER nodes copied
+    into the shared books, less the orders this node's journal holds too (one adopted
+    here after a handover): with this node's own journal, the user's whole day."""
+    from config.pgstore import connect
+
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT order_id, user_id, strategy_id, token, row FROM books"
+            " WHERE day = %s AND node <> %s",
+            (day, node),
+        ).fetchall()
+    ours: dict[str, set[str]] = {}
+    acc: dict[tuple[str, str, str], list[Any]] = {}
+    for order_id, uid, sid, token, row in rows:
+        if uid not in ours:
+            ours[uid] = _journal_keys(uid, Path(data_dir, "journals", f"user-{uid}.sqlite"), day)
+        if order_id not in ours[uid]:
+            _add(acc.setdefault((uid, token, sid), [0, Decimal(0), Decimal(0)]), row)
+    out: dict[str, list[DayTotals]] = {}
+    for (uid, token, sid), (n, b, c) in sorted(acc.items()):
+        out.setdefault(uid, []).append(DayTotals(day, token, n, b, c, sid))
+    return out
+
+
+def _journal_keys(uid: str, path: Path, day: str) -> set[str]:
+    if not path.exists():
+        return set()
+    try:
+        return {key for key, *_ in journal_rows(uid, path, day)}
+    except sqlite3.Error:
+        return set()

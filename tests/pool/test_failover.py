@@ -30,6 +30,7 @@ from tests.tcpcut import TcpCut
 # seconds-scale bounds, 3 supervisors and 6 users; the pool's tests run one after another (group "pool")
 pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
 USERS = [str(u) for u in range(1, 7)]
+COPY_LAG_MS = 10_000  # a node copies its finished round trips to the shared books every 5 s
 
 
 @pytest.fixture
@@ -81,6 +82,29 @@ async def test_a_killed_node_costs_its_users_under_a_minute_and_a_new_node_takes
     await pool.spread(["a", "b", "d"], per_node=2, within=4 * LEASE)
     await pool.all_done(120)
     await pool.check_accounts()
+
+    # node a's status shows each user's whole day, whichever nodes traded it: a user of the
+    # killed node counts c's round trips and its new node's, never more than the exchange's,
+    # and short of it at most by what c finished in its last copy interval or had open
+    async def whole_days():
+        res = await pool.nodes["a"].acli("status", "--json")
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)
+        shown = {u["user_id"]: u for st in doc["strategies"] for u in st["users"]}
+        for uid in USERS:
+            account = await sim.admin.account(acct(uid))
+            placed, trips = account["oto_count"], shown[uid].get("user_round_trips", 0)
+            assert trips <= placed, (uid, trips, placed)
+            uncopied = [  # on c at the kill, or finished in its last copy interval
+                (opened, closed)
+                for opened, closed in round_trips(account)
+                if opened < killed_at and closed > killed_at - COPY_LAG_MS
+            ]
+            if trips < placed - (len(uncopied) if uid in victims else 0):
+                return None
+        return shown
+
+    await pool.until(whole_days, 30, "node a's status showing every user's whole day")
 
 
 @pytest.mark.timeout(240)

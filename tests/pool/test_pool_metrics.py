@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from exchange.sim.testing import SimHarness
-from tests.pool.harness import LEASE, Pool
+from tests.pool.harness import LEASE, Pool, acct
 from tests.supervisor.test_metrics import free_port, samples, scrape
 
 # seconds-scale bounds, real supervisors; the pool's tests run one after another (group "pool")
@@ -81,6 +81,32 @@ async def test_a_scrape_of_any_node_shows_the_whole_pool_and_a_dead_node(sim, pg
         got = await pool.until(nodes_in_scrape, 10, f"node a's metrics showing {where}")
         assert {k: r[0] for k, r in got.items()} == {k: r[0] for k, r in shown.items()}
         assert {k for k, r in got.items() if r[0] == "b"}, got
+
+        # once every user is DONE: each user's day, on node a, is the exchange's whole day
+        # (a user handed from one node to the other counts both nodes' round trips), and
+        # the scrape shows what status shows
+        async def whole_days():
+            doc = await status_of_a()
+            users = [u for st in doc["strategies"] for u in st["users"]]
+            if not all(u["state"] == "DONE" for u in users):
+                return None
+            for u in users:
+                placed = (await sim.admin.account(acct(u["user_id"])))["oto_count"]
+                if u.get("user_round_trips") != placed:
+                    return None
+            got = from_scrape(await scrape(port))
+            return doc if got == from_status(doc) == from_status(await status_of_a()) else None
+
+        doc = await pool.until(whole_days, 120, "every user DONE, its whole day on node a")
+        fam = await scrape(port)
+        points = samples(fam, "alphavol_points_today", "user_id", "node")
+        points_shown = {
+            (u["user_id"], u.get("node", "")): u["points_today"]
+            for st in doc["strategies"]
+            for u in st["users"]
+        }
+        assert points == {k: float(v) for k, v in points_shown.items()}
+        assert all(v > 0 for v in points.values()), points
         fam = await scrape(port)
         assert samples(fam, "alphavol_pool_node_up", "node") == {("a",): 1.0, ("b",): 1.0}
         assert samples(fam, "alphavol_pool_store_up", "node") == {("a",): 1.0}
