@@ -66,6 +66,7 @@ class BooksToday:
             None,
         )
         self._others_failed = False
+        self._every_at = 0.0  # when every user's books were last read
 
     def changed(self, user_id: str) -> None:
         """This user traded, read a volume or ended: read its books again soon."""
@@ -102,12 +103,14 @@ class BooksToday:
                     await self._hurry.wait()
             except TimeoutError:
                 pass
+            # a pool node also looks at the other nodes' part every OTHERS_SECONDS
+            quiet = IDLE_SECONDS if self.arb.pool is None else OTHERS_SECONDS
             try:
-                async with asyncio.timeout(IDLE_SECONDS):
+                async with asyncio.timeout(quiet):
                     await self._changed.wait()
                 every = False
             except TimeoutError:
-                every = True
+                every = self.arb.mono() - self._every_at >= IDLE_SECONDS
 
     async def refresh(self, *, every: bool = True) -> None:
         """Read the books now (the volume readings written first): every user's, or
@@ -116,10 +119,12 @@ class BooksToday:
         arb = self.arb
         day = arb.day
         every = every or day != self.day
+        others = await self._other_nodes(day)  # users whose other part changed: stale
+        if every:
+            self._every_at = arb.mono()
         users = list(arb.records) if every else [u for u in self._stale if u in arb.records]
         self._stale.difference_update(users)
         await arb.observer.flush()
-        others = await self._other_nodes(day)
         found = await asyncio.to_thread(
             ledger.user_days,
             arb.config.paths.data_dir,
@@ -154,6 +159,10 @@ class BooksToday:
             return last if of_day == day else None
         self._others_failed = False
         self._others = (now, day, got)
+        if of_day == day:  # what changed since the last look is read again now
+            self._stale.update(
+                u for u in {*got, *(last or {})} if got.get(u) != (last or {}).get(u)
+            )
         return got
 
     async def last_reading(self, *, every: bool = True) -> None:

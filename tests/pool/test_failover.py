@@ -86,7 +86,10 @@ async def test_a_killed_node_costs_its_users_under_a_minute_and_a_new_node_takes
     # node a's status shows each user's whole day, whichever nodes traded it: a user of the
     # killed node counts c's round trips and its new node's, never more than the exchange's,
     # and short of it at most by what c finished in its last copy interval or had open
+    gaps: list = []  # the last look's users short of their whole day, for a failure
+
     async def whole_days():
+        gaps.clear()
         res = await pool.nodes["a"].acli("status", "--json")
         assert res.returncode == 0, res.stderr
         doc = json.loads(res.stdout)
@@ -101,10 +104,14 @@ async def test_a_killed_node_costs_its_users_under_a_minute_and_a_new_node_takes
                 if opened < killed_at and closed > killed_at - COPY_LAG_MS
             ]
             if trips < placed - (len(uncopied) if uid in victims else 0):
-                return None
-        return shown
+                gaps.append((uid, shown[uid].get("node"), trips, placed, len(uncopied)))
+        return None if gaps else shown
 
-    await pool.until(whole_days, 30, "node a's status showing every user's whole day")
+    what = "node a's status showing every user's whole day (short: user, node, ours, exchange's)"
+    try:
+        await pool.until(whole_days, 30, what)
+    except AssertionError:
+        raise AssertionError(f"{what}: {gaps}") from None
 
 
 @pytest.mark.timeout(240)
