@@ -33,7 +33,7 @@ from userproc.journal import Journal, JournalBusy, TradeRow, lock_user
 from userproc.lifecycle import Lifecycle, Phase
 from userproc.link import SupervisorLink
 from userproc.recovery import adopt_orphans, reconcile
-from userproc.runner import StrategyRunner, settings_from_update
+from userproc.runner import StrategyRunner
 from userproc.scope import owned_tokens
 from userproc.session import Session
 from userproc.spec import UserSpec
@@ -267,7 +267,7 @@ class UserProcess:
         while idx < len(settings):
             self.life.check()  # a stop of the process: no next strategy
             if self.link.pending_settings is not None:  # UpdateSettings: from the next one
-                settings = settings_from_update(self.link.pending_settings)
+                settings = list(self.link.pending_settings)
                 self.link.pending_settings = None
                 if idx >= len(settings):
                     break

@@ -283,11 +283,11 @@ class StrategyRunner:
     def _apply_settings_update(self) -> bool:
         """``UpdateSettings`` from the supervisor takes effect from the next batch. False
         when this strategy is no longer in the settings (or is disabled)."""
-        raw = self.s.pending_settings()
-        if raw is None or raw is self._applied_update:
+        update = self.s.pending_settings()
+        if update is None or update is self._applied_update:
             return True
-        self._applied_update = raw
-        for new in settings_from_update(raw):
+        self._applied_update = update
+        for new in update:
             if new.strategy_id == self.st.strategy_id:
                 if not new.enabled:
                     return False
@@ -571,7 +571,3 @@ class StrategyRunner:
         if why:
             log.warning("token_stopped_trading", token=self.market.token, why=why)
         return why is not None
-
-
-def settings_from_update(raw: list[EffectiveSettings]) -> list[EffectiveSettings]:
-    return list(raw)  # typed on the wire: UpdateSettings decodes them as they are
