@@ -43,7 +43,6 @@ log = structlog.get_logger(__name__)
 
 SETTLE_SECONDS = 0.5  # a burst of events is one reading of the books
 IDLE_SECONDS = 30.0
-OTHERS_SECONDS = 5.0  # how often a pool node reads the other nodes' part of the day
 FRESH_SECONDS = 2.0  # how long a status request waits for the pending reading
 NOTHING = (0, Decimal(0))
 
@@ -59,20 +58,24 @@ class BooksToday:
         self._covered = 0  # of those, how many the last reading covers
         self._hurry = asyncio.Event()  # a request waits: read now, without settling
         self._read = asyncio.Condition()
-        # a pool's other nodes' part of today: (monotonic time read, day, per user)
-        self._others: tuple[float, str | None, dict[str, list[DayTotals]] | None] = (
-            0.0,
-            None,
-            None,
-        )
-        self._others_failed = False
-        self._every_at = 0.0  # when every user's books were last read
+        # on a node of a pool: the other nodes' part of a day, per user (``other_nodes``)
+        self._others_day: str | None = None
+        self._others: dict[str, list[DayTotals]] = {}
 
     def changed(self, user_id: str) -> None:
         """This user traded, read a volume or ended: read its books again soon."""
         self._stale.add(user_id)
         self._noted += 1
         self._changed.set()
+
+    def other_nodes(self, day: str, totals: dict[str, list[DayTotals]]) -> None:
+        """A node of a pool read what the other nodes traded of each user on ``day`` (the
+        shared books, every few seconds): the users whose part changed are read again."""
+        before = self._others if self._others_day == day else {}
+        self._others_day, self._others = day, totals
+        for uid in before.keys() | totals.keys():
+            if before.get(uid) != totals.get(uid):
+                self.changed(uid)
 
     async def current(self, within: float = FRESH_SECONDS) -> None:
         """Return once the figures cover every change noted before this call and are of
@@ -103,14 +106,12 @@ class BooksToday:
                     await self._hurry.wait()
             except TimeoutError:
                 pass
-            # a pool node also looks at the other nodes' part every OTHERS_SECONDS
-            quiet = IDLE_SECONDS if self.arb.pool is None else OTHERS_SECONDS
             try:
-                async with asyncio.timeout(quiet):
+                async with asyncio.timeout(IDLE_SECONDS):
                     await self._changed.wait()
                 every = False
             except TimeoutError:
-                every = self.arb.mono() - self._every_at >= IDLE_SECONDS
+                every = True
 
     async def refresh(self, *, every: bool = True) -> None:
         """Read the books now (the volume readings written first): every user's, or
@@ -119,9 +120,6 @@ class BooksToday:
         arb = self.arb
         day = arb.day
         every = every or day != self.day
-        others = await self._other_nodes(day)  # users whose other part changed: stale
-        if every:
-            self._every_at = arb.mono()
         users = list(arb.records) if every else [u for u in self._stale if u in arb.records]
         self._stale.difference_update(users)
         await arb.observer.flush()
@@ -130,40 +128,10 @@ class BooksToday:
             arb.config.paths.data_dir,
             day=date.fromisoformat(day),
             users=users,
-            others=others,
+            others=self._others if self._others_day == day else None,
         )
         kept = {} if every else {u: v for u, v in self.users.items() if u not in users}
         self.day, self.users = day, {**kept, **found}
-
-    async def _other_nodes(self, day: str) -> dict[str, list[DayTotals]] | None:
-        """On a node of a pool: what other nodes traded of each user today (the shared
-        books, read at most once per ``OTHERS_SECONDS``; they copy every few seconds).
-        The store out of reach: the last reading of it, and a warning once."""
-        pool = self.arb.pool
-        if pool is None:
-            return None
-        at, of_day, last = self._others
-        now = self.arb.mono()
-        if of_day == day and now - at < OTHERS_SECONDS:
-            return last
-        from supervisor.pool.books import other_nodes_day
-
-        try:
-            got = await asyncio.to_thread(
-                other_nodes_day, pool.settings, pool.node, day, self.arb.config.paths.data_dir
-            )
-        except Exception as exc:
-            if not self._others_failed:
-                log.warning("shared_books_unreadable", error=f"{type(exc).__name__}: {exc}")
-            self._others_failed = True
-            return last if of_day == day else None
-        self._others_failed = False
-        self._others = (now, day, got)
-        if of_day == day:  # what changed since the last look is read again now
-            self._stale.update(
-                u for u in {*got, *(last or {})} if got.get(u) != (last or {}).get(u)
-            )
-        return got
 
     async def last_reading(self, *, every: bool = True) -> None:
         """``refresh`` that never raises: a failure (a full disk, a damaged file) is

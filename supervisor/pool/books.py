@@ -103,20 +103,23 @@ def day_totals_from_store(settings: StoreSettings, since: str) -> dict[str, list
     }
 
 
-def other_nodes_day(
-    settings: StoreSettings, node: str, day: str, data_dir: str
-) -> dict[str, list[DayTotals]]:
-    """user -> its totals of ``day`` per token and strategy from what OTHER nodes copied
-    into the shared books, less the orders this node's journal holds too (one adopted
-    here after a handover): with this node's own journal, the user's whole day."""
-    from config.pgstore import connect
+async def other_nodes_rows(conn: Any, node: str, day: str) -> list[tuple[Any, ...]]:
+    """(order id, user, strategy, token, row) of ``day`` that OTHER nodes copied."""
+    cur = await conn.execute(
+        "SELECT order_id, user_id, strategy_id, token, row FROM books"
+        " WHERE day = %s AND node <> %s",
+        (day, node),
+    )
+    return list(await cur.fetchall())
 
-    with connect(settings) as conn:
-        rows = conn.execute(
-            "SELECT order_id, user_id, strategy_id, token, row FROM books"
-            " WHERE day = %s AND node <> %s",
-            (day, node),
-        ).fetchall()
+
+def other_nodes_day(
+    rows: list[tuple[Any, ...]], day: str, data_dir: str
+) -> dict[str, list[DayTotals]]:
+    """user -> its totals of ``day`` per token and strategy from what other nodes copied
+    (``other_nodes_rows``), less the orders this node's journal holds too (one adopted
+    here after a handover): with this node's own journal, the user's whole day. Reads
+    the journals: run it in a thread."""
     ours: dict[str, set[str]] = {}
     acc: dict[tuple[str, str, str], list[Any]] = {}
     for order_id, uid, sid, token, row in rows:

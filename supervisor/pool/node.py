@@ -34,6 +34,7 @@ from config.credentials import CredentialsError
 from config.logsetup import add_secrets
 from protocol import messages as m
 from supervisor.pool import balance, requests
+from supervisor.pool.books import other_nodes_day
 from supervisor.pool.leases import Leases
 from supervisor.pool.store import PoolStore
 from supervisor.pool.view import pool_view
@@ -113,14 +114,21 @@ class Pool:
     # ------------------------------------------------------------ the loop
     async def serve_books(self) -> None:
         """Every few seconds: the journals' finished round trips into the shared books
-        (``supervisor.pool.books``), on a connection of its own."""
+        (``supervisor.pool.books``), then what the other nodes traded today, for the
+        day's figures this node shows (``BooksToday.other_nodes``); on a connection of its
+        own."""
+        data_dir = self.arb.config.paths.data_dir
         while True:
             await asyncio.sleep(BOOKS_EVERY)
-            since = (self.arb.clock.utc_day() - timedelta(days=1)).isoformat()
+            today = self.arb.clock.utc_day()
+            since = (today - timedelta(days=1)).isoformat()
             try:
                 if self.books.conn is None:
                     await self.books.open()
-                await self.books.copy_books(self.arb.config.paths.data_dir, since, self._copied)
+                await self.books.copy_books(data_dir, since, self._copied)
+                rows = await self.books.other_books(today.isoformat())
+                theirs = await asyncio.to_thread(other_nodes_day, rows, today.isoformat(), data_dir)
+                self.arb.observer.today.other_nodes(today.isoformat(), theirs)
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 from config.pgstore import describe_error
 

@@ -251,6 +251,12 @@ class PoolStore:
             lambda: copy_journals(self._c(), self.node, data_dir, since, copied)
         )
 
+    async def other_books(self, day: str) -> list[tuple[Any, ...]]:
+        """The shared books' rows of ``day`` that the other nodes copied."""
+        from supervisor.pool.books import other_nodes_rows
+
+        return await self._bounded(lambda: other_nodes_rows(self._c(), self.node, day))
+
     async def commands(self, users: list[str]) -> list[Command]:
         """Commands addressed to the users we hold, marked done as they are taken."""
         return await self._bounded(lambda: self._commands(users))
