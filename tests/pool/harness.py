@@ -155,6 +155,18 @@ class Pool:
             ).fetchall()
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
+    def books(self, user: str) -> dict[str, str]:
+        """The shared books' round trips of ``user``: its buy's order id -> the node that
+        copied it, straight from the store."""
+        params = StoreSettings(url=self.url).connect_params()
+        with psycopg.connect(**params) as conn:
+            rows = conn.execute(
+                "SELECT order_id, node FROM books WHERE user_id = %s"
+                " AND row->>'kind' = 'oto' AND row->>'placed' = '1'",
+                (user,),
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     async def all_done(self, within: float) -> None:
         async def check():
             rows = await asyncio.to_thread(self.leases)
@@ -223,6 +235,13 @@ def overlapping_round_trips(account: dict) -> list[tuple]:
     """Pairs of round trips of one account that were open at the same moment."""
     trips = round_trips(account)
     return [(a, b) for a, b in itertools.pairwise(trips) if b[0] < a[1]]
+
+
+def buys(account: dict) -> dict[str, int]:
+    """Every OTO's buy of an account: its order id -> when it was placed (sim ms)."""
+    return {
+        o["order_id"]: o["created_ms"] for o in account["orders"] if o["position"] == "OTO_WORKING"
+    }
 
 
 def first_order_after(account: dict, ms: float) -> float | None:

@@ -19,6 +19,7 @@ from tests.pool.harness import (
     LEASE,
     Pool,
     acct,
+    buys,
     first_order_after,
     overlapping_round_trips,
     round_trips,
@@ -30,7 +31,6 @@ from tests.tcpcut import TcpCut
 # seconds-scale bounds, 3 supervisors and 6 users; the pool's tests run one after another (group "pool")
 pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
 USERS = [str(u) for u in range(1, 7)]
-COPY_LAG_MS = 10_000  # a node copies its finished round trips to the shared books every 5 s
 
 
 @pytest.fixture
@@ -64,9 +64,16 @@ async def test_a_killed_node_costs_its_users_under_a_minute_and_a_new_node_takes
     victims = [u for u, ns in on.items() if ns == ["c"]]
     pids = await pool.pids("c")
     assert len(pids) == 2, pids
+
+    async def copied_by_c():  # so that what c's books lose at its death is its last part only
+        books = [await asyncio.to_thread(pool.books, u) for u in victims]
+        return all("c" in b.values() for b in books) or None
+
+    await pool.until(copied_by_c, 30, "node c copying a round trip of each of its users")
     killed_at = await sim_ms(sim)
     pool.kill_tree("c")
     assert await wait_gone(pids, 5) == []  # its user processes died with it
+    gone_at = await sim_ms(sim)
 
     async def taken_over():
         firsts = [first_order_after(await sim.admin.account(acct(u)), killed_at) for u in victims]
@@ -83,9 +90,9 @@ async def test_a_killed_node_costs_its_users_under_a_minute_and_a_new_node_takes
     await pool.all_done(120)
     await pool.check_accounts()
 
-    # node a's status shows each user's whole day, whichever nodes traded it: a user of the
-    # killed node counts c's round trips and its new node's, never more than the exchange's,
-    # and short of it at most by what c finished in its last copy interval or had open
+    # node a's status shows each user's whole day, whichever nodes traded it: every round
+    # trip in the shared books, never more than the exchange's; what the books lack is only
+    # what c placed last and had no time to copy (every 5 s) before it died
     gaps: list = []  # the last look's users short of their whole day, for a failure
 
     async def whole_days():
@@ -96,18 +103,23 @@ async def test_a_killed_node_costs_its_users_under_a_minute_and_a_new_node_takes
         shown = {u["user_id"]: u for st in doc["strategies"] for u in st["users"]}
         for uid in USERS:
             account = await sim.admin.account(acct(uid))
-            placed, trips = account["oto_count"], shown[uid].get("user_round_trips", 0)
-            assert trips <= placed, (uid, trips, placed)
-            uncopied = [  # on c at the kill, or finished in its last copy interval
-                (opened, closed)
-                for opened, closed in round_trips(account)
-                if opened < killed_at and closed > killed_at - COPY_LAG_MS
-            ]
-            if trips < placed - (len(uncopied) if uid in victims else 0):
-                gaps.append((uid, shown[uid].get("node"), trips, placed, len(uncopied)))
+            placed, trips = buys(account), shown[uid].get("user_round_trips", 0)
+            assert trips <= len(placed), (uid, trips, len(placed))
+            books = await asyncio.to_thread(pool.books, uid)
+            assert books.keys() <= placed.keys(), (uid, books.keys() - placed.keys())
+            lost = [ms for oid, ms in placed.items() if oid not in books]
+            by_c = [placed[oid] for oid, node in books.items() if node == "c"]
+            c_lost = (
+                uid in victims
+                and lost
+                and min(lost) > max(by_c, default=float("inf"))
+                and max(lost) < gone_at
+            )
+            if trips < len(books) or (lost and not c_lost):
+                gaps.append((uid, shown[uid].get("node"), trips, len(books), len(placed)))
         return None if gaps else shown
 
-    what = "node a's status showing every user's whole day (short: user, node, ours, exchange's)"
+    what = "node a's status showing every user's whole day (short: user, node, ours, books, exchange's)"
     try:
         await pool.until(whole_days, 30, what)
     except AssertionError:
