@@ -170,11 +170,21 @@ class Command(Msg, kw_only=True):
     pass
 
 
+class SpentElsewhere(msgspec.Struct, frozen=True, kw_only=True):
+    """On a node of a pool: what this user's round trips cost on ``day`` on the other
+    nodes (the shared books), so that ``max_daily_cost_usdt`` caps its whole day."""
+
+    day: str
+    cost_usdt: Decimal
+
+
 class Ping(Command, kw_only=True):
     at: float = 0.0
     # a pool (store:, issue 22): place nothing after this CLOCK_MONOTONIC time unless a
     # later Ping moves it (the node's lease is valid well beyond it); past it, stop now
     trade_until: float | None = None
+    # a pool: the user's day so far on other nodes (None: not a pool, or not read yet)
+    spent_elsewhere: SpentElsewhere | None = None
 
 
 class Drain(Command, kw_only=True):

@@ -77,6 +77,15 @@ class BooksToday:
             if before.get(uid) != totals.get(uid):
                 self.changed(uid)
 
+    def elsewhere(self, user_id: str) -> m.SpentElsewhere | None:
+        """On a node of a pool: what the user's day cost on the other nodes, as last read
+        (``other_nodes``); None on a single host. Sent to the user process with every
+        Ping, so that its ``max_daily_cost_usdt`` caps the whole day."""
+        if self._others_day is None:
+            return None
+        cost = sum((t.cost_usdt for t in self._others.get(user_id, [])), Decimal(0))
+        return m.SpentElsewhere(day=self._others_day, cost_usdt=cost)
+
     async def current(self, within: float = FRESH_SECONDS) -> None:
         """Return once the figures cover every change noted before this call and are of
         the day being worked, or after ``within`` seconds (the last reading then stands)."""

@@ -186,6 +186,7 @@ class Fleet:
             logging=self.arb.config.logging,
             restarts=rec.restarts,
             parallel_strategies=self.arb.config.parallel_for(rec.user_id),
+            spent_elsewhere=self.arb.observer.today.elsewhere(rec.user_id),
             **_known_volumes(rec),
             **_tuning(),
         )
@@ -250,7 +251,7 @@ class Fleet:
         if isinstance(ev, m.Hello):
             # A Ping at once: the child's heartbeat clock runs from its own start, and the
             # next round of Pings may be up to a heartbeat away.
-            self.arb.runtime.send(rec.user_id, self.ping(self.at()))
+            self.arb.runtime.send(rec.user_id, self.ping(self.at(), rec.user_id))
             for cmd in rec.hello(ev.pid, at=self.at()):
                 self.arb.runtime.send(rec.user_id, cmd)
         rec.on_event(ev, now=self.arb.mono(), redact=self.arb.redact, wall=self.at())
@@ -259,9 +260,12 @@ class Fleet:
             level = "error" if ev.fatal else "warning"
             getattr(log, level)("user_error", user_id=rec.user_id, kind=ev.kind, fatal=ev.fatal)
 
-    def ping(self, now: float) -> m.Ping:
+    def ping(self, now: float, user_id: str) -> m.Ping:
         pool = self.arb.pool
-        return m.Ping(at=now, trade_until=None if pool is None else pool.trade_until())
+        if pool is None:
+            return m.Ping(at=now)
+        spent = self.arb.observer.today.elsewhere(user_id)
+        return m.Ping(at=now, trade_until=pool.trade_until(), spent_elsewhere=spent)
 
     async def serve_heartbeat(self) -> None:
         """Every heartbeat: a Ping to every process, with the stop command in force (a lost
@@ -279,7 +283,7 @@ class Fleet:
             last_ping = mono
             for rec in self.children():
                 try:  # a child that misses Pings stops trading: never skip the others
-                    arb.runtime.send(rec.user_id, self.ping(now))
+                    arb.runtime.send(rec.user_id, self.ping(now, rec.user_id))
                     if rec.stop_command is not None:
                         arb.runtime.send(rec.user_id, rec.stop_command)
                     for cmd in rec.strategy_stops.values():  # idempotent, like the Drain

@@ -80,6 +80,7 @@ class SupervisorLink:
         self._last_ping = clock.monotonic()
         self._ping_event = asyncio.Event()
         self.trade_until: float | None = None  # a pool's lease limit (Ping.trade_until)
+        self.spent_elsewhere: m.SpentElsewhere | None = None  # a pool's (Ping.spent_elsewhere)
         self._lease_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._sock = ctx.socket(zmq.DEALER)
@@ -172,6 +173,8 @@ class SupervisorLink:
             self._last_ping = self.clock.monotonic()  # any message proves the supervisor lives
             if isinstance(msg, m.Ping):
                 self._ping_event.set()
+                if msg.spent_elsewhere is not None:
+                    self.spent_elsewhere = msg.spent_elsewhere
                 if msg.trade_until is not None:
                     if self.trade_until is None:  # a node of a pool: guard its lease
                         loop = asyncio.get_running_loop()

@@ -115,6 +115,7 @@ class UserProcess:
             clock=clock,
             tuning=tuning,
         )
+        link.spent_elsewhere = spec.spent_elsewhere
         self.life.emit = lambda p, sid, r: link.send(
             m.PhaseChanged(user_id=spec.user_id, phase=p.value, strategy_id=sid, reason=r)
         )
@@ -155,6 +156,7 @@ class UserProcess:
             known_volumes=spec.known_volumes,
             known_volumes_at=spec.known_volumes_at,
             pending_settings=lambda: link.pending_settings,
+            spent_elsewhere=lambda: link.spent_elsewhere,
         )
         tracker.add_listener(self._order_update)
         tracker.add_fill_listener(s.observe_fill)

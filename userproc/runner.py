@@ -191,9 +191,17 @@ class StrategyRunner:
         cap = self.st.max_daily_cost_usdt
         if cap is None:
             return
-        spent = self.s.journal.cost_on(self.s.clock.utc_day().isoformat())
-        if spent >= cap:
-            raise CostCapReached(f"daily cost {spent} USDT reached max_daily_cost_usdt {cap}")
+        day = self.s.clock.utc_day().isoformat()
+        spent = self.s.journal.cost_on(day)
+        elsewhere = self.s.spent_elsewhere()  # a pool: what other nodes traded of the day
+        there = (
+            elsewhere.cost_usdt if elsewhere is not None and elsewhere.day == day else Decimal(0)
+        )
+        if spent + there >= cap:
+            of = f" ({there} USDT of it on other nodes of the pool)" if there else ""
+            raise CostCapReached(
+                f"daily cost {spent + there} USDT{of} reached max_daily_cost_usdt {cap}"
+            )
 
     async def _wait_stream(self) -> None:
         """No new order while the stream is down (``StopRequested`` if a stop comes)."""

@@ -51,6 +51,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 # the latest UpdateSettings (raw dicts) from the supervisor, if any
 PendingSettings = Callable[[], list[EffectiveSettings] | None]
+SpentElsewhere = Callable[[], m.SpentElsewhere | None]
 _NOT_LOGGED = ("user_id", "seq", "at")  # the log's context names the user; the link numbers
 KNOWN_VOLUME_MAX_AGE = 30.0  # seconds: older, the user process reads the volume itself
 
@@ -101,6 +102,7 @@ class Session:
         known_volumes: dict[str, Decimal] | None = None,
         known_volumes_at: float = 0.0,
         pending_settings: PendingSettings = lambda: None,
+        spent_elsewhere: SpentElsewhere = lambda: None,
     ) -> None:
         self.user_id = user_id
         self.client = client
@@ -137,6 +139,7 @@ class Session:
         self.price_listeners: list[Callable[[str, float, Decimal], None]] = []
         self.request_timeout = request_timeout  # the REST client's: when a lost POST can land
         self.pending_settings = pending_settings
+        self.spent_elsewhere = spent_elsewhere  # a pool: the user's cost on other nodes
 
     # ------------------------------------------------------------------ events
     def tell(self, event: m.Event, name: str, *fields: str, **extra: object) -> None:

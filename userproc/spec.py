@@ -12,6 +12,7 @@ import msgspec
 
 from config.settings import EffectiveSettings, ExchangeSettings, LoggingSettings
 from exchange.auth import Credentials
+from protocol.messages import SpentElsewhere
 from userproc.tuning import DEFAULT_TUNING, Tuning
 
 
@@ -32,6 +33,9 @@ class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     # fork, and when (epoch seconds): the first check uses it instead of asking again
     known_volumes: dict[str, Decimal] = {}
     known_volumes_at: float = 0.0
+    # a node of a pool: the user's cost today on the other nodes, as the supervisor read
+    # the shared books before the fork (later Pings bring newer readings)
+    spent_elsewhere: SpentElsewhere | None = None
 
     def __repr__(self) -> str:  # credentials stay out of any repr
         ids = [s.strategy_id for s in self.settings]

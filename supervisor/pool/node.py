@@ -87,11 +87,14 @@ class Pool:
         self._first_tick = True
         self.books = PoolStore(self.settings, self.node)  # its own link: never in the way
         self._copied: set[str] = set()  # order ids this node copied into the books
+        self.books_read = False  # the other nodes' books read (or tried) once: may start users
         self.seen: list[tuple[str, float, bool, list[Any]]] = []  # every node, last tick
 
     # ------------------------------------------------------------ asked by the arbiter
     def may_start(self, user_id: str) -> bool:
-        return self.leases.may_start(user_id, time.monotonic())
+        """Held with time to spare, and the other nodes' part of its day read once (its
+        cost cap counts it: ``BooksToday.elsewhere``)."""
+        return self.books_read and self.leases.may_start(user_id, time.monotonic())
 
     def trade_until(self) -> float:
         """For every Ping: the user processes stop by themselves past this (a stalled
@@ -115,25 +118,32 @@ class Pool:
     async def serve_books(self) -> None:
         """Every few seconds: the journals' finished round trips into the shared books
         (``supervisor.pool.books``), then what the other nodes traded today, for the
-        day's figures this node shows (``BooksToday.other_nodes``); on a connection of its
-        own."""
+        day's figures this node shows and its users' cost caps (``BooksToday.other_nodes``);
+        on a connection of its own. The first pass runs at once, and no user starts before
+        it is over (``may_start``), read or not."""
         data_dir = self.arb.config.paths.data_dir
         while True:
+            await self._books_pass(data_dir)
+            if not self.books_read:
+                self.books_read = True
+                self.arb.wake()  # the users claimed meanwhile start now
             await asyncio.sleep(BOOKS_EVERY)
-            today = self.arb.clock.utc_day()
-            since = (today - timedelta(days=1)).isoformat()
-            try:
-                if self.books.conn is None:
-                    await self.books.open()
-                await self.books.copy_books(data_dir, since, self._copied)
-                rows = await self.books.other_books(today.isoformat())
-                theirs = await asyncio.to_thread(other_nodes_day, rows, today.isoformat(), data_dir)
-                self.arb.observer.today.other_nodes(today.isoformat(), theirs)
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                from config.pgstore import describe_error
 
-                self.books.close()
-                log.info("books_not_copied", error=describe_error(self.settings, exc))
+    async def _books_pass(self, data_dir: str) -> None:
+        today = self.arb.clock.utc_day()
+        since = (today - timedelta(days=1)).isoformat()
+        try:
+            if self.books.conn is None:
+                await self.books.open()
+            await self.books.copy_books(data_dir, since, self._copied)
+            rows = await self.books.other_books(today.isoformat())
+            theirs = await asyncio.to_thread(other_nodes_day, rows, today.isoformat(), data_dir)
+            self.arb.observer.today.other_nodes(today.isoformat(), theirs)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            from config.pgstore import describe_error
+
+            self.books.close()
+            log.info("books_not_copied", error=describe_error(self.settings, exc))
 
     async def serve_fence(self) -> None:
         """Fencing on its own clock: never behind a store call that hangs."""
