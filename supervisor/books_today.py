@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from supervisor.records import Row
     from supervisor.user_record import UserRecord
     from userproc.journal import DayTotals
+    from userproc.spec import CopiedElsewhere
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +62,7 @@ class BooksToday:
         # on a node of a pool: the other nodes' part of a day, per user (``other_nodes``)
         self._others_day: str | None = None
         self._others: dict[str, list[DayTotals]] = {}
+        self._others_orders: dict[str, frozenset[str]] = {}  # user -> their order ids
 
     def changed(self, user_id: str) -> None:
         """This user traded, read a volume or ended: read its books again soon."""
@@ -68,11 +70,18 @@ class BooksToday:
         self._noted += 1
         self._changed.set()
 
-    def other_nodes(self, day: str, totals: dict[str, list[DayTotals]]) -> None:
+    def other_nodes(
+        self,
+        day: str,
+        totals: dict[str, list[DayTotals]],
+        orders: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         """A node of a pool read what the other nodes traded of each user on ``day`` (the
-        shared books, every few seconds): the users whose part changed are read again."""
+        shared books, every few seconds; ``orders``: the order ids of those rows): the
+        users whose part changed are read again."""
         before = self._others if self._others_day == day else {}
         self._others_day, self._others = day, totals
+        self._others_orders = orders or {}
         for uid in before.keys() | totals.keys():
             if before.get(uid) != totals.get(uid):
                 self.changed(uid)
@@ -85,6 +94,17 @@ class BooksToday:
             return None
         cost = sum((t.cost_usdt for t in self._others.get(user_id, [])), Decimal(0))
         return m.SpentElsewhere(day=self._others_day, cost_usdt=cost)
+
+    def copied_elsewhere(self, user_id: str) -> CopiedElsewhere | None:
+        """On a node of a pool whose books were read: the order ids of the user's round
+        trips that other nodes copied on the day read, for a user process about to start
+        (it records the ones of today no node copied); None on a single host."""
+        from userproc.spec import CopiedElsewhere
+
+        if self._others_day is None:
+            return None
+        ids = self._others_orders.get(user_id, frozenset())
+        return CopiedElsewhere(day=self._others_day, order_ids=ids)
 
     async def current(self, within: float = FRESH_SECONDS) -> None:
         """Return once the figures cover every change noted before this call and are of

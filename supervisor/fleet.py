@@ -187,6 +187,7 @@ class Fleet:
             restarts=rec.restarts,
             parallel_strategies=self.arb.config.parallel_for(rec.user_id),
             spent_elsewhere=self.arb.observer.today.elsewhere(rec.user_id),
+            copied_elsewhere=self.arb.observer.today.copied_elsewhere(rec.user_id),
             **_known_volumes(rec),
             **_tuning(),
         )

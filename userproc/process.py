@@ -232,7 +232,7 @@ class UserProcess:
         first_owner = {
             t: st.strategy_id for st in reversed(self.spec.settings) for t in owned_tokens(st)
         }
-        await adopt_orphans(s, first_owner)
+        await adopt_orphans(s, first_owner, self.spec.copied_elsewhere)
         try:
             if self.spec.parallel_strategies:
                 await self._side_by_side()

@@ -12,6 +12,11 @@ is placed:
 
 So a ``kill -9`` at any point gives no duplicate order, no lost fill and, since the volume
 is always read back from the exchange, no volume counted twice.
+
+On a node of a pool, ``adopt_orphans`` also records the round trips of today that are
+over and that no node copied into the shared books (the node that ran them died, or
+handed the user over, before its next copy), with the fills the exchange reports, so the
+user's day and its cost cap stay whole.
 """
 
 from __future__ import annotations
@@ -27,10 +32,15 @@ from userproc.lookup import history, lookup_oto, lookup_sell
 from userproc.outcome import Outcome
 from userproc.roundtrip import RoundTrip, TradeResult
 from userproc.session import Market, Session
+from userproc.spec import CopiedElsewhere
 
 log = structlog.get_logger(__name__)
 
 DAY_MS = 86_400_000
+# a pool: at most this many round trips another node finished and did not copy are
+# recorded at a start (the latest; ~5 REST calls each). A node copies every 5 s, so a
+# handover or a dead node leaves a few; more means the books read was old.
+MAX_RECOVERED = 10
 
 
 async def reconcile(s: Session, markets: dict[str, Market]) -> list[TradeResult]:
@@ -92,15 +102,21 @@ class _Orphan:
     kind: str  # "oto" (``order`` is its buy) | "sell" (a plain sell)
     order: HistoryOrder
     pending: HistoryOrder | None = None  # the OTO's sell
+    sells: tuple[HistoryOrder, ...] = ()  # plain sells that sold what the OTO's sell left
 
 
-async def adopt_orphans(s: Session, strategies: dict[str, str]) -> int:
+async def adopt_orphans(
+    s: Session, strategies: dict[str, str], copied: CopiedElsewhere | None = None
+) -> int:
     """Orders of ours the journal does not explain (it was emptied, lost or replaced while
-    no process ran): before anything new is placed, today's OTOs and open plain sells on
-    the strategies' symbols (``strategies``: token -> strategy id) that still need work
-    (a leg open, or tokens bought and not sold) are adopted with a warning, written to
-    the journal and finished like any round trip (waited for, or cancelled and sold).
-    Returns how many were adopted."""
+    no process ran, or another node of a pool ran the user): before anything new is
+    placed, today's OTOs and open plain sells on the strategies' symbols (``strategies``:
+    token -> strategy id) that still need work (a leg open, or tokens bought and not
+    sold) are adopted with a warning, written to the journal and finished like any round
+    trip (waited for, or cancelled and sold). On a node of a pool (``copied``), today's
+    round trips that are over and that no node copied into the shared books are recorded
+    the same way (their fills read back; nothing placed): the user's day stays whole.
+    Returns how many were adopted or recorded."""
     tokens = {t.pair: t for t in await s.token_list()}
     wanted = {pair: t for pair, t in tokens.items() if t.symbol in strategies}
     if not wanted:
@@ -108,13 +124,87 @@ async def adopt_orphans(s: Session, strategies: dict[str, str]) -> int:
     now = s.clock.now_ms()
     orphans = await _unknown_orders(s, wanted, now)
     adopted = 0
+    uncopied: list[_Orphan] = []
     for w in orphans:
         t = wanted[w.symbol]
         orphan = await _needs_work(s, w, orphans, t)
         if orphan is not None:
             await _adopt(s, orphan, t, strategies[t.symbol], now)
             adopted += 1
+        elif _uncopied(s, w, copied):
+            over = _over(w, orphans)
+            if over is not None:
+                uncopied.append(over)
+    uncopied.sort(key=lambda o: o.order.time_ms or 0)
+    if len(uncopied) > MAX_RECOVERED:
+        log.warning("round_trips_not_recovered", count=len(uncopied) - MAX_RECOVERED)
+    for o in uncopied[-MAX_RECOVERED:]:
+        t = wanted[o.order.symbol]
+        await _adopt(s, o, t, strategies[t.symbol], now, why=_UNCOPIED)
+        adopted += 1
     return adopted
+
+
+_UNKNOWN = "an order on the exchange that the journal does not know"
+_UNCOPIED = "a round trip another node of the pool finished and did not copy to the books"
+
+
+def _uncopied(s: Session, w: HistoryOrder, copied: CopiedElsewhere | None) -> bool:
+    """``w`` is the buy of a round trip (over) that no other node copied today."""
+    return (
+        copied is not None
+        and copied.day == s.clock.utc_day().isoformat()
+        and w.contingency_position == "OTO_WORKING"
+        and str(w.order_id) not in copied.order_ids
+    )
+
+
+def _over(w: HistoryOrder, orphans: list[HistoryOrder]) -> _Orphan | None:
+    """The round trip of buy ``w`` if it is over: its legs ended and all it bought sold,
+    by its OTO sell or by plain sells of the process that ran it (``_sold_after``, every
+    one filled); None otherwise."""
+    p = _pending_leg(w, orphans)
+    if p is None or _leg_open(w, p):
+        return None
+    if not _unfinished(w, p):
+        return _Orphan("oto", w, p)
+    sells = _sold_after(w, orphans)
+    if not sells or any(o.status != "FILLED" for o in sells):
+        return None
+    return _Orphan("oto", w, p, sells)
+
+
+def _sold_after(w: HistoryOrder, orphans: list[HistoryOrder]) -> tuple[HistoryOrder, ...]:
+    """The plain sells on ``w``'s symbol placed after buy ``w`` and before the next
+    round trip's buy: what sold the tokens its OTO's sell left."""
+    start = w.time_ms or 0
+    later = [
+        o.time_ms or 0
+        for o in orphans
+        if o.symbol == w.symbol and o.contingency_position == "OTO_WORKING"
+    ]
+    end = min((t for t in later if t > start), default=None)
+    return tuple(
+        o
+        for o in orphans
+        if o.symbol == w.symbol
+        and not o.contingency_position
+        and o.side == "SELL"
+        and start <= (o.time_ms or 0)
+        and (end is None or (o.time_ms or 0) < end)
+    )
+
+
+def _pending_leg(w: HistoryOrder, orphans: list[HistoryOrder]) -> HistoryOrder | None:
+    """The OTO's sell that goes with its buy ``w``, among ``orphans``."""
+    return next(
+        (
+            o
+            for o in orphans
+            if o.order_list_id and o.order_list_id == w.order_list_id and o.order_id != w.order_id
+        ),
+        None,
+    )
 
 
 async def _unknown_orders(s: Session, wanted: dict[str, TokenInfo], now: int) -> list[HistoryOrder]:
@@ -143,14 +233,7 @@ async def _needs_work(
 async def _oto_orphan(
     s: Session, w: HistoryOrder, orphans: list[HistoryOrder], t: TokenInfo
 ) -> _Orphan | None:
-    p = next(
-        (
-            o
-            for o in orphans
-            if o.order_list_id and o.order_list_id == w.order_list_id and o.order_id != w.order_id
-        ),
-        None,
-    )
+    p = _pending_leg(w, orphans)
     if not _unfinished(w, p):
         return None
     if p is None and w.executed_qty:
@@ -165,16 +248,13 @@ async def _oto_orphan(
     return _Orphan("oto", w, p)
 
 
-async def _adopt(s: Session, o: _Orphan, t: TokenInfo, strategy_id: str, now: int) -> None:
+async def _adopt(
+    s: Session, o: _Orphan, t: TokenInfo, strategy_id: str, now: int, why: str = _UNKNOWN
+) -> None:
     """Write the orphan to the journal, then finish it like any round trip."""
     w, p = o.order, o.pending
-    log.warning(
-        "orphan_adopted",
-        order_id=w.order_id,
-        symbol=w.symbol,
-        kind=o.kind,
-        why="an order on the exchange that the journal does not know",
-    )
+    say = log.info if why == _UNCOPIED else log.warning
+    say("orphan_adopted", order_id=w.order_id, symbol=w.symbol, kind=o.kind, why=why)
     tid = s.journal.record_intent(
         kind=o.kind,
         strategy_id=strategy_id,
@@ -188,6 +268,21 @@ async def _adopt(s: Session, o: _Orphan, t: TokenInfo, strategy_id: str, now: in
         intent_ms=w.time_ms or now,
     )
     s.journal.record_ids(tid, str(w.order_id), str(p.order_id) if p else None)
+    for sell in o.sells:  # its leftover sells, over: their fills count as sold
+        sid = s.journal.record_intent(
+            kind="sell",
+            parent_id=tid,
+            strategy_id=strategy_id,
+            day=s.clock.utc_day().isoformat(),
+            symbol=w.symbol,
+            base_asset=t.alpha_id,
+            token=t.symbol,
+            qty=sell.orig_qty or sell.executed_qty or Decimal(0),
+            sell_price=sell.price,
+            intent_ms=sell.time_ms or now,
+        )
+        s.journal.record_ids(sid, str(sell.order_id))
+        s.journal.finish(sid, Outcome.SOLD, now)
     row = s.journal.get(tid)
     rt = RoundTrip(s, await _market(s, row))
     await (rt.finish(row) if o.kind == "oto" else rt.finish_sell(row))

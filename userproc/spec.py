@@ -16,6 +16,17 @@ from protocol.messages import SpentElsewhere
 from userproc.tuning import DEFAULT_TUNING, Tuning
 
 
+class CopiedElsewhere(msgspec.Struct, frozen=True, kw_only=True):
+    """On a node of a pool: the buys' order ids of the round trips of this user that the
+    other nodes copied into the shared books on ``day``, as read before the fork. A round
+    trip of today that the exchange shows, that this journal does not know and that is
+    not among these was finished by a node that died (or handed the user over) before
+    copying it: the process records it (``recovery.adopt_orphans``)."""
+
+    day: str
+    order_ids: frozenset[str]
+
+
 class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     settings: list[EffectiveSettings]  # this user's strategies
@@ -36,6 +47,7 @@ class UserSpec(msgspec.Struct, frozen=True, kw_only=True):
     # a node of a pool: the user's cost today on the other nodes, as the supervisor read
     # the shared books before the fork (later Pings bring newer readings)
     spent_elsewhere: SpentElsewhere | None = None
+    copied_elsewhere: CopiedElsewhere | None = None  # a pool, its books read: see the class
 
     def __repr__(self) -> str:  # credentials stay out of any repr
         ids = [s.strategy_id for s in self.settings]
