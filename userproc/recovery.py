@@ -255,37 +255,42 @@ async def _adopt(
     w, p = o.order, o.pending
     say = log.info if why == _UNCOPIED else log.warning
     say("orphan_adopted", order_id=w.order_id, symbol=w.symbol, kind=o.kind, why=why)
-    tid = s.journal.record_intent(
-        kind=o.kind,
-        strategy_id=strategy_id,
-        day=s.clock.utc_day().isoformat(),
-        symbol=w.symbol,
-        base_asset=t.alpha_id,
-        token=t.symbol,
-        qty=w.orig_qty or w.executed_qty or Decimal(0),
-        buy_price=w.price if o.kind == "oto" else None,
-        sell_price=p.price if p else w.price,
-        intent_ms=w.time_ms or now,
-    )
+    tid = _record(s, o.kind, w, t, strategy_id, now, sell_price=p.price if p else w.price)
     s.journal.record_ids(tid, str(w.order_id), str(p.order_id) if p else None)
     for sell in o.sells:  # its leftover sells, over: their fills count as sold
-        sid = s.journal.record_intent(
-            kind="sell",
-            parent_id=tid,
-            strategy_id=strategy_id,
-            day=s.clock.utc_day().isoformat(),
-            symbol=w.symbol,
-            base_asset=t.alpha_id,
-            token=t.symbol,
-            qty=sell.orig_qty or sell.executed_qty or Decimal(0),
-            sell_price=sell.price,
-            intent_ms=sell.time_ms or now,
-        )
+        sid = _record(s, "sell", sell, t, strategy_id, now, sell_price=sell.price, parent=tid)
         s.journal.record_ids(sid, str(sell.order_id))
         s.journal.finish(sid, Outcome.SOLD, now)
     row = s.journal.get(tid)
     rt = RoundTrip(s, await _market(s, row))
     await (rt.finish(row) if o.kind == "oto" else rt.finish_sell(row))
+
+
+def _record(
+    s: Session,
+    kind: str,
+    order: HistoryOrder,
+    t: TokenInfo,
+    strategy_id: str,
+    now: int,
+    *,
+    sell_price: Decimal | None,
+    parent: int | None = None,
+) -> int:
+    """The journal's intent row for an ``order`` found on the exchange."""
+    return s.journal.record_intent(
+        kind=kind,
+        parent_id=parent,
+        strategy_id=strategy_id,
+        day=s.clock.utc_day().isoformat(),
+        symbol=order.symbol,
+        base_asset=t.alpha_id,
+        token=t.symbol,
+        qty=order.orig_qty or order.executed_qty or Decimal(0),
+        buy_price=order.price if kind == "oto" else None,
+        sell_price=sell_price,
+        intent_ms=order.time_ms or now,
+    )
 
 
 _OPEN = ("NEW", "PARTIALLY_FILLED", "PENDING")
