@@ -123,10 +123,12 @@ class Pool:
         it is over (``may_start``), read or not."""
         data_dir = self.arb.config.paths.data_dir
         while True:
-            await self._books_pass(data_dir)
-            if not self.books_read:
-                self.books_read = True
-                self.arb.wake()  # the users claimed meanwhile start now
+            try:
+                await self._books_pass(data_dir)
+            finally:  # even a pass that failed unexpectedly must not keep users from trading
+                if not self.books_read:
+                    self.books_read = True
+                    self.arb.wake()  # the users claimed meanwhile start now
             await asyncio.sleep(BOOKS_EVERY)
 
     async def _books_pass(self, data_dir: str) -> None:
