@@ -24,12 +24,13 @@ demo: install
 	$(BIN)/alphavol demo
 
 # Two passes: the tests in parallel workers (they mostly wait on the simulated exchange),
-# then the timing-sensitive ones (marked serial) two at a time at most: the pool's
+# PostgreSQL's in one of them (group "pg": one cluster, not one per worker), then the
+# timing-sensitive ones (marked serial) two at a time at most: the pool's
 # (PostgreSQL, group "pool") one after another on one worker, the rest on the other.
 # Fails on any failure.
 SERIAL = -m serial -n 2 --dist loadgroup
 test: install
-	$(BIN)/python -m pytest -q -n 4 -m "not serial"
+	$(BIN)/python -m pytest -q -n 4 --dist loadgroup -m "not serial"
 	$(BIN)/python -m pytest -q $(SERIAL)
 
 lint: install

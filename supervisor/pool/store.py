@@ -76,6 +76,13 @@ class PoolStore:
             conn = await psycopg.AsyncConnection.connect(
                 **self.settings.connect_params(), autocommit=True, connect_timeout=10
             )
+            # A node cut off mid-transaction (its link dead, its peer never closing) must
+            # not hold its row locks until TCP gives up, hours later: the server ends a
+            # session of ours idle in a transaction past the deadline, and none of our
+            # statements waits on a lock longer than that (we gave up on it by then).
+            ms = max(100, round(self.deadline * 1000))
+            await conn.execute(f"SET idle_in_transaction_session_timeout = {ms}".encode())
+            await conn.execute(f"SET lock_timeout = {ms}".encode())
             async with conn.transaction():
                 await conn.execute(migration_sql().encode())  # type: ignore[call-overload]
             return conn
@@ -132,8 +139,13 @@ class PoolStore:
                 " strategies = excluded.strategies, status = excluded.status",
                 (self.node, capacity, json.dumps(plan), json.dumps(status)),
             )
+            # only the users with no row yet: a conflict with a row another node's open
+            # transaction is updating would wait for that transaction (here, forever, if
+            # that node was cut off mid-transaction)
             await conn.execute(
-                "INSERT INTO leases (user_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO leases (user_id) SELECT u FROM unnest(%s::text[]) AS u"
+                " WHERE NOT EXISTS (SELECT 1 FROM leases WHERE user_id = u)"
+                " ON CONFLICT DO NOTHING",
                 (users,),
             )
             cur = await conn.execute(

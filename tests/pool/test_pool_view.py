@@ -103,6 +103,7 @@ async def _runs(pool: Pool, user: str) -> bool:
     return len((await pool.running())[user]) == 1
 
 
+@pytest.mark.xdist_group("pool-light")  # no lease expires, nothing is killed: beside the pool group
 @pytest.mark.timeout(120)
 async def test_a_node_with_other_strategies_is_refused_and_an_unreachable_store_trades_nothing(
     sim, pg_url, pg_cluster

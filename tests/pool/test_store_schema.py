@@ -3,7 +3,9 @@ many at the same instant; the credentials live there, encrypted with the key fil
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 
 import psycopg
 import pytest
@@ -13,6 +15,8 @@ from config.pgstore import SCHEMA_VERSION, StoreCredentials, StoreError, connect
 from config.store_section import StoreSettings
 from exchange.auth import Credentials
 from tests.pgcluster import PASSWORD
+
+pytestmark = pytest.mark.xdist_group("pg")  # one PostgreSQL cluster for them, not one per worker
 
 
 def test_many_openers_at_once_make_one_schema(pg_url):
@@ -63,3 +67,32 @@ def test_unreachable_or_refused_store_names_it_without_the_password(pg_url, monk
     with pytest.raises(StoreError) as err:
         StoreCredentials(bad, key=new_key())
     assert "nobody@127.0.0.1" in str(err.value) and PASSWORD not in str(err.value)
+
+
+async def test_a_node_session_left_in_a_transaction_is_ended_by_the_server(pg_url):
+    """A node cut off mid-transaction: the server ends its session once idle in that
+    transaction past the store deadline (lease/5), so the locks it held wait nobody long
+    (before, until TCP gave up: hours)."""
+    from supervisor.pool.store import PoolStore
+
+    settings = StoreSettings(url=pg_url, lease_seconds=5)
+    store = PoolStore(settings, "c")
+    await store.open()
+    assert store.conn is not None
+    await store.conn.execute("BEGIN")
+    await store.conn.execute("INSERT INTO leases (user_id, node, epoch) VALUES ('9', 'c', 1)")
+
+    def other_node_inserts() -> float:  # would wait for c's transaction to end
+        t0 = time.monotonic()
+        with psycopg.connect(**settings.connect_params(), autocommit=True) as other:
+            other.execute("SET lock_timeout = '30s'")
+            other.execute("INSERT INTO leases (user_id) VALUES ('9') ON CONFLICT DO NOTHING")
+            row = other.execute("SELECT node FROM leases WHERE user_id = '9'").fetchone()
+        assert row == (None,), row  # c's insert was rolled back with its session
+        return time.monotonic() - t0
+
+    try:
+        took = await asyncio.to_thread(other_node_inserts)
+    finally:
+        store.close()
+    assert took < 10, took
