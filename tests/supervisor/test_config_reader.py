@@ -76,15 +76,19 @@ async def test_a_huge_config_or_a_fifo_is_refused_while_three_users_trade_on(dep
     flood = asyncio.gather(
         *(loop.run_in_executor(pool, ask, m.ReloadRequest(), 40) for _ in range(20))
     )
-    slowest, asked = 0.0, 0
+    took: list[float] = []  # each status answer's time while the reread runs
     while not (answered.done() and flood.done()):
         t0 = time.monotonic()
         await d.status()
-        slowest, asked = max(slowest, time.monotonic() - t0), asked + 1
+        took.append(time.monotonic() - t0)
     err = (await answered)[1].decode()
     assert reload.returncode == 2, err
     assert "too many values" in err or "reading it took more than 10 s" in err, err
-    assert asked > 5 and slowest < 0.5, (asked, slowest)
+    # a parse in the supervisor's loop would hold every answer for its seconds; on a
+    # machine this busy one answer in thousands may still take half a second
+    took.sort()
+    p99, slowest = took[int(len(took) * 0.99)], took[-1]
+    assert len(took) > 5 and p99 < 0.5 and slowest < 1.0, (len(took), p99, slowest)
     replies = await flood
     pool.shutdown()
     assert all(isinstance(r, m.ErrorReply) and "old one kept" in r.message for r in replies)
