@@ -16,8 +16,7 @@ from config.store_section import StoreSettings
 from exchange.sim.testing import SimHarness
 from tests.pool.harness import Pool, acct
 
-# one real supervisor on PostgreSQL; no lease expires and nothing is killed, so it need not
-# wait for the pool group's timing-sensitive tests (it runs beside them)
+# a real supervisor on PostgreSQL, seconds-scale: with the serial tests (two at a time)
 pytestmark = [pytest.mark.serial]
 CAP = Decimal("0.05")
 

@@ -28,8 +28,8 @@ from tests.pool.harness import (
 from tests.supervisor.harness import wait_gone
 from tests.tcpcut import TcpCut
 
-# seconds-scale bounds, 3 supervisors and 6 users; the pool's tests run one after another (group "pool")
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
+# seconds-scale bounds, 3 supervisors and 6 users: with the serial tests (two at a time)
+pytestmark = [pytest.mark.serial]
 USERS = [str(u) for u in range(1, 7)]
 
 

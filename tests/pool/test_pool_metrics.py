@@ -12,8 +12,8 @@ from exchange.sim.testing import SimHarness
 from tests.pool.harness import LEASE, Pool, acct
 from tests.supervisor.test_metrics import free_port, samples, scrape
 
-# seconds-scale bounds, real supervisors; the pool's tests run one after another (group "pool")
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
+# seconds-scale bounds, real supervisors: with the serial tests (two at a time)
+pytestmark = [pytest.mark.serial]
 
 USERS = [str(i) for i in range(1, 9)]
 

@@ -16,8 +16,8 @@ from tests.pgcluster import PASSWORD
 from tests.pool.harness import LEASE, Pool, acct
 from tests.supervisor.harness import strategy
 
-# seconds-scale bounds, real supervisors; the pool's tests run one after another (group "pool")
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
+# seconds-scale bounds, real supervisors: with the serial tests (two at a time)
+pytestmark = [pytest.mark.serial]
 
 
 @pytest.fixture
@@ -103,7 +103,6 @@ async def _runs(pool: Pool, user: str) -> bool:
     return len((await pool.running())[user]) == 1
 
 
-@pytest.mark.xdist_group("pool-light")  # no lease expires, nothing is killed: beside the pool group
 @pytest.mark.timeout(120)
 async def test_a_node_with_other_strategies_is_refused_and_an_unreachable_store_trades_nothing(
     sim, pg_url, pg_cluster

@@ -16,8 +16,6 @@ from config.store_section import StoreSettings
 from exchange.auth import Credentials
 from tests.pgcluster import PASSWORD
 
-pytestmark = pytest.mark.xdist_group("pg")  # one PostgreSQL cluster for them, not one per worker
-
 
 def test_many_openers_at_once_make_one_schema(pg_url):
     settings = StoreSettings(url=pg_url)

@@ -13,8 +13,8 @@ from config.store_section import StoreSettings
 from exchange.sim.testing import SimHarness
 from tests.pool.harness import LEASE, Pool, acct
 
-# real supervisors on one PostgreSQL; the pool's tests run one after another (group "pool")
-pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("pool")]
+# a real supervisor on PostgreSQL, seconds-scale: with the serial tests (two at a time)
+pytestmark = [pytest.mark.serial]
 
 
 @pytest.fixture
