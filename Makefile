@@ -25,12 +25,14 @@ demo: install
 
 # Two passes: the tests in parallel workers (they mostly wait on the simulated exchange),
 # then the timing-sensitive ones (marked serial) two at a time at most. Fails on any
-# failure. (The pool's tests once ran one after another through xdist_group; with pytest
-# 9.2, pytest-xdist 3.8 ignores that mark, pytest-dev/pytest-xdist#1386, and they have run
-# two at a time since, as every green run of this suite measured them.)
-SERIAL = -m serial -n 2
+# failure. --dist loadgroup hands tests out one at a time as workers free up (plain
+# "load" sends each worker a batch up front, and in two runs put the notification test
+# beside heavier ones until it timed out). The pool's tests once ran one after another
+# through xdist_group; with pytest 9.2, pytest-xdist 3.8 ignores that mark
+# (pytest-dev/pytest-xdist#1386), so they run two at a time, as every green run measured.
+SERIAL = -m serial -n 2 --dist loadgroup
 test: install
-	$(BIN)/python -m pytest -q -n 4 -m "not serial"
+	$(BIN)/python -m pytest -q -n 4 --dist loadgroup -m "not serial"
 	$(BIN)/python -m pytest -q $(SERIAL)
 
 lint: install
