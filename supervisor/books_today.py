@@ -35,6 +35,7 @@ from supervisor.records import row_status
 
 if TYPE_CHECKING:
     from supervisor.arbiter import Arbiter
+    from supervisor.pool.books import OtherNodesDay
     from supervisor.records import Row
     from supervisor.user_record import UserRecord
     from userproc.journal import DayTotals
@@ -59,10 +60,8 @@ class BooksToday:
         self._covered = 0  # of those, how many the last reading covers
         self._hurry = asyncio.Event()  # a request waits: read now, without settling
         self._read = asyncio.Condition()
-        # on a node of a pool: the other nodes' part of a day, per user (``other_nodes``)
-        self._others_day: str | None = None
-        self._others: dict[str, list[DayTotals]] = {}
-        self._others_orders: dict[str, frozenset[str]] = {}  # user -> their order ids
+        # on a node of a pool: the other nodes' part of a day, as last read (``other_nodes``)
+        self._others: OtherNodesDay | None = None
 
     def changed(self, user_id: str) -> None:
         """This user traded, read a volume or ended: read its books again soon."""
@@ -70,30 +69,28 @@ class BooksToday:
         self._noted += 1
         self._changed.set()
 
-    def other_nodes(
-        self,
-        day: str,
-        totals: dict[str, list[DayTotals]],
-        orders: dict[str, frozenset[str]] | None = None,
-    ) -> None:
-        """A node of a pool read what the other nodes traded of each user on ``day`` (the
-        shared books, every few seconds; ``orders``: the order ids of those rows): the
-        users whose part changed are read again."""
-        before = self._others if self._others_day == day else {}
-        self._others_day, self._others = day, totals
-        self._others_orders = orders or {}
-        for uid in before.keys() | totals.keys():
-            if before.get(uid) != totals.get(uid):
+    def other_nodes(self, theirs: OtherNodesDay) -> None:
+        """A node of a pool read what the other nodes traded of each user on a day (the
+        shared books, every few seconds): the users whose part changed are read again."""
+        before = self._others_of(theirs.day) or {}
+        self._others = theirs
+        for uid in before.keys() | theirs.totals.keys():
+            if before.get(uid) != theirs.totals.get(uid):
                 self.changed(uid)
+
+    def _others_of(self, day: str) -> dict[str, list[DayTotals]] | None:
+        """The other nodes' totals of ``day`` per user, if the last read was of that day."""
+        o = self._others
+        return o.totals if o is not None and o.day == day else None
 
     def elsewhere(self, user_id: str) -> m.SpentElsewhere | None:
         """On a node of a pool: what the user's day cost on the other nodes, as last read
         (``other_nodes``); None on a single host. Sent to the user process with every
         Ping, so that its ``max_daily_cost_usdt`` caps the whole day."""
-        if self._others_day is None:
+        o = self._others
+        if o is None:
             return None
-        cost = sum((t.cost_usdt for t in self._others.get(user_id, [])), Decimal(0))
-        return m.SpentElsewhere(day=self._others_day, cost_usdt=cost)
+        return m.SpentElsewhere(day=o.day, cost_usdt=o.spent.get(user_id, Decimal(0)))
 
     def copied_elsewhere(self, user_id: str) -> CopiedElsewhere | None:
         """On a node of a pool whose books were read: the order ids of the user's round
@@ -101,10 +98,10 @@ class BooksToday:
         (it records the ones of today no node copied); None on a single host."""
         from userproc.spec import CopiedElsewhere
 
-        if self._others_day is None:
+        o = self._others
+        if o is None:
             return None
-        ids = self._others_orders.get(user_id, frozenset())
-        return CopiedElsewhere(day=self._others_day, order_ids=ids)
+        return CopiedElsewhere(day=o.day, order_ids=o.orders.get(user_id, frozenset()))
 
     async def current(self, within: float = FRESH_SECONDS) -> None:
         """Return once the figures cover every change noted before this call and are of
@@ -157,7 +154,7 @@ class BooksToday:
             arb.config.paths.data_dir,
             day=date.fromisoformat(day),
             users=users,
-            others=self._others if self._others_day == day else None,
+            others=self._others_of(day),
         )
         kept = {} if every else {u: v for u, v in self.users.items() if u not in users}
         self.day, self.users = day, {**kept, **found}

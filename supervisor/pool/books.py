@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from config.store_section import StoreSettings
+from supervisor.ledger import journal_path
 from userproc.journal import DayTotals
 
 
@@ -113,24 +115,39 @@ async def other_nodes_rows(conn: Any, node: str, day: str) -> list[tuple[Any, ..
     return list(await cur.fetchall())
 
 
-def other_nodes_day(
-    rows: list[tuple[Any, ...]], day: str, data_dir: str
-) -> dict[str, list[DayTotals]]:
-    """user -> its totals of ``day`` per token and strategy from what other nodes copied
-    (``other_nodes_rows``), less the orders this node's journal holds too (one adopted
-    here after a handover): with this node's own journal, the user's whole day. Reads
-    the journals: run it in a thread."""
+@dataclass(frozen=True)
+class OtherNodesDay:
+    """What the other nodes of a pool copied of ``day`` into the shared books, per user:
+    its totals per token and strategy and their cost, less the orders this node's
+    journal holds too (with the journal, the user's whole day); and the order ids of
+    every row they copied (a new user process records today's round trips not among
+    them: ``recovery.adopt_orphans``)."""
+
+    day: str
+    totals: dict[str, list[DayTotals]]
+    spent: dict[str, Decimal]
+    orders: dict[str, frozenset[str]]
+
+
+def other_nodes_day(rows: list[tuple[Any, ...]], day: str, data_dir: str) -> OtherNodesDay:
+    """``OtherNodesDay`` from the rows other nodes copied (``other_nodes_rows``), less the
+    orders this node's journal holds too (one adopted here after a handover). Reads the
+    journals: run it in a thread."""
     ours: dict[str, set[str]] = {}
+    orders: dict[str, set[str]] = {}
     acc: dict[tuple[str, str, str], list[Any]] = {}
     for order_id, uid, sid, token, row in rows:
+        orders.setdefault(uid, set()).add(order_id)
         if uid not in ours:
-            ours[uid] = _journal_keys(uid, Path(data_dir, "journals", f"user-{uid}.sqlite"), day)
+            ours[uid] = _journal_keys(uid, journal_path(data_dir, uid), day)
         if order_id not in ours[uid]:
             _add(acc.setdefault((uid, token, sid), [0, Decimal(0), Decimal(0)]), row)
-    out: dict[str, list[DayTotals]] = {}
+    totals: dict[str, list[DayTotals]] = {}
+    spent: dict[str, Decimal] = {}
     for (uid, token, sid), (n, b, c) in sorted(acc.items()):
-        out.setdefault(uid, []).append(DayTotals(day, token, n, b, c, sid))
-    return out
+        totals.setdefault(uid, []).append(DayTotals(day, token, n, b, c, sid))
+        spent[uid] = spent.get(uid, Decimal(0)) + c
+    return OtherNodesDay(day, totals, spent, {uid: frozenset(ids) for uid, ids in orders.items()})
 
 
 def _journal_keys(uid: str, path: Path, day: str) -> set[str]:

@@ -140,11 +140,7 @@ class Pool:
             await self.books.copy_books(data_dir, since, self._copied)
             rows = await self.books.other_books(today.isoformat())
             theirs = await asyncio.to_thread(other_nodes_day, rows, today.isoformat(), data_dir)
-            orders: dict[str, set[str]] = {}
-            for order_id, uid, *_ in rows:
-                orders.setdefault(uid, set()).add(order_id)
-            frozen = {uid: frozenset(ids) for uid, ids in orders.items()}
-            self.arb.observer.today.other_nodes(today.isoformat(), theirs, frozen)
+            self.arb.observer.today.other_nodes(theirs)
         except (psycopg.Error, OSError, TimeoutError) as exc:
             from config.pgstore import describe_error
 
